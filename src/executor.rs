@@ -1,0 +1,623 @@
+//! The executor, its run queues and its task storage.
+//!
+//! An executor has a thread-local side ([`Inner`], behind the `Rc` of
+//! [`Executor`]) and a thread-safe side ([`Shared`], behind an `Arc` that
+//! tasks, wakers and [`Spawner`]s hold):
+//!
+//! * wakes made on the executor's own thread go to `Inner::queue`, a plain
+//!   `VecDeque` (no atomics);
+//! * wakes and spawns from other threads go to `Shared::inject`, a lock-free
+//!   queue, and unpark the thread; loops move them to the local queue.
+//!
+//! Every live task is in `Inner::tasks` (a slab), so `shutdown` and drop can
+//! find and drop every future.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+
+use crossbeam_queue::SegQueue;
+use slab::Slab;
+
+use crate::frames;
+use crate::join::JoinHandle;
+use crate::park::ThreadSignal;
+use crate::run_loop;
+use crate::task::{self, Runnable};
+
+/// A task, type-erased, as the queues and the slab hold it.
+pub(crate) type TaskRef = Arc<dyn Runnable>;
+
+/// The default of [`Builder::max_depth`].
+pub const DEFAULT_MAX_DEPTH: usize = 128;
+
+/// A handle to a single-threaded executor whose [`block_on`](Executor::block_on)
+/// is reentrant.
+///
+/// Cheap to clone (an `Rc` inside); `!Send` and `!Sync`: an executor and its
+/// tasks live on the thread that created it. Use [`Executor::spawner`] to
+/// spawn onto it from other threads.
+///
+/// Dropping the last handle drops every task's future. Tasks often hold a
+/// clone of their executor, which keeps it alive: call
+/// [`shutdown`](Executor::shutdown) to drop them all regardless. Executors
+/// still alive when their thread exits are shut down then.
+///
+/// # Examples
+///
+/// ```
+/// use nestloop::Executor;
+///
+/// let ex = Executor::new();
+/// let task = ex.spawn(async { 1 + 2 });
+/// let inner = ex.clone();
+/// let result = ex.block_on(async move {
+///     // Synchronous code inside an async block may call block_on again:
+///     // the nested loop keeps running this executor's tasks.
+///     inner.block_on(task).unwrap()
+/// });
+/// assert_eq!(result, 3);
+/// ```
+#[derive(Clone)]
+pub struct Executor {
+    /// The thread-local side.
+    pub(crate) inner: Rc<Inner>,
+}
+
+/// The thread-local side of an executor.
+pub(crate) struct Inner {
+    /// The thread-safe side.
+    pub(crate) shared: Arc<Shared>,
+    /// Tasks woken or spawned on this thread, in wake order.
+    queue: RefCell<VecDeque<TaskRef>>,
+    /// Every live task, so shutdown can reach them all.
+    tasks: RefCell<Slab<TaskRef>>,
+    /// Nesting depth at which `block_on` refuses to nest further.
+    pub(crate) max_depth: usize,
+    /// Whether a `block_on` that can never finish panics (R9).
+    pub(crate) detect_deadlock: bool,
+}
+
+/// The part of an executor that other threads reach.
+pub(crate) struct Shared {
+    /// Wakes and spawns from other threads.
+    inject: SegQueue<TaskRef>,
+    /// False once the executor is dropped: pushes then cancel the task.
+    alive: AtomicBool,
+    /// Unparks the executor's thread.
+    pub(crate) signal: Arc<ThreadSignal>,
+    /// Tasks spawned through a `Spawner` and not yet moved into `tasks`.
+    unadopted: AtomicUsize,
+}
+
+impl fmt::Debug for Executor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executor")
+            .field("task_count", &self.task_count())
+            .field("max_depth", &self.inner.max_depth)
+            .field("detect_deadlock", &self.inner.detect_deadlock)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inner").finish_non_exhaustive()
+    }
+}
+
+// A panic anywhere leaves the executor consistent (rule R4), so observing it
+// after a caught panic is fine.
+impl std::panic::UnwindSafe for Executor {}
+impl std::panic::RefUnwindSafe for Executor {}
+
+impl Default for Executor {
+    fn default() -> Self {
+        Executor::new()
+    }
+}
+
+impl Executor {
+    /// Creates an executor with the default settings (see [`Builder`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// assert_eq!(ex.block_on(async { 7 }), 7);
+    /// ```
+    pub fn new() -> Executor {
+        Builder::new().build()
+    }
+
+    /// Returns a [`Builder`] to configure an executor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::builder().max_depth(16).build();
+    /// assert_eq!(ex.block_on(async { "ok" }), "ok");
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// Runs `future` to completion on this thread and returns its output.
+    ///
+    /// Reentrant: called while any nestloop loop is running on this thread
+    /// (from a task, from another `block_on`'s future, at any depth, on this
+    /// executor or another), it runs a nested loop that keeps polling the
+    /// ready tasks of every executor with a loop on this thread, and the
+    /// woken futures of outer `block_on` calls, until `future` completes.
+    ///
+    /// # Panics
+    ///
+    /// * A panic of `future` comes out of this call, even when a deeper loop
+    ///   polled it.
+    /// * When nesting deeper than [`Builder::max_depth`], or when the stack
+    ///   left would not hold another level.
+    /// * When deadlock detection is on (the default) and `future` is pending
+    ///   while nothing can ever wake it (see [`Builder::detect_deadlock`]).
+    ///
+    /// # Hazard
+    ///
+    /// Other tasks and outer futures run during the call: state the caller
+    /// holds borrowed across it (a `RefCell` borrow, a lock) can be touched
+    /// by them meanwhile.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nestloop::Executor;
+    ///
+    /// let ex = Executor::new();
+    /// let (tx, rx) = futures::channel::oneshot::channel();
+    /// let _detached = ex.spawn(async move { tx.send(5).unwrap() });
+    /// // A synchronous helper that waits for async work.
+    /// fn wait_for(ex: &Executor, rx: futures::channel::oneshot::Receiver<i32>) -> i32 {
+    ///     ex.block_on(rx).unwrap()
+    /// }
+    /// let ex2 = ex.clone();
+    /// assert_eq!(ex.block_on(async move { wait_for(&ex2, rx) * 2 }), 10);
+    /// ```
+    #[doc(alias = "run_until_complete")]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        run_loop::block_on(self, future)
+    }
+
+    /// Spawns a task onto this executor and returns its [`JoinHandle`].
+    ///
+    /// The future need not be `Send`. It runs when a loop drives this
+    /// executor ([`block_on`](Executor::block_on) or
+    /// [`run_until_stalled`](Executor::run_until_stalled), at any depth).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    ///
+    /// let ex = nestloop::Executor::new();
+    /// let shared = Rc::new(41); // not Send: fine on this executor
+    /// let handle = ex.spawn(async move { *shared + 1 });
+    /// assert_eq!(ex.block_on(handle).unwrap(), 42);
+    /// ```
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let (task, handle) = task::new_local(future, self.inner.shared.clone());
+        let key = self.inner.tasks.borrow_mut().insert(task.clone());
+        task.set_key(key);
+        self.inner.queue.borrow_mut().push_back(task);
+        handle
+    }
+
+    /// Returns a [`Spawner`]: a `Send + Sync + Clone` handle that other
+    /// threads use to spawn `Send` futures onto this executor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let spawner = ex.spawner();
+    /// let handle = std::thread::spawn(move || spawner.spawn(async { 6 * 7 }))
+    ///     .join()
+    ///     .unwrap();
+    /// assert_eq!(ex.block_on(handle).unwrap(), 42);
+    /// ```
+    pub fn spawner(&self) -> Spawner {
+        Spawner {
+            shared: self.inner.shared.clone(),
+        }
+    }
+
+    /// Polls ready tasks until none is ready, then returns the number of
+    /// polls it ran (of tasks, and of woken outer `block_on` futures).
+    ///
+    /// It is a loop like `block_on`: reentrant, counted by [`depth`](crate::depth),
+    /// and it drives the queues of every executor with a loop on this thread.
+    /// Timers that are due fire; it never waits for one. Tasks that wake
+    /// themselves every poll keep it running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let handle = ex.spawn(async { nestloop::yield_now().await });
+    /// assert_eq!(ex.run_until_stalled(), 2); // the first poll yields
+    /// assert!(handle.is_finished());
+    /// assert_eq!(ex.run_until_stalled(), 0);
+    /// ```
+    pub fn run_until_stalled(&self) -> usize {
+        run_loop::run_until_stalled(self)
+    }
+
+    /// The number of live tasks: spawned (also through a [`Spawner`]) and
+    /// not yet finished, aborted or shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let handle = ex.spawn(async {});
+    /// assert_eq!(ex.task_count(), 1);
+    /// ex.block_on(handle).unwrap();
+    /// assert_eq!(ex.task_count(), 0);
+    /// ```
+    pub fn task_count(&self) -> usize {
+        self.inner.tasks.borrow().len() + self.inner.shared.unadopted.load(Ordering::Acquire)
+    }
+
+    /// Aborts every task and drops its future now; each [`JoinHandle`]
+    /// resolves to a cancelled [`JoinError`](crate::JoinError).
+    ///
+    /// A task being polled further down the stack is dropped as soon as its
+    /// poll returns. Tasks spawned by destructors during the shutdown are shut
+    /// down too. A panic in a destructor is contained. The executor stays
+    /// usable: new tasks can be spawned afterwards.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let handle = ex.spawn(std::future::pending::<()>());
+    /// ex.shutdown();
+    /// assert_eq!(ex.task_count(), 0);
+    /// assert!(ex.block_on(handle).unwrap_err().is_cancelled());
+    /// ```
+    pub fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+
+    /// The executor that owns the task or `block_on` future being polled on
+    /// this thread; else the executor of the innermost loop; else `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nestloop::Executor;
+    ///
+    /// assert!(Executor::current().is_none());
+    /// let ex = Executor::new();
+    /// let same = ex.block_on(async { Executor::current().unwrap() });
+    /// assert!(same.ptr_eq(&ex));
+    /// ```
+    pub fn current() -> Option<Executor> {
+        frames::try_with(|s| s.current()).flatten()
+    }
+
+    /// Whether two handles refer to the same executor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = nestloop::Executor::new();
+    /// assert!(a.ptr_eq(&a.clone()));
+    /// assert!(!a.ptr_eq(&nestloop::Executor::new()));
+    /// ```
+    pub fn ptr_eq(&self, other: &Executor) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Inner {
+    /// Pushes a task woken on this thread.
+    #[inline]
+    pub(crate) fn push_local(&self, task: TaskRef) -> Result<(), TaskRef> {
+        match self.queue.try_borrow_mut() {
+            Ok(mut queue) => {
+                queue.push_back(task);
+                Ok(())
+            }
+            Err(_) => Err(task),
+        }
+    }
+
+    /// The next task to run, if any.
+    #[inline]
+    pub(crate) fn pop(&self) -> Option<TaskRef> {
+        self.queue.borrow_mut().pop_front()
+    }
+
+    /// Whether a task is waiting to run (locally or from another thread).
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.queue.borrow().is_empty() || !self.shared.inject.is_empty()
+    }
+
+    /// Moves tasks pushed by other threads to the local queue, adopting new
+    /// ones into the slab. Bounded, so a thread that keeps pushing cannot
+    /// keep a loop here.
+    pub(crate) fn drain_inject(&self) {
+        let mut budget = self.shared.inject.len();
+        while budget > 0 {
+            let Some(task) = self.shared.inject.pop() else { break };
+            budget -= 1;
+            if task.key() == task::UNADOPTED {
+                let key = self.tasks.borrow_mut().insert(task.clone());
+                task.set_key(key);
+                self.shared.unadopted.fetch_sub(1, Ordering::AcqRel);
+            }
+            self.queue.borrow_mut().push_back(task);
+        }
+    }
+
+    /// Forgets a finished task; the reference is dropped by the caller after
+    /// every borrow is released.
+    pub(crate) fn remove(&self, key: usize) -> Option<TaskRef> {
+        self.tasks.borrow_mut().try_remove(key)
+    }
+
+    /// See [`Executor::shutdown`].
+    pub(crate) fn shutdown(&self) {
+        loop {
+            self.drain_inject();
+            let tasks: Vec<TaskRef> = self.tasks.borrow().iter().map(|(_, t)| t.clone()).collect();
+            let mut dropped_any = false;
+            for task in tasks {
+                dropped_any |= task.shut_down(self);
+            }
+            if !dropped_any && self.shared.inject.is_empty() {
+                break;
+            }
+        }
+        let stale = std::mem::take(&mut *self.queue.borrow_mut());
+        // Tasks on the stack (being polled) must be queued again by their
+        // loop; everything else here is finished.
+        let (keep, done): (VecDeque<TaskRef>, VecDeque<TaskRef>) =
+            stale.into_iter().partition(|t| t.is_live());
+        self.queue.borrow_mut().extend(keep);
+        drop(done);
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shared.alive.store(false, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.shutdown();
+        self.shared.drain_dead();
+        let shared = Arc::as_ptr(&self.shared);
+        frames::try_with(|s| s.unregister(shared));
+    }
+}
+
+impl Shared {
+    /// Queues a woken task: locally when on the executor's thread, else on
+    /// the injection queue.
+    #[inline]
+    pub(crate) fn schedule(&self, task: TaskRef) {
+        let mut task = Some(task);
+        if self.signal.key() == crate::park::thread_key() {
+            frames::try_with(|s| {
+                if let Some(t) = task.take() {
+                    task = s.push_local(self, t).err();
+                }
+            });
+        }
+        if let Some(task) = task {
+            self.push_remote(task);
+        }
+    }
+
+    /// Pushes on the injection queue and unparks the executor's thread; if
+    /// the executor is gone (or goes meanwhile), cancels what is queued.
+    pub(crate) fn push_remote(&self, task: TaskRef) {
+        self.inject.push(task);
+        // Pairs with the fence in `Inner::drop`: either it sees our task in
+        // its final drain, or we see `alive == false` here.
+        fence(Ordering::SeqCst);
+        if self.alive.load(Ordering::SeqCst) {
+            self.signal.unpark();
+        } else {
+            self.drain_dead();
+        }
+    }
+
+    /// Cancels everything on the injection queue of a dropped executor.
+    fn drain_dead(&self) {
+        while let Some(task) = self.inject.pop() {
+            if task.key() == task::UNADOPTED && task.cancel_orphan() {
+                self.unadopted.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+}
+
+/// Configures an [`Executor`].
+///
+/// # Examples
+///
+/// ```
+/// let ex = nestloop::Executor::builder()
+///     .max_depth(64)
+///     .detect_deadlock(true)
+///     .build();
+/// assert_eq!(ex.block_on(async { 1 }), 1);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    /// See [`Builder::max_depth`].
+    max_depth: usize,
+    /// See [`Builder::detect_deadlock`].
+    detect_deadlock: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// The default settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Builder::new().build();
+    /// assert_eq!(ex.block_on(async { 2 }), 2);
+    /// ```
+    pub fn new() -> Builder {
+        Builder {
+            max_depth: DEFAULT_MAX_DEPTH,
+            detect_deadlock: true,
+        }
+    }
+
+    /// The deepest nesting `block_on` and `run_until_stalled` of this
+    /// executor accept: a call that would make [`depth`](crate::depth)
+    /// exceed it panics instead of running. Default:
+    /// [`DEFAULT_MAX_DEPTH`] (128), which a 2 MiB thread stack holds in
+    /// debug and release builds.
+    ///
+    /// Independently of this limit, a call also panics when the stack left
+    /// on the thread would not hold another level (measured from the stack
+    /// the previous level used), so deep nesting ends in a clean panic rather
+    /// than a stack overflow.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::builder().max_depth(1).build();
+    /// let inner = ex.clone();
+    /// let nested = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    ///     ex.block_on(async move { inner.block_on(async {}) })
+    /// }));
+    /// assert!(nested.is_err()); // depth 2 > max_depth 1
+    /// ```
+    pub fn max_depth(mut self, max_depth: usize) -> Builder {
+        self.max_depth = max_depth;
+        self
+    }
+
+    /// Whether `block_on` panics, instead of hanging forever, when its future
+    /// is pending, no task is ready, no timer is pending on the thread, and
+    /// no clone of the future's waker exists (so nothing can ever wake it).
+    /// On by default.
+    ///
+    /// It cannot see a deadlock where a waker is held by something that will
+    /// itself never run (for example a task waiting on the future, or a
+    /// task of an executor that has no loop running).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let hang = std::panic::catch_unwind(|| ex.block_on(std::future::pending::<()>()));
+    /// assert!(hang.is_err()); // panics with "nestloop: deadlock ..."
+    /// ```
+    pub fn detect_deadlock(mut self, detect: bool) -> Builder {
+        self.detect_deadlock = detect;
+        self
+    }
+
+    /// Creates the executor on the current thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Builder::new().detect_deadlock(false).build();
+    /// assert_eq!(ex.task_count(), 0);
+    /// ```
+    pub fn build(self) -> Executor {
+        let signal = frames::with(|s| s.signal().clone());
+        let inner = Rc::new(Inner {
+            shared: Arc::new(Shared {
+                inject: SegQueue::new(),
+                alive: AtomicBool::new(true),
+                signal,
+                unadopted: AtomicUsize::new(0),
+            }),
+            queue: RefCell::new(VecDeque::new()),
+            tasks: RefCell::new(Slab::new()),
+            max_depth: self.max_depth,
+            detect_deadlock: self.detect_deadlock,
+        });
+        frames::with(|s| s.register(&inner));
+        Executor { inner }
+    }
+}
+
+/// Spawns `Send` futures onto an [`Executor`] from any thread.
+///
+/// `Send + Sync + Clone`. The task runs on the executor's thread. If the
+/// executor is dropped before the task starts (or already was), the task's
+/// future is dropped and its [`JoinHandle`] resolves to a cancelled
+/// [`JoinError`](crate::JoinError): no handle ever hangs on a dead executor.
+///
+/// # Examples
+///
+/// ```
+/// let ex = nestloop::Executor::new();
+/// let spawner = ex.spawner();
+/// let worker = std::thread::spawn(move || {
+///     let handle = spawner.spawn(async { "from the executor's thread" });
+///     handle
+/// });
+/// let handle = worker.join().unwrap();
+/// assert_eq!(ex.block_on(handle).unwrap(), "from the executor's thread");
+/// ```
+#[derive(Clone)]
+pub struct Spawner {
+    /// The executor's thread-safe side.
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Spawner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Spawner")
+            .field("executor_alive", &self.shared.alive.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Spawner {
+    /// Spawns a `Send` future onto the executor; callable from any thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let spawner = ex.spawner();
+    /// drop(ex);
+    /// // The executor is gone: the handle resolves to cancelled.
+    /// let handle = spawner.spawn(async { 1 });
+    /// let result = nestloop::block_on(handle);
+    /// assert!(result.unwrap_err().is_cancelled());
+    /// ```
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (task, handle) = task::new_remote(future, self.shared.clone());
+        self.shared.unadopted.fetch_add(1, Ordering::AcqRel);
+        self.shared.push_remote(task);
+        handle
+    }
+}

@@ -1,0 +1,341 @@
+//! The per-thread state behind nesting: the stack of active loop frames, the
+//! executors those frames drive, and every executor created on the thread.
+//!
+//! A frame is pushed by each `block_on` and `run_until_stalled` call and
+//! popped by a guard when it returns or unwinds, so `depth()` is always the
+//! number of loops on the stack. A nested loop reads the frames below it to
+//! find the executors whose queues it must drive (R1, R6) and the `block_on`
+//! futures it may poll when they are woken (R3).
+
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::task::Waker;
+
+use crate::executor::{Executor, Inner, Shared, TaskRef};
+use crate::park::{RootWaker, ThreadSignal};
+use crate::raw::{self, RootId};
+use crate::time::TimerHeap;
+
+/// The state of a `block_on` future that other loops may need.
+#[derive(Debug)]
+pub(crate) struct RootState {
+    /// Where the future itself is reachable (see `raw::poll_root`).
+    pub(crate) id: RootId,
+    /// Its waker; strong count 2 (this and `handle`) means no clone exists.
+    pub(crate) waker: Arc<RootWaker>,
+    /// The same waker as a `Waker`, lent to each poll.
+    pub(crate) handle: Waker,
+    /// The future has finished (value or panic); its `block_on` returns as
+    /// soon as control is back there.
+    pub(crate) done: Cell<bool>,
+}
+
+/// One active loop.
+#[derive(Debug)]
+struct Frame {
+    /// The executor whose `block_on` or `run_until_stalled` this is.
+    executor: Executor,
+    /// The `block_on` future, or `None` for `run_until_stalled`.
+    root: Option<Rc<RootState>>,
+    /// Approximate stack pointer when the frame was entered (R10).
+    stack_mark: usize,
+}
+
+/// An executor created on this thread, found by its shared part's address
+/// when a waker on this thread wants its local queue.
+#[derive(Debug)]
+struct Registered {
+    /// Address of the executor's `Shared`.
+    shared: *const Shared,
+    /// The executor itself.
+    inner: Weak<Inner>,
+}
+
+/// Everything nestloop keeps per thread.
+#[derive(Debug)]
+pub(crate) struct ThreadState {
+    /// Unparks this thread; shared with wakers and executors.
+    signal: Arc<ThreadSignal>,
+    /// The active loops, outermost first.
+    frames: RefCell<Vec<Frame>>,
+    /// Distinct executors with at least one frame, with their frame counts.
+    active: RefCell<Vec<(Executor, usize)>>,
+    /// The executors of `active`, as a snapshot loops can hold while they
+    /// run user code; rebuilt when the set changes.
+    active_snapshot: RefCell<Rc<[Executor]>>,
+    /// Every live executor created on this thread.
+    registry: RefCell<Vec<Registered>>,
+    /// This thread's timers.
+    pub(crate) timers: RefCell<TimerHeap>,
+    /// The executor of the free functions outside any loop.
+    default_executor: RefCell<Option<Executor>>,
+}
+
+impl Drop for ThreadState {
+    fn drop(&mut self) {
+        // Thread exit: shut down the default executor and any executor kept
+        // alive by a cycle (a task holding a clone of its executor), so no
+        // future outlives its thread.
+        if let Some(default) = self.default_executor.get_mut().take() {
+            default.shutdown();
+        }
+        let leaked: Vec<Rc<Inner>> = self
+            .registry
+            .get_mut()
+            .iter()
+            .filter_map(|r| r.inner.upgrade())
+            .collect();
+        for inner in leaked {
+            inner.shutdown();
+        }
+    }
+}
+
+thread_local! {
+    /// The executor owning the task or root being polled right now.
+    static OWNER: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
+
+    static STATE: ThreadState = ThreadState {
+        signal: ThreadSignal::for_current_thread(),
+        frames: RefCell::new(Vec::new()),
+        active: RefCell::new(Vec::new()),
+        active_snapshot: RefCell::new(Rc::from(Vec::new())),
+        registry: RefCell::new(Vec::new()),
+        timers: RefCell::new(TimerHeap::default()),
+        default_executor: RefCell::new(None),
+    };
+}
+
+/// Runs `f` with this thread's state; `None` while the thread is exiting.
+#[inline]
+pub(crate) fn try_with<R>(f: impl FnOnce(&ThreadState) -> R) -> Option<R> {
+    STATE.try_with(f).ok()
+}
+
+/// Runs `f` with this thread's state; panics while the thread is exiting.
+pub(crate) fn with<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
+    try_with(f).unwrap_or_else(|| {
+        panic!(
+            "nestloop: this thread is exiting and its nestloop state is gone; \
+             do not run or spawn nestloop work from thread-local destructors"
+        )
+    })
+}
+
+/// How many loops are active on this thread.
+pub(crate) fn depth() -> usize {
+    try_with(|s| s.frames.borrow().len()).unwrap_or(0)
+}
+
+/// Approximate current stack pointer.
+#[inline(never)]
+pub(crate) fn stack_mark() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
+}
+
+impl ThreadState {
+    /// This thread's signal.
+    pub(crate) fn signal(&self) -> &Arc<ThreadSignal> {
+        &self.signal
+    }
+
+    /// Number of active loops.
+    pub(crate) fn depth(&self) -> usize {
+        self.frames.borrow().len()
+    }
+
+    /// The stack used by the innermost level, measured between the two
+    /// innermost frames' marks (0 with fewer than two frames).
+    pub(crate) fn last_level_stack(&self, current_mark: usize) -> usize {
+        let frames = self.frames.borrow();
+        frames
+            .last()
+            .map_or(0, |f| f.stack_mark.saturating_sub(current_mark))
+    }
+
+    /// Pushes a loop frame; the guard pops it.
+    pub(crate) fn push_frame(
+        &self,
+        executor: &Executor,
+        root: Option<Rc<RootState>>,
+        stack_mark: usize,
+    ) -> FrameGuard {
+        self.frames.borrow_mut().push(Frame {
+            executor: executor.clone(),
+            root,
+            stack_mark,
+        });
+        let mut active = self.active.borrow_mut();
+        match active
+            .iter_mut()
+            .find(|(e, _)| Rc::ptr_eq(&e.inner, &executor.inner))
+        {
+            Some((_, count)) => *count += 1,
+            None => {
+                active.push((executor.clone(), 1));
+                *self.active_snapshot.borrow_mut() = active.iter().map(|(e, _)| e.clone()).collect();
+            }
+        }
+        FrameGuard { _private: () }
+    }
+
+    fn pop_frame(&self) {
+        let frame = self.frames.borrow_mut().pop();
+        let Some(frame) = frame else { return };
+        let mut active = self.active.borrow_mut();
+        if let Some(pos) = active
+            .iter()
+            .position(|(e, _)| Rc::ptr_eq(&e.inner, &frame.executor.inner))
+        {
+            active[pos].1 -= 1;
+            if active[pos].1 == 0 {
+                let removed = active.remove(pos);
+                let snapshot = active.iter().map(|(e, _)| e.clone()).collect();
+                let old = std::mem::replace(&mut *self.active_snapshot.borrow_mut(), snapshot);
+                drop(active);
+                drop(old);
+                drop(removed);
+            }
+        }
+        // `frame` (an executor handle, maybe the last one) drops here, after
+        // every borrow is released.
+    }
+
+    /// The executors that have a loop on this thread.
+    #[inline]
+    pub(crate) fn active_executors(&self) -> Rc<[Executor]> {
+        self.active_snapshot.borrow().clone()
+    }
+
+    /// The woken, unfinished roots of the active `block_on` frames that are
+    /// not on the stack, outermost first, except `skip`.
+    pub(crate) fn woken_roots(&self, skip: Option<&Rc<RootState>>) -> Vec<(Executor, Rc<RootState>)> {
+        self.frames
+            .borrow()
+            .iter()
+            .filter_map(|f| {
+                let root = f.root.as_ref()?;
+                if skip.is_some_and(|s| Rc::ptr_eq(s, root))
+                    || root.done.get()
+                    || !root.waker.is_woken()
+                    || raw::is_busy(root.id)
+                {
+                    return None;
+                }
+                Some((f.executor.clone(), root.clone()))
+            })
+            .collect()
+    }
+
+    /// `Executor::current()`.
+    pub(crate) fn current(&self) -> Option<Executor> {
+        let owner = OWNER.with(Cell::get);
+        if !owner.is_null() {
+            let found = self
+                .active
+                .borrow()
+                .iter()
+                .find(|(e, _)| std::ptr::eq(Rc::as_ptr(&e.inner), owner))
+                .map(|(e, _)| e.clone());
+            if found.is_some() {
+                return found;
+            }
+            let found = self
+                .registry
+                .borrow()
+                .iter()
+                .find(|r| std::ptr::eq(r.inner.as_ptr(), owner))
+                .and_then(|r| r.inner.upgrade());
+            if let Some(inner) = found {
+                return Some(Executor { inner });
+            }
+        }
+        self.frames.borrow().last().map(|f| f.executor.clone())
+    }
+
+    /// This thread's default executor, created on first use.
+    pub(crate) fn default_executor(&self) -> Executor {
+        self.default_executor
+            .borrow_mut()
+            .get_or_insert_with(Executor::new)
+            .clone()
+    }
+
+    /// Records a new executor of this thread.
+    pub(crate) fn register(&self, inner: &Rc<Inner>) {
+        let mut registry = self.registry.borrow_mut();
+        registry.retain(|r| r.inner.strong_count() > 0);
+        registry.push(Registered {
+            shared: Arc::as_ptr(&inner.shared),
+            inner: Rc::downgrade(inner),
+        });
+    }
+
+    /// Forgets an executor that is going away.
+    pub(crate) fn unregister(&self, shared: *const Shared) {
+        if let Ok(mut registry) = self.registry.try_borrow_mut() {
+            registry.retain(|r| r.shared != shared);
+        }
+    }
+
+    /// Runs `f` with the executor of this thread whose shared part is
+    /// `shared`; `None` when there is none (it was dropped).
+    pub(crate) fn with_executor<R>(&self, shared: &Shared, f: impl FnOnce(&Inner) -> R) -> Option<R> {
+        let inner = {
+            let registry = self.registry.try_borrow().ok()?;
+            registry
+                .iter()
+                .find(|r| std::ptr::eq(r.shared, shared))?
+                .inner
+                .upgrade()?
+        };
+        Some(f(&inner))
+    }
+
+    /// Pushes `task` on the local queue of the executor whose shared part is
+    /// `shared`, if it lives on this thread; gives the task back otherwise.
+    #[inline]
+    pub(crate) fn push_local(&self, shared: &Shared, task: TaskRef) -> Result<(), TaskRef> {
+        let mut task = Some(task);
+        match self.with_executor(shared, |inner| inner.push_local(task.take().expect("task"))) {
+            Some(result) => result,
+            None => Err(task.take().expect("task")),
+        }
+    }
+}
+
+/// Pops its frame on return or unwind.
+#[derive(Debug)]
+pub(crate) struct FrameGuard {
+    /// Only `push_frame` makes one.
+    _private: (),
+}
+
+impl Drop for FrameGuard {
+    fn drop(&mut self) {
+        try_with(|s| s.pop_frame());
+    }
+}
+
+/// Marks `inner` as the owner of what is polled until the guard drops.
+#[inline]
+pub(crate) fn enter_owner(inner: &Inner) -> OwnerGuard {
+    OwnerGuard {
+        previous: OWNER.with(|o| o.replace(inner as *const Inner)),
+    }
+}
+
+/// Restores the previous owner (see `enter_owner`).
+#[derive(Debug)]
+pub(crate) struct OwnerGuard {
+    /// The value to restore.
+    previous: *const Inner,
+}
+
+impl Drop for OwnerGuard {
+    fn drop(&mut self) {
+        OWNER.with(|o| o.set(self.previous));
+    }
+}

@@ -1,0 +1,276 @@
+//! Join handles and the errors they resolve to.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use parking_lot::Mutex;
+
+/// What a `JoinHandle` needs from its task, whatever the future type.
+pub(crate) trait JoinTarget<T>: Send + Sync {
+    /// Takes the result, or registers the awaiter's waker.
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>>;
+    /// See [`JoinHandle::abort`].
+    fn abort(self: Arc<Self>);
+    /// See [`JoinHandle::is_finished`].
+    fn is_finished(&self) -> bool;
+    /// The handle goes away: drop an unclaimed result.
+    fn drop_handle(&self);
+}
+
+/// An owned permission to await a spawned task's result.
+///
+/// A future resolving to `Ok(output)`, or to a [`JoinError`] when the task
+/// panicked or was cancelled. Dropping the handle detaches the task: it keeps
+/// running and its output is dropped when it finishes. `Send` when the output
+/// is `Send`, so it can be awaited on any thread.
+///
+/// # Examples
+///
+/// ```
+/// let ex = nestloop::Executor::new();
+/// let handle = ex.spawn(async { "done" });
+/// assert_eq!(ex.block_on(handle).unwrap(), "done");
+/// ```
+pub struct JoinHandle<T> {
+    /// The task.
+    task: Arc<dyn JoinTarget<T>>,
+    /// Makes the handle `Send`/`Sync` exactly when `T` is.
+    _output: PhantomData<T>,
+}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn new(task: Arc<dyn JoinTarget<T>>) -> Self {
+        JoinHandle {
+            task,
+            _output: PhantomData,
+        }
+    }
+
+    /// Cancels the task: its future is dropped and the handle resolves to a
+    /// cancelled [`JoinError`].
+    ///
+    /// Called on the executor's thread, the future is dropped before `abort`
+    /// returns, unless the task is being polled further down the stack (it
+    /// called a nested `block_on`): then it is dropped as soon as that poll
+    /// returns. From another thread it is dropped by the executor's next
+    /// loop iteration. Aborting a finished task does nothing: its handle
+    /// still yields `Ok`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let handle = ex.spawn(std::future::pending::<()>());
+    /// handle.abort();
+    /// assert_eq!(ex.task_count(), 0);
+    /// assert!(ex.block_on(handle).unwrap_err().is_cancelled());
+    /// ```
+    pub fn abort(&self) {
+        self.task.clone().abort();
+    }
+
+    /// Whether the task has finished (completed, panicked or was cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let handle = ex.spawn(async {});
+    /// assert!(!handle.is_finished());
+    /// ex.run_until_stalled();
+    /// assert!(handle.is_finished());
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+// The task's state stays consistent across panics (rule R4).
+impl<T> std::panic::UnwindSafe for JoinHandle<T> {}
+impl<T> std::panic::RefUnwindSafe for JoinHandle<T> {}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.task.poll_join(cx)
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        self.task.drop_handle();
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// Why a task did not produce its output: it was cancelled or it panicked.
+///
+/// # Examples
+///
+/// ```
+/// let ex = nestloop::Executor::new();
+/// let handle = ex.spawn(async { panic!("boom") });
+/// let err = ex.block_on(handle).unwrap_err();
+/// assert!(err.is_panic());
+/// assert_eq!(err.to_string(), "task panicked with message \"boom\"");
+/// ```
+pub struct JoinError {
+    /// Cancelled, or the panic payload.
+    repr: Repr,
+}
+
+/// See [`JoinError`].
+enum Repr {
+    /// `abort()`, `shutdown()`, or the executor was dropped.
+    Cancelled,
+    /// The payload; a mutex so the error is `Sync` (it is only ever locked
+    /// by `Display` and `into_panic`).
+    Panic(Mutex<Box<dyn Any + Send + 'static>>),
+}
+
+impl JoinError {
+    pub(crate) fn cancelled() -> Self {
+        JoinError {
+            repr: Repr::Cancelled,
+        }
+    }
+
+    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> Self {
+        JoinError {
+            repr: Repr::Panic(Mutex::new(payload)),
+        }
+    }
+
+    /// Whether the task was cancelled (aborted, shut down, or its executor
+    /// was dropped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let handle = ex.spawn(std::future::pending::<()>());
+    /// handle.abort();
+    /// assert!(ex.block_on(handle).unwrap_err().is_cancelled());
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.repr, Repr::Cancelled)
+    }
+
+    /// Whether the task panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let handle = ex.spawn(async { panic!("oops") });
+    /// assert!(ex.block_on(handle).unwrap_err().is_panic());
+    /// ```
+    pub fn is_panic(&self) -> bool {
+        matches!(self.repr, Repr::Panic(_))
+    }
+
+    /// The panic payload, to resume the panic with
+    /// [`std::panic::resume_unwind`].
+    ///
+    /// # Panics
+    ///
+    /// When the task was cancelled rather than panicking (check with
+    /// [`is_panic`](JoinError::is_panic), or use
+    /// [`try_into_panic`](JoinError::try_into_panic)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let handle = ex.spawn(async { std::panic::panic_any(17_u32) });
+    /// let payload = ex.block_on(handle).unwrap_err().into_panic();
+    /// assert_eq!(payload.downcast_ref::<u32>(), Some(&17));
+    /// ```
+    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        self.try_into_panic().unwrap_or_else(|_| {
+            panic!("nestloop: JoinError::into_panic called on a cancelled task; check is_panic() first")
+        })
+    }
+
+    /// The panic payload, or the error back when the task was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let handle = ex.spawn(std::future::pending::<()>());
+    /// handle.abort();
+    /// let err = ex.block_on(handle).unwrap_err();
+    /// assert!(err.try_into_panic().is_err());
+    /// ```
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
+        match self.repr {
+            Repr::Panic(payload) => Ok(payload.into_inner()),
+            Repr::Cancelled => Err(self),
+        }
+    }
+}
+
+/// The message of a panic payload, when it is a string.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => f.write_str("task was cancelled"),
+            Repr::Panic(payload) => match panic_message(&**payload.lock()) {
+                Some(message) => write!(f, "task panicked with message {message:?}"),
+                None => f.write_str("task panicked"),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => f.write_str("JoinError::Cancelled"),
+            Repr::Panic(payload) => match panic_message(&**payload.lock()) {
+                Some(message) => write!(f, "JoinError::Panic({message:?})"),
+                None => f.write_str("JoinError::Panic(..)"),
+            },
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl From<JoinError> for std::io::Error {
+    fn from(err: JoinError) -> Self {
+        std::io::Error::other(err)
+    }
+}
+
+/// Drops `value`; a panic in its destructor is contained (and a panic while
+/// dropping that panic's payload is leaked rather than aborting).
+pub(crate) fn drop_contained<T>(value: T) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value)))
+        && let Err(inner) = catch_unwind(AssertUnwindSafe(move || drop(payload)))
+    {
+        std::mem::forget(inner);
+    }
+}

@@ -1,0 +1,163 @@
+//! A single-threaded async executor whose `block_on` is reentrant.
+//!
+//! Synchronous code running inside an async task can call [`block_on`] and
+//! it just works: the nested call keeps driving every loop already running on
+//! this thread (their tasks, timers and woken futures) until its own future is
+//! done. It is the Rust counterpart of Python's `nest_asyncio`.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! // A synchronous helper, e.g. a scripting-engine callback or a sync trait
+//! // method, that needs an async result.
+//! fn lookup(key: &str) -> String {
+//!     let key = key.to_owned();
+//!     // Waits on a task of the loop that is already running below us.
+//!     let task = nestloop::spawn(async move {
+//!         nestloop::time::sleep(Duration::from_millis(1)).await;
+//!         key.to_uppercase()
+//!     });
+//!     nestloop::block_on(task).unwrap()
+//! }
+//!
+//! let answer = nestloop::block_on(async {
+//!     // Async code calls the sync helper, which nests a block_on.
+//!     lookup("hello")
+//! });
+//! assert_eq!(answer, "HELLO");
+//! ```
+//!
+//! Elsewhere the same program fails: tokio panics with "Cannot start a
+//! runtime from within a runtime", `futures::executor::block_on` panics with
+//! "cannot execute `LocalPool` executor from within another executor", and
+//! `pollster` or `futures-lite` deadlock, because the task the inner call
+//! waits for belongs to a loop that no longer runs.
+//!
+//! # The model
+//!
+//! Every `block_on` (and [`Executor::run_until_stalled`]) call is a *loop*
+//! and pushes a *frame* on a per-thread stack; [`depth`] counts them. While a
+//! loop runs, it polls:
+//!
+//! * its own future, when woken;
+//! * the ready tasks of **every executor that has a frame on this thread**,
+//!   in the order they were woken;
+//! * the woken futures of outer `block_on` calls, unless they are on the
+//!   stack (they made the nested call);
+//! * the thread's due timers.
+//!
+//! It returns as soon as its own future is done. A task or future that is on
+//! the stack is never polled again until its poll returns; wakes it gets
+//! meanwhile are kept and honoured afterwards. Panics go to their owner: a
+//! task's panic to its [`JoinHandle`], a `block_on` future's panic out of
+//! that `block_on`, even when a deeper loop polled it.
+//!
+//! # What a nested call cannot do
+//!
+//! * **Unwinding is in stack order.** A nested `block_on` whose future is
+//!   done returns only when every loop opened above it has returned. An
+//!   outer `block_on` whose future completes during a nested call returns
+//!   once control is back in it.
+//! * **A task suspended further down the stack cannot finish.** If task A
+//!   calls `block_on(f)` and `f` waits for A's own result (or for something
+//!   only A would do after `block_on` returns), nothing can complete it.
+//!   When nothing at all can wake `f`, the deadlock check (on by default,
+//!   [`Builder::detect_deadlock`]) panics with a `nestloop:` message instead
+//!   of hanging; when a waker is held by something that will itself never
+//!   run (like A), it cannot tell, and the call waits.
+//! * **Borrows across the call are visible to others.** Other tasks and outer
+//!   futures run during a nested call, so state the synchronous caller holds
+//!   borrowed across `block_on` (a `RefCell` borrow, a lock) can be touched
+//!   meanwhile, and a second `borrow_mut` there panics.
+//! * **Depth is bounded.** Nesting deeper than [`Builder::max_depth`]
+//!   (default [`DEFAULT_MAX_DEPTH`]), or deeper than the thread's stack
+//!   holds, panics cleanly instead of overflowing the stack.
+//!
+//! # Threads
+//!
+//! An [`Executor`] and its tasks live on one thread; tasks need not be
+//! `Send`. Wakers are `Send + Sync`: a wake from another thread unparks the
+//! loop at any depth. A [`Spawner`] spawns `Send` futures from any thread.
+//!
+//! The free functions [`block_on`] and [`spawn`] use [`Executor::current`],
+//! or outside any loop a per-thread default executor that is shut down when
+//! the thread exits.
+#![deny(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    clippy::undocumented_unsafe_blocks
+)]
+
+mod executor;
+mod frames;
+mod join;
+mod park;
+mod raw;
+mod run_loop;
+mod task;
+pub mod time;
+mod yield_now;
+
+use std::future::Future;
+
+pub use executor::{Builder, DEFAULT_MAX_DEPTH, Executor, Spawner};
+pub use join::{JoinError, JoinHandle};
+pub use yield_now::{YieldNow, yield_now};
+
+/// Runs `future` to completion on the current executor: the one that owns
+/// the task or `block_on` future being polled, else the innermost loop's,
+/// else this thread's default executor. Reentrant: see
+/// [`Executor::block_on`].
+///
+/// # Examples
+///
+/// ```
+/// let n = nestloop::block_on(async {
+///     let inner = nestloop::block_on(async { 20 }); // nested: fine
+///     inner + 1
+/// });
+/// assert_eq!(n, 21);
+/// ```
+#[doc(alias = "run_until_complete")]
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    current_or_default().block_on(future)
+}
+
+/// Spawns a task on the current executor (see [`block_on`] for which one).
+///
+/// # Examples
+///
+/// ```
+/// let handle = nestloop::spawn(async { 2 + 2 });
+/// assert_eq!(nestloop::block_on(handle).unwrap(), 4);
+/// ```
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    current_or_default().spawn(future)
+}
+
+/// How many loops (`block_on` or `run_until_stalled` calls) are active on
+/// this thread; 0 outside any.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(nestloop::depth(), 0);
+/// nestloop::block_on(async {
+///     assert_eq!(nestloop::depth(), 1);
+///     nestloop::block_on(async { assert_eq!(nestloop::depth(), 2) });
+/// });
+/// ```
+pub fn depth() -> usize {
+    frames::depth()
+}
+
+/// The current executor, or this thread's default executor.
+fn current_or_default() -> Executor {
+    Executor::current().unwrap_or_else(|| frames::with(|s| s.default_executor()))
+}

@@ -1,0 +1,161 @@
+//! Wakers and parking: how a sleeping thread learns that work arrived.
+//!
+//! A loop with nothing to do parks its thread (`std::thread::park`, with a
+//! timeout when a timer is pending). Everything that can make work for it
+//! from another thread (a task wake, a `Spawner::spawn`, a root wake) unparks
+//! it after publishing the work, so the park returns at once or is never
+//! entered: `std`'s park token closes the race between checking for work and
+//! parking.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::Wake;
+use std::thread::{self, Thread};
+use std::time::Instant;
+
+/// Source of thread keys; 0 means "not assigned yet".
+static NEXT_THREAD_KEY: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// This thread's key; never reused by another thread, unlike `ThreadId`
+    /// comparisons through addresses. Const and without a destructor, so it
+    /// works during thread-local destruction too.
+    static THREAD_KEY: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// A number unique to the calling thread for the life of the process.
+#[inline]
+pub(crate) fn thread_key() -> u64 {
+    THREAD_KEY.with(|key| {
+        let k = key.get();
+        if k != 0 {
+            return k;
+        }
+        let k = NEXT_THREAD_KEY.fetch_add(1, Ordering::Relaxed);
+        key.set(k);
+        k
+    })
+}
+
+/// One per thread that runs loops: unparks it and flags woken roots.
+#[derive(Debug)]
+pub(crate) struct ThreadSignal {
+    /// The thread to unpark.
+    thread: Thread,
+    /// That thread's key, to skip unparking ourselves.
+    key: u64,
+    /// Some `block_on` future of this thread was woken since the loops last
+    /// looked; they then scan the frame stack for it.
+    roots_woken: AtomicBool,
+}
+
+impl ThreadSignal {
+    /// The signal of the calling thread.
+    pub(crate) fn for_current_thread() -> Arc<Self> {
+        Arc::new(ThreadSignal {
+            thread: thread::current(),
+            key: thread_key(),
+            roots_woken: AtomicBool::new(false),
+        })
+    }
+
+    /// The key of the thread this signal belongs to.
+    pub(crate) fn key(&self) -> u64 {
+        self.key
+    }
+
+    /// Wakes the thread if it may be parked, i.e. if we are not it.
+    #[inline]
+    pub(crate) fn unpark(&self) {
+        if self.key != thread_key() {
+            self.thread.unpark();
+        }
+    }
+
+    /// Notes that a root was woken.
+    fn root_woken(&self) {
+        self.roots_woken.store(true, Ordering::Release);
+        self.unpark();
+    }
+
+    /// Raises the "some root was woken" flag for the loops of this thread.
+    pub(crate) fn note_roots_woken(&self) {
+        self.roots_woken.store(true, Ordering::Release);
+    }
+
+    /// Takes the "some root was woken" flag.
+    pub(crate) fn take_roots_woken(&self) -> bool {
+        self.roots_woken.load(Ordering::Relaxed) && self.roots_woken.swap(false, Ordering::AcqRel)
+    }
+
+    /// Whether a root was woken and not yet looked at.
+    pub(crate) fn roots_woken(&self) -> bool {
+        self.roots_woken.load(Ordering::Acquire)
+    }
+}
+
+/// Parks the calling thread until it is unparked or `deadline` passes.
+pub(crate) fn park(deadline: Option<Instant>) {
+    match deadline {
+        None => thread::park(),
+        Some(deadline) => {
+            let now = Instant::now();
+            if deadline > now {
+                thread::park_timeout(deadline - now);
+            }
+        }
+    }
+}
+
+/// The waker of a `block_on` future.
+///
+/// It is an `Arc` of our own (not a `waker_fn` closure) so that the deadlock
+/// check (rule R9) can count its clones: with the loop's own two references
+/// the strong count is 2 exactly when no clone exists anywhere.
+#[derive(Debug)]
+pub(crate) struct RootWaker {
+    /// Woken since the last poll began.
+    woken: AtomicBool,
+    /// The thread whose loops poll this root.
+    signal: Arc<ThreadSignal>,
+}
+
+impl RootWaker {
+    /// A waker for a root that wants its first poll.
+    pub(crate) fn new(signal: Arc<ThreadSignal>) -> Self {
+        RootWaker {
+            woken: AtomicBool::new(true),
+            signal,
+        }
+    }
+
+    /// Takes the woken flag, before a poll (a wake during the poll sets it
+    /// again).
+    #[inline]
+    pub(crate) fn take_woken(&self) -> bool {
+        self.woken.load(Ordering::Relaxed) && self.woken.swap(false, Ordering::AcqRel)
+    }
+
+    /// Whether a wake is pending.
+    #[inline]
+    pub(crate) fn is_woken(&self) -> bool {
+        self.woken.load(Ordering::Acquire)
+    }
+
+    /// Marks the root woken again (used when re-arming a reused waker).
+    pub(crate) fn set_woken(&self) {
+        self.woken.store(true, Ordering::Release);
+    }
+}
+
+impl Wake for RootWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.woken.swap(true, Ordering::AcqRel) {
+            self.signal.root_woken();
+        }
+    }
+}

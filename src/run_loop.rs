@@ -1,0 +1,279 @@
+//! The loop behind `block_on` and `run_until_stalled`.
+//!
+//! Each call pushes a frame and then, until it is done, repeats one step:
+//!
+//! 1. its own `block_on` future, if woken (never while it is on the stack);
+//! 2. woken futures of outer `block_on` calls that are not on the stack (R3);
+//! 3. due timers of the thread (R8);
+//! 4. up to `BUDGET` ready tasks of every executor with a frame on this
+//!    thread, round-robin (R1, R6), after moving in wakes from other threads.
+//!
+//! Step 1 runs at least once per `BUDGET` task polls, and tasks get up to
+//! `BUDGET` polls between two polls of the own future (R11). With nothing to
+//! do, the loop parks until a wake or the next timer deadline (R7, R8), or
+//! reports a deadlock (R9).
+
+use std::any::Any;
+use std::cell::Cell;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::{Pin, pin};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use crate::executor::{Executor, Inner};
+use crate::frames::{self, RootState, ThreadState};
+use crate::park::{self, RootWaker};
+use crate::raw::{self, PollRoot};
+
+/// Task polls between two looks at the loop's own future.
+pub(crate) const BUDGET: usize = 64;
+
+/// Stack kept free below the deepest level for unwinding and reporting the
+/// depth-limit panic.
+const STACK_RESERVE: usize = 128 * 1024;
+
+/// A `block_on` future and what became of it.
+struct Root<'a, F: Future> {
+    /// The caller's future, pinned on the caller's stack.
+    future: Pin<&'a mut F>,
+    /// Its output, or the payload of its panic, once finished.
+    outcome: Option<Result<F::Output, Box<dyn Any + Send>>>,
+}
+
+impl<F: Future> PollRoot for Root<'_, F> {
+    fn poll_root(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.outcome.is_some() {
+            return Poll::Ready(());
+        }
+        match catch_unwind(AssertUnwindSafe(|| self.future.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => {
+                self.outcome = Some(Ok(output));
+                Poll::Ready(())
+            }
+            Err(payload) => {
+                // Kept for the owning `block_on`, which may be further down
+                // the stack than the loop that polled it (R4).
+                self.outcome = Some(Err(payload));
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+/// `Executor::block_on`.
+pub(crate) fn block_on<F: Future>(executor: &Executor, future: F) -> F::Output {
+    let mark = frames::stack_mark();
+    let signal = frames::with(|ts| {
+        check_enter(executor, ts, mark);
+        ts.signal().clone()
+    });
+    let future = pin!(future);
+    let mut root = Root {
+        future,
+        outcome: None,
+    };
+    raw::with_root(&mut root, |id| {
+        let waker = Arc::new(RootWaker::new(signal));
+        let state = Rc::new(RootState {
+            id,
+            handle: Waker::from(waker.clone()),
+            waker,
+            done: Cell::new(false),
+        });
+        let _frame = frames::with(|ts| ts.push_frame(executor, Some(state.clone()), mark));
+        drive(executor, Some(&state));
+    });
+    match root.outcome.take() {
+        Some(Ok(output)) => output,
+        Some(Err(payload)) => resume_unwind(payload),
+        None => unreachable!("nestloop: internal error: block_on returned before its future finished"),
+    }
+}
+
+/// `Executor::run_until_stalled`.
+pub(crate) fn run_until_stalled(executor: &Executor) -> usize {
+    let mark = frames::stack_mark();
+    let _frame = frames::with(|ts| {
+        check_enter(executor, ts, mark);
+        ts.push_frame(executor, None, mark)
+    });
+    drive(executor, None)
+}
+
+/// Refuses to nest past `max_depth` or past the stack the thread has (R10).
+fn check_enter(executor: &Executor, ts: &ThreadState, mark: usize) {
+    let depth = ts.depth() + 1;
+    let max_depth = executor.inner.max_depth;
+    if depth > max_depth {
+        panic!(
+            "nestloop: nesting depth limit reached: this call would run loop number {depth} on \
+             this thread, but max_depth is {max_depth}. Await the future instead of nesting \
+             another block_on, or raise the limit with Executor::builder().max_depth(n) \
+             (and give the thread a larger stack)"
+        );
+    }
+    if let Some(remaining) = stacker::remaining_stack() {
+        let level = ts.last_level_stack(mark);
+        let needed = STACK_RESERVE + 2 * level;
+        if remaining < needed {
+            panic!(
+                "nestloop: not enough stack for nesting depth {depth}: {} KiB left, the previous \
+                 level used {} KiB and {} KiB are kept for unwinding. Await the future instead \
+                 of nesting another block_on, or run the loops on a thread with a larger stack \
+                 (std::thread::Builder::stack_size)",
+                remaining / 1024,
+                level / 1024,
+                STACK_RESERVE / 1024,
+            );
+        }
+    }
+}
+
+/// Polls a `block_on` future for whichever loop found it woken. Returns
+/// `None` when it was skipped (finished, or on the stack), else whether it
+/// finished.
+fn poll_root(owner: &Inner, root: &RootState) -> Option<bool> {
+    if root.done.get() {
+        return None;
+    }
+    let woken = root.waker.take_woken();
+    let polled = {
+        let _owner = frames::enter_owner(owner);
+        let mut cx = Context::from_waker(&root.handle);
+        raw::poll_root(root.id, &mut cx)
+    };
+    match polled {
+        None => {
+            // On the stack: the wake stays for the loop that polls it.
+            if woken {
+                root.waker.set_woken();
+            }
+            None
+        }
+        Some(Poll::Ready(())) => {
+            root.done.set(true);
+            Some(true)
+        }
+        Some(Poll::Pending) => Some(false),
+    }
+}
+
+/// Runs the loop of one frame until its future is done (`own` is `Some`) or
+/// nothing is ready (`run_until_stalled`). Returns the number of polls.
+fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> usize {
+    frames::with(|ts| {
+        let mut polls = 0;
+        loop {
+            if let Some(root) = own {
+                if root.done.get() {
+                    return polls;
+                }
+                if root.waker.is_woken() && poll_root(&executor.inner, root).is_some() {
+                    polls += 1;
+                    if root.done.get() {
+                        return polls;
+                    }
+                }
+            }
+
+            let mut progressed = false;
+            if ts.signal().take_roots_woken() {
+                for (owner, root) in ts.woken_roots(own) {
+                    if poll_root(&owner.inner, &root).is_some() {
+                        polls += 1;
+                        progressed = true;
+                        if root.waker.is_woken() && !root.done.get() {
+                            // Woken during its poll: look again next step.
+                            ts.signal().note_roots_woken();
+                        }
+                    }
+                    if own.is_some_and(|r| r.done.get()) {
+                        return polls;
+                    }
+                }
+            }
+
+            progressed |= fire_timers(ts);
+
+            let active = ts.active_executors();
+            let ran = run_tasks(&active);
+            polls += ran;
+            progressed |= ran > 0;
+            if own.is_some_and(|r| r.done.get()) {
+                return polls;
+            }
+            if progressed
+                || own.is_some_and(|r| r.waker.is_woken())
+                || ts.signal().roots_woken()
+                || active.iter().any(|e| e.inner.has_ready())
+            {
+                continue;
+            }
+
+            let Some(root) = own else {
+                return polls; // run_until_stalled: stalled
+            };
+            let deadline = ts.timers.borrow_mut().next_deadline();
+            if deadline.is_none() && executor.inner.detect_deadlock && Arc::strong_count(&root.waker) == 2
+            {
+                panic!(
+                    "nestloop: deadlock in block_on at nesting depth {}: its future is pending, \
+                     no task is ready, no timer is pending, and no waker of the future exists, \
+                     so nothing can ever wake it. Make sure something that still runs (a task, \
+                     a timer, another thread) holds its waker, or turn this check off with \
+                     Executor::builder().detect_deadlock(false)",
+                    ts.depth()
+                );
+            }
+            park::park(deadline);
+        }
+    })
+}
+
+/// Fires the thread's due timers. Returns whether any fired.
+fn fire_timers(ts: &ThreadState) -> bool {
+    let due = ts.timers.borrow_mut().take_due();
+    let Some(mut due) = due else { return false };
+    let fired = !due.is_empty();
+    for timer in due.drain(..) {
+        timer.fire();
+    }
+    ts.timers.borrow_mut().return_scratch(due);
+    fired
+}
+
+/// Polls up to `BUDGET` ready tasks of the active executors. Returns the
+/// number of polls.
+fn run_tasks(active: &[Executor]) -> usize {
+    for executor in active {
+        executor.inner.drain_inject();
+    }
+    let mut polls = 0;
+    if let [executor] = active {
+        let inner = &executor.inner;
+        for _ in 0..BUDGET {
+            let Some(task) = inner.pop() else { break };
+            polls += usize::from(task.run(inner));
+        }
+        return polls;
+    }
+    let mut idle = 0;
+    let mut attempts = 0;
+    let mut index = 0;
+    while attempts < BUDGET && idle < active.len() {
+        let inner = &active[index % active.len()].inner;
+        index += 1;
+        match inner.pop() {
+            Some(task) => {
+                idle = 0;
+                attempts += 1;
+                polls += usize::from(task.run(inner));
+            }
+            None => idle += 1,
+        }
+    }
+    polls
+}

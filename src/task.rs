@@ -1,0 +1,261 @@
+//! Tasks: one `Arc` allocation holding the state word, the future (then its
+//! result), the awaiter's waker and the way back to the executor.
+//!
+//! The `Arc` is the waker (through `futures::task::ArcWake`, polled through a
+//! borrowed `waker_ref`, so a poll costs no reference-count traffic), the
+//! entry in the run queues and the slab (as `Arc<dyn Runnable>`), and the
+//! target of the `JoinHandle` (as `Arc<dyn JoinTarget<T>>`).
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use futures::task::{ArcWake, AtomicWaker, waker_ref};
+
+use crate::executor::{Inner, Shared, TaskRef};
+use crate::frames;
+use crate::join::{JoinError, JoinHandle, JoinTarget, drop_contained};
+use crate::park::thread_key;
+use crate::raw::{COMPLETED, HANDLE, RUNNING, Running, SCHEDULED, TAKEN, TaskCore};
+
+/// The slab key of a task spawned from another thread and not yet adopted.
+pub(crate) const UNADOPTED: usize = usize::MAX;
+
+/// A task as the executor sees it, whatever its future type.
+pub(crate) trait Runnable: Send + Sync + 'static {
+    /// Polls the task once (on its executor's thread). Returns whether a
+    /// poll ran (false for a stale queue entry or a cancellation).
+    fn run(self: Arc<Self>, executor: &Inner) -> bool;
+    /// Shutdown: requests cancellation and drops the future now unless it is
+    /// being polled further down the stack. Returns whether it dropped it.
+    fn shut_down(self: Arc<Self>, executor: &Inner) -> bool;
+    /// Cancels a task of a `Spawner` whose executor is gone (any thread).
+    /// Returns whether it did.
+    fn cancel_orphan(self: Arc<Self>) -> bool;
+    /// The task's key in its executor's slab, or `UNADOPTED`.
+    fn key(&self) -> usize;
+    /// Sets the slab key.
+    fn set_key(&self, key: usize);
+    /// Whether the task has not completed yet.
+    fn is_live(&self) -> bool;
+}
+
+/// The single allocation of a task.
+pub(crate) struct TaskCell<F: Future> {
+    /// State word and future/result cell.
+    core: TaskCore<F>,
+    /// The executor's thread-safe side, where wakes go.
+    shared: Arc<Shared>,
+    /// Key in the executor's slab (`UNADOPTED` before adoption). Only the
+    /// owner thread writes it.
+    key: AtomicUsize,
+    /// The waker of whoever awaits the `JoinHandle`.
+    awaiter: AtomicWaker,
+}
+
+/// Creates a task for `Executor::spawn`: owned by this thread, scheduled,
+/// with a handle.
+pub(crate) fn new_local<F>(future: F, shared: Arc<Shared>) -> (TaskRef, JoinHandle<F::Output>)
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let cell = Arc::new(TaskCell {
+        core: TaskCore::new(future, SCHEDULED | HANDLE),
+        shared,
+        key: AtomicUsize::new(UNADOPTED),
+        awaiter: AtomicWaker::new(),
+    });
+    let handle = JoinHandle::new(cell.clone());
+    (cell, handle)
+}
+
+/// Creates a task for `Spawner::spawn`: owned by the executor's thread,
+/// scheduled, with a handle, not yet adopted.
+pub(crate) fn new_remote<F>(future: F, shared: Arc<Shared>) -> (TaskRef, JoinHandle<F::Output>)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let owner = shared.signal.key();
+    let cell = Arc::new(TaskCell {
+        core: TaskCore::new_send(future, SCHEDULED | HANDLE, owner),
+        shared,
+        key: AtomicUsize::new(UNADOPTED),
+        awaiter: AtomicWaker::new(),
+    });
+    let handle = JoinHandle::new(cell.clone());
+    (cell, handle)
+}
+
+impl<F: Future + 'static> TaskCell<F> {
+    /// Stores the result, wakes the awaiter and leaves the slab.
+    fn finish(&self, running: Running<'_, F>, result: Result<F::Output, JoinError>, executor: Option<&Inner>) {
+        if let Some(orphan) = running.complete(result) {
+            drop_contained(orphan);
+        }
+        self.awaiter.wake();
+        if let Some(executor) = executor {
+            let removed = executor.remove(self.key.load(Ordering::Relaxed));
+            drop(removed);
+        }
+    }
+
+    /// Drops the future (containing a panic) and completes as cancelled.
+    fn cancel(&self, mut running: Running<'_, F>, executor: Option<&Inner>) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| running.drop_future())) {
+            drop_contained(payload);
+        }
+        self.finish(running, Err(JoinError::cancelled()), executor);
+    }
+
+    /// Queues the task after a poll during which it was woken.
+    fn requeue(self: Arc<Self>, executor: &Inner) {
+        if let Err(task) = executor.push_local(self) {
+            executor.shared.push_remote(task);
+        }
+    }
+}
+
+impl<F: Future + 'static> Runnable for TaskCell<F> {
+    fn run(self: Arc<Self>, executor: &Inner) -> bool {
+        let Some(mut running) = self.core.begin() else {
+            return false;
+        };
+        if running.cancel_requested() {
+            self.cancel(running, Some(executor));
+            return false;
+        }
+        let poll = {
+            let waker = waker_ref(&self);
+            let mut cx = Context::from_waker(&waker);
+            let _owner = frames::enter_owner(executor);
+            catch_unwind(AssertUnwindSafe(|| running.poll(&mut cx)))
+        };
+        match poll {
+            Ok(Poll::Pending) => match running.suspend() {
+                Ok(true) => self.requeue(executor),
+                Ok(false) => {}
+                Err(running) => self.cancel(running, Some(executor)),
+            },
+            Ok(Poll::Ready(output)) => {
+                let result = match catch_unwind(AssertUnwindSafe(|| running.drop_future())) {
+                    Ok(()) => Ok(output),
+                    Err(payload) => {
+                        drop_contained(output);
+                        Err(JoinError::panic(payload))
+                    }
+                };
+                self.finish(running, result, Some(executor));
+            }
+            Err(payload) => {
+                if let Err(second) = catch_unwind(AssertUnwindSafe(|| running.drop_future())) {
+                    drop_contained(second);
+                }
+                self.finish(running, Err(JoinError::panic(payload)), Some(executor));
+            }
+        }
+        true
+    }
+
+    fn shut_down(self: Arc<Self>, executor: &Inner) -> bool {
+        if self.core.request_cancel().is_none() {
+            return false;
+        }
+        match self.core.begin() {
+            Some(running) => {
+                self.cancel(running, Some(executor));
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn cancel_orphan(self: Arc<Self>) -> bool {
+        match self.core.begin() {
+            Some(running) => {
+                self.cancel(running, None);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn key(&self) -> usize {
+        self.key.load(Ordering::Relaxed)
+    }
+
+    fn set_key(&self, key: usize) {
+        self.key.store(key, Ordering::Relaxed);
+    }
+
+    fn is_live(&self) -> bool {
+        self.core.state() & COMPLETED == 0
+    }
+}
+
+impl<F: Future + 'static> ArcWake for TaskCell<F> {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        if arc_self.core.schedule() {
+            arc_self.shared.schedule(arc_self.clone());
+        }
+    }
+}
+
+impl<F: Future + 'static> JoinTarget<F::Output> for TaskCell<F> {
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
+        if let Some(result) = self.core.take_result() {
+            return Poll::Ready(result);
+        }
+        if self.core.state() & TAKEN != 0 {
+            panic!("nestloop: JoinHandle polled again after it returned the task's result");
+        }
+        self.awaiter.register(cx.waker());
+        match self.core.take_result() {
+            Some(result) => Poll::Ready(result),
+            None => Poll::Pending,
+        }
+    }
+
+    fn abort(self: Arc<Self>) {
+        let Some(previous) = self.core.request_cancel() else {
+            return; // finished: its result stands
+        };
+        if previous & RUNNING != 0 {
+            return; // on the stack: cancelled when its poll returns
+        }
+        let adopted = self.key() != UNADOPTED;
+        if adopted && self.shared.signal.key() == thread_key() {
+            // On the owner thread: drop the future right away.
+            let this = self.clone();
+            let done = frames::try_with(|s| {
+                s.with_executor(&self.shared, |executor| match this.core.begin() {
+                    Some(running) => {
+                        this.cancel(running, Some(executor));
+                        true
+                    }
+                    None => false,
+                })
+            });
+            if done.flatten().is_some() {
+                return;
+            }
+        }
+        if self.core.schedule() {
+            let shared = self.shared.clone();
+            shared.schedule(self);
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        self.core.state() & COMPLETED != 0
+    }
+
+    fn drop_handle(&self) {
+        if let Some(result) = self.core.drop_handle() {
+            drop_contained(result);
+        }
+    }
+}
