@@ -355,7 +355,9 @@ impl Inner {
     pub(crate) fn drain_inject(&self) {
         let mut budget = self.shared.inject.len();
         while budget > 0 {
-            let Some(task) = self.shared.inject.pop() else { break };
+            let Some(task) = self.shared.inject.pop() else {
+                break;
+            };
             budget -= 1;
             if task.key() == task::UNADOPTED {
                 let key = self.tasks.borrow_mut().insert(task.clone());

@@ -162,11 +162,18 @@ impl ThreadState {
         root: Option<Rc<RootState>>,
         stack_mark: usize,
     ) -> FrameGuard {
-        self.frames.borrow_mut().push(Frame {
+        let mut frames = self.frames.borrow_mut();
+        if !frames.is_empty() {
+            // Outer roots woken before this call may have had their wake
+            // noted (and skipped) by their own loop: let the new loop look.
+            self.signal.note_roots_woken();
+        }
+        frames.push(Frame {
             executor: executor.clone(),
             root,
             stack_mark,
         });
+        drop(frames);
         let mut active = self.active.borrow_mut();
         match active
             .iter_mut()
@@ -175,7 +182,8 @@ impl ThreadState {
             Some((_, count)) => *count += 1,
             None => {
                 active.push((executor.clone(), 1));
-                *self.active_snapshot.borrow_mut() = active.iter().map(|(e, _)| e.clone()).collect();
+                *self.active_snapshot.borrow_mut() =
+                    active.iter().map(|(e, _)| e.clone()).collect();
             }
         }
         FrameGuard { _private: () }
@@ -211,7 +219,10 @@ impl ThreadState {
 
     /// The woken, unfinished roots of the active `block_on` frames that are
     /// not on the stack, outermost first, except `skip`.
-    pub(crate) fn woken_roots(&self, skip: Option<&Rc<RootState>>) -> Vec<(Executor, Rc<RootState>)> {
+    pub(crate) fn woken_roots(
+        &self,
+        skip: Option<&Rc<RootState>>,
+    ) -> Vec<(Executor, Rc<RootState>)> {
         self.frames
             .borrow()
             .iter()
@@ -282,7 +293,11 @@ impl ThreadState {
 
     /// Runs `f` with the executor of this thread whose shared part is
     /// `shared`; `None` when there is none (it was dropped).
-    pub(crate) fn with_executor<R>(&self, shared: &Shared, f: impl FnOnce(&Inner) -> R) -> Option<R> {
+    pub(crate) fn with_executor<R>(
+        &self,
+        shared: &Shared,
+        f: impl FnOnce(&Inner) -> R,
+    ) -> Option<R> {
         let inner = {
             let registry = self.registry.try_borrow().ok()?;
             registry

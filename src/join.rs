@@ -91,6 +91,9 @@ impl<T> JoinHandle<T> {
     }
 }
 
+// The handle holds no pinned data.
+impl<T> Unpin for JoinHandle<T> {}
+
 // The task's state stays consistent across panics (rule R4).
 impl<T> std::panic::UnwindSafe for JoinHandle<T> {}
 impl<T> std::panic::RefUnwindSafe for JoinHandle<T> {}
@@ -202,7 +205,9 @@ impl JoinError {
     /// ```
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
         self.try_into_panic().unwrap_or_else(|_| {
-            panic!("nestloop: JoinError::into_panic called on a cancelled task; check is_panic() first")
+            panic!(
+                "nestloop: JoinError::into_panic called on a cancelled task; check is_panic() first"
+            )
         })
     }
 

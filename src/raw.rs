@@ -25,8 +25,8 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
-use crate::park::thread_key;
 use crate::join::JoinError;
+use crate::park::thread_key;
 
 /// In a run queue, or to be queued again when the current poll returns.
 pub(crate) const SCHEDULED: usize = 1 << 0;

@@ -89,7 +89,9 @@ pub(crate) fn block_on<F: Future>(executor: &Executor, future: F) -> F::Output {
     match root.outcome.take() {
         Some(Ok(output)) => output,
         Some(Err(payload)) => resume_unwind(payload),
-        None => unreachable!("nestloop: internal error: block_on returned before its future finished"),
+        None => {
+            unreachable!("nestloop: internal error: block_on returned before its future finished")
+        }
     }
 }
 
@@ -217,7 +219,9 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> usize {
                 return polls; // run_until_stalled: stalled
             };
             let deadline = ts.timers.borrow_mut().next_deadline();
-            if deadline.is_none() && executor.inner.detect_deadlock && Arc::strong_count(&root.waker) == 2
+            if deadline.is_none()
+                && executor.inner.detect_deadlock
+                && Arc::strong_count(&root.waker) == 2
             {
                 panic!(
                     "nestloop: deadlock in block_on at nesting depth {}: its future is pending, \

@@ -92,7 +92,12 @@ where
 
 impl<F: Future + 'static> TaskCell<F> {
     /// Stores the result, wakes the awaiter and leaves the slab.
-    fn finish(&self, running: Running<'_, F>, result: Result<F::Output, JoinError>, executor: Option<&Inner>) {
+    fn finish(
+        &self,
+        running: Running<'_, F>,
+        result: Result<F::Output, JoinError>,
+        executor: Option<&Inner>,
+    ) {
         if let Some(orphan) = running.complete(result) {
             drop_contained(orphan);
         }

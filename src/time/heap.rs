@@ -179,7 +179,11 @@ mod tests {
         for _ in 0..1000 {
             heap.insert(far - Duration::from_secs(1), timer()); // dropped at once
         }
-        assert!(heap.len() < 200, "cancelled entries pile up: {}", heap.len());
+        assert!(
+            heap.len() < 200,
+            "cancelled entries pile up: {}",
+            heap.len()
+        );
         assert_eq!(heap.next_deadline(), Some(far));
     }
 }

@@ -1,0 +1,179 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::any::Any;
+use std::cell::Cell;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::task::{Context, Poll};
+use std::thread;
+use std::time::Duration;
+
+/// How long a scenario may run before the test fails as hung.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Runs `scenario` on its own thread and fails the test if it does not
+/// finish within [`DEADLINE`]; a panic in the scenario fails the test too.
+pub fn watchdog<T: Send + 'static>(scenario: impl FnOnce() -> T + Send + 'static) -> T {
+    watchdog_with(2 << 20, DEADLINE, scenario)
+}
+
+/// [`watchdog`] with a given thread stack size and deadline.
+pub fn watchdog_with<T: Send + 'static>(
+    stack_size: usize,
+    deadline: Duration,
+    scenario: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    let worker = thread::Builder::new()
+        .name("scenario".into())
+        .stack_size(stack_size)
+        .spawn(move || {
+            let result = catch_unwind(AssertUnwindSafe(scenario));
+            let _ = tx.send(());
+            result
+        })
+        .expect("spawn scenario thread");
+    match rx.recv_timeout(deadline) {
+        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => match worker.join() {
+            Ok(Ok(value)) => value,
+            Ok(Err(payload)) | Err(payload) => std::panic::resume_unwind(payload),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("scenario hung: still running after {deadline:?}")
+        }
+    }
+}
+
+/// The message of a panic payload.
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic>".to_owned()
+    }
+}
+
+/// Runs `f`, expecting a panic, and returns its message.
+pub fn expect_panic<T>(f: impl FnOnce() -> T) -> String {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(_) => panic!("expected a panic"),
+        Err(payload) => panic_message(&*payload),
+    }
+}
+
+/// Counts drops of the values it hands out (thread-safe).
+#[derive(Clone, Default)]
+pub struct DropCounter(Arc<AtomicUsize>);
+
+impl DropCounter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A value that counts one drop when dropped.
+    pub fn token(&self) -> DropToken {
+        DropToken(self.0.clone())
+    }
+
+    pub fn dropped(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// See [`DropCounter::token`].
+pub struct DropToken(Arc<AtomicUsize>);
+
+impl Drop for DropToken {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Observations of a [`Probe`]d future.
+#[derive(Clone, Default)]
+pub struct ProbeStats {
+    pub polls: Rc<Cell<usize>>,
+    pub in_poll: Rc<Cell<bool>>,
+    pub dropped: Rc<Cell<bool>>,
+}
+
+/// Wraps a future; panics if it is polled while already being polled
+/// (a reentrant poll) and counts polls and drops.
+pub struct Probe<F> {
+    inner: Pin<Box<F>>,
+    stats: ProbeStats,
+}
+
+impl<F> Probe<F> {
+    pub fn new(inner: F) -> (Self, ProbeStats) {
+        let stats = ProbeStats::default();
+        (
+            Probe {
+                inner: Box::pin(inner),
+                stats: stats.clone(),
+            },
+            stats,
+        )
+    }
+}
+
+impl<F: Future> Future for Probe<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        assert!(
+            !self.stats.in_poll.get(),
+            "reentrant poll of a future on the stack"
+        );
+        self.stats.in_poll.set(true);
+        self.stats.polls.set(self.stats.polls.get() + 1);
+        /// Clears `in_poll` on return and unwind.
+        struct Leave(Rc<Cell<bool>>);
+        impl Drop for Leave {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
+        let _leave = Leave(self.stats.in_poll.clone());
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<F> Drop for Probe<F> {
+    fn drop(&mut self) {
+        assert!(!self.stats.dropped.get(), "future dropped twice");
+        self.stats.dropped.set(true);
+    }
+}
+
+/// A future that is pending until its flag is set, registering its waker.
+pub fn until(flag: Rc<Cell<bool>>) -> impl Future<Output = ()> {
+    std::future::poll_fn(move |cx| {
+        if flag.get() {
+            Poll::Ready(())
+        } else {
+            // Re-polled by a waker held in a task that sets the flag.
+            WAKERS.with(|w| w.borrow_mut().push(cx.waker().clone()));
+            Poll::Pending
+        }
+    })
+}
+
+thread_local! {
+    static WAKERS: std::cell::RefCell<Vec<std::task::Waker>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Wakes every waker registered by [`until`] on this thread.
+pub fn wake_all_until() {
+    let wakers: Vec<_> = WAKERS.with(|w| w.borrow_mut().drain(..).collect());
+    for w in wakers {
+        w.wake();
+    }
+}

@@ -1,0 +1,97 @@
+//! R9: a `block_on` whose future can never be woken panics instead of
+//! hanging; a future that can still be woken never trips the check.
+
+mod common;
+
+use std::future::{pending, poll_fn};
+use std::task::Poll;
+use std::time::Duration;
+
+use common::{expect_panic, watchdog};
+use futures::channel::oneshot;
+use nestloop::{Executor, block_on, spawn, yield_now};
+
+#[test]
+fn a_future_nothing_can_wake_panics_naming_depth_one() {
+    let msg = watchdog(|| expect_panic(|| block_on(pending::<()>())));
+    assert!(msg.starts_with("nestloop: deadlock"), "{msg}");
+    assert!(msg.contains("nesting depth 1"), "{msg}");
+    assert!(
+        msg.contains("detect_deadlock(false)"),
+        "says how to turn it off: {msg}"
+    );
+}
+
+#[test]
+fn a_nested_deadlock_names_its_depth_and_goes_to_the_calling_task() {
+    watchdog(|| {
+        let err = block_on(async {
+            spawn(async { block_on(async { block_on(pending::<()>()) }) })
+                .await
+                .unwrap_err()
+        });
+        assert!(err.is_panic());
+        let msg = err.to_string();
+        assert!(
+            msg.contains("nestloop: deadlock in block_on at nesting depth 3"),
+            "{msg}"
+        );
+        assert_eq!(nestloop::depth(), 0);
+    });
+}
+
+#[test]
+fn a_waker_dropped_without_waking_is_detected() {
+    watchdog(|| {
+        let msg = expect_panic(|| {
+            block_on(poll_fn(|cx| {
+                let waker = cx.waker().clone();
+                // A task holds the waker for a while, then drops it.
+                spawn(async move {
+                    yield_now().await;
+                    drop(waker);
+                });
+                Poll::<()>::Pending
+            }))
+        });
+        assert!(msg.starts_with("nestloop: deadlock"), "{msg}");
+    });
+}
+
+#[test]
+fn a_future_woken_by_another_thread_is_not_a_deadlock() {
+    let v = watchdog(|| {
+        let (tx, rx) = oneshot::channel();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            tx.send(3).unwrap();
+        });
+        let v = block_on(rx).unwrap();
+        t.join().unwrap();
+        v
+    });
+    assert_eq!(v, 3);
+}
+
+#[test]
+fn a_future_waiting_on_a_timer_or_a_task_is_not_a_deadlock() {
+    watchdog(|| {
+        block_on(nestloop::time::sleep(Duration::from_millis(10)));
+        let h = spawn(async {
+            nestloop::time::sleep(Duration::from_millis(10)).await;
+            1
+        });
+        assert_eq!(block_on(h).unwrap(), 1);
+    });
+}
+
+#[test]
+fn with_detection_off_the_call_waits() {
+    let ex_thread = std::thread::spawn(|| {
+        let ex = Executor::builder().detect_deadlock(false).build();
+        ex.block_on(pending::<()>());
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    // Still waiting (not panicked): the thread is left parked.
+    assert!(!ex_thread.is_finished());
+}

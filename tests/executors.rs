@@ -1,0 +1,122 @@
+//! R6: several executors on one thread, nested inside each other.
+
+mod common;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use common::watchdog;
+use futures::channel::oneshot;
+use nestloop::{Executor, depth, yield_now};
+
+#[test]
+fn block_on_of_b_inside_a_task_of_a_drives_a() {
+    let v = watchdog(|| {
+        let a = Executor::new();
+        let b = Executor::new();
+        let a2 = a.clone();
+        a.block_on(async move {
+            let (tx, rx) = oneshot::channel();
+            // A task of A that the future of B waits on.
+            let _sender = a2.spawn(async move {
+                yield_now().await;
+                tx.send(11).unwrap();
+            });
+            let waiter = a2.spawn(async move {
+                // Inside a task of A: a block_on of B whose future needs A.
+                b.block_on(async move { rx.await.unwrap() })
+            });
+            waiter.await.unwrap()
+        })
+    });
+    assert_eq!(v, 11);
+}
+
+#[test]
+fn executors_nested_inside_each_other_drive_each_others_tasks() {
+    watchdog(|| {
+        let a = Executor::new();
+        let b = Executor::new();
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let (a2, b2, l) = (a.clone(), b.clone(), log.clone());
+        a.block_on(async move {
+            let (tx_a, rx_a) = oneshot::channel::<&str>();
+            let (tx_b, rx_b) = oneshot::channel::<&str>();
+            let l1 = l.clone();
+            // A task of B that needs a task of A, and the other way round.
+            let b_task = b2.spawn(async move {
+                let got = rx_a.await.unwrap();
+                l1.borrow_mut().push(format!("b got {got}"));
+            });
+            let l2 = l.clone();
+            let a_task = a2.spawn(async move {
+                tx_a.send("from a").unwrap();
+                let got = rx_b.await.unwrap();
+                l2.borrow_mut().push(format!("a got {got}"));
+            });
+            let (a3, b3) = (a2.clone(), b2.clone());
+            // A -> B -> A nesting.
+            b2.block_on(async move {
+                assert_eq!(depth(), 2);
+                b3.block_on(b_task).unwrap();
+                tx_b.send("from b").unwrap();
+                a3.block_on(async move {
+                    assert_eq!(depth(), 3);
+                    a_task.await.unwrap();
+                });
+            });
+        });
+        assert_eq!(*log.borrow(), vec!["b got from a", "a got from b"]);
+    });
+}
+
+#[test]
+fn tasks_of_an_executor_without_a_loop_do_not_run() {
+    watchdog(|| {
+        let a = Executor::new();
+        let idle = Executor::new();
+        let ran = Rc::new(Cell::new(false));
+        let r = ran.clone();
+        let handle = idle.spawn(async move { r.set(true) });
+        a.block_on(async {
+            for _ in 0..5 {
+                yield_now().await;
+            }
+        });
+        assert!(!ran.get(), "a task ran on an executor nobody drives");
+        idle.block_on(handle).unwrap();
+        assert!(ran.get());
+    });
+}
+
+#[test]
+fn executor_current_names_the_owner_at_every_level() {
+    watchdog(|| {
+        let a = Executor::new();
+        let b = Executor::new();
+        let (a2, b2) = (a.clone(), b.clone());
+        a.block_on(async move {
+            assert!(Executor::current().unwrap().ptr_eq(&a2));
+            let (a3, b3) = (a2.clone(), b2.clone());
+            b2.block_on(async move {
+                assert!(Executor::current().unwrap().ptr_eq(&b3));
+                let a_task = a3.spawn(async { Executor::current().unwrap() });
+                // Polled by B's loop, owned by A.
+                let owner = b3.block_on(a_task).unwrap();
+                assert!(owner.ptr_eq(&a3));
+            });
+        });
+    });
+}
+
+#[test]
+fn dropping_one_executor_leaves_the_other_running() {
+    watchdog(|| {
+        let a = Executor::new();
+        let b = Executor::new();
+        let _pending = b.spawn(std::future::pending::<()>());
+        let handle = a.spawn(async { 1 });
+        drop(b);
+        assert_eq!(a.block_on(handle).unwrap(), 1);
+    });
+}

@@ -1,0 +1,179 @@
+//! R11: a nested loop's own future and the task queue alternate; FIFO order.
+
+mod common;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use common::watchdog;
+use nestloop::{Executor, block_on, spawn, yield_now};
+
+/// Task polls allowed between two polls of a woken `block_on` future
+/// (documented on `Executor::block_on`).
+const BUDGET: usize = 64;
+
+#[test]
+fn a_nested_call_is_not_starved_by_tasks_that_keep_waking_themselves() {
+    watchdog(|| {
+        let ex = Executor::new();
+        for _ in 0..10 {
+            ex.spawn(async {
+                loop {
+                    yield_now().await;
+                }
+            });
+        }
+        let ex2 = ex.clone();
+        let v = ex.block_on(async move {
+            ex2.spawn(async {
+                block_on(async {
+                    for _ in 0..100 {
+                        yield_now().await;
+                    }
+                    "nested done"
+                })
+            })
+            .await
+            .unwrap()
+        });
+        assert_eq!(v, "nested done");
+        ex.shutdown();
+    });
+}
+
+#[test]
+fn a_future_that_keeps_waking_itself_does_not_starve_tasks() {
+    watchdog(|| {
+        let done = Rc::new(Cell::new(0));
+        block_on(async {
+            for _ in 0..5 {
+                let d = done.clone();
+                spawn(async move {
+                    for _ in 0..50 {
+                        yield_now().await;
+                    }
+                    d.set(d.get() + 1);
+                });
+            }
+            // Busy root at depth 2: yields until the tasks are done.
+            block_on(async {
+                while done.get() < 5 {
+                    yield_now().await;
+                }
+            });
+        });
+        assert_eq!(done.get(), 5);
+    });
+}
+
+#[test]
+fn own_future_and_tasks_alternate_within_the_budget() {
+    let (max_gap, root_polls, task_polls) = watchdog(|| {
+        let ex = Executor::new();
+        let task_polls = Rc::new(Cell::new(0usize));
+        for _ in 0..200 {
+            let t = task_polls.clone();
+            ex.spawn(async move {
+                loop {
+                    t.set(t.get() + 1);
+                    yield_now().await;
+                }
+            });
+        }
+        let tp = task_polls.clone();
+        let (max_gap, root_polls) = ex.block_on(async move {
+            let mut last = tp.get();
+            let mut max_gap = 0;
+            let mut polls = 0;
+            for _ in 0..50 {
+                yield_now().await;
+                polls += 1;
+                let now = tp.get();
+                max_gap = max_gap.max(now - last);
+                last = now;
+            }
+            (max_gap, polls)
+        });
+        let total = task_polls.get();
+        ex.shutdown();
+        (max_gap, root_polls, total)
+    });
+    assert_eq!(root_polls, 50);
+    assert!(
+        max_gap <= BUDGET,
+        "{max_gap} task polls between two polls of the own future"
+    );
+    assert!(
+        task_polls >= 49 * BUDGET,
+        "tasks only got {task_polls} polls"
+    );
+}
+
+#[test]
+fn tasks_run_in_spawn_order() {
+    let order = watchdog(|| {
+        let ex = Executor::new();
+        let order = Rc::new(RefCell::new(Vec::new()));
+        for i in 0..20 {
+            let o = order.clone();
+            ex.spawn(async move { o.borrow_mut().push(i) });
+        }
+        ex.run_until_stalled();
+        Rc::try_unwrap(order).unwrap().into_inner()
+    });
+    assert_eq!(order, (0..20).collect::<Vec<_>>());
+}
+
+#[test]
+fn tasks_run_in_the_order_they_were_woken() {
+    let order = watchdog(|| {
+        let ex = Executor::new();
+        let order = Rc::new(RefCell::new(Vec::new()));
+        let wakers = Rc::new(RefCell::new(vec![None, None, None]));
+        for i in 0..3 {
+            let (o, w) = (order.clone(), wakers.clone());
+            ex.spawn(std::future::poll_fn(move |cx| {
+                if w.borrow()[i].is_none() {
+                    w.borrow_mut()[i] = Some(cx.waker().clone());
+                    return std::task::Poll::Pending;
+                }
+                o.borrow_mut().push(i);
+                std::task::Poll::Ready(())
+            }));
+        }
+        ex.run_until_stalled();
+        for i in [2, 0, 1] {
+            wakers.borrow()[i].as_ref().unwrap().wake_by_ref();
+        }
+        ex.run_until_stalled();
+        Rc::try_unwrap(order).unwrap().into_inner()
+    });
+    assert_eq!(order, [2, 0, 1]);
+}
+
+#[test]
+fn remote_spawns_are_not_starved_by_busy_local_tasks() {
+    watchdog(|| {
+        let ex = Executor::new();
+        for _ in 0..10 {
+            ex.spawn(async {
+                loop {
+                    yield_now().await;
+                }
+            });
+        }
+        let spawner = ex.spawner();
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = ran.clone();
+        let handle = std::thread::spawn(move || {
+            spawner.spawn(async move { r.store(true, Ordering::SeqCst) })
+        })
+        .join()
+        .unwrap();
+        ex.block_on(handle).unwrap();
+        assert!(ran.load(Ordering::SeqCst));
+        ex.shutdown();
+    });
+}
