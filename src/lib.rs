@@ -161,3 +161,8 @@ pub fn depth() -> usize {
 fn current_or_default() -> Executor {
     Executor::current().unwrap_or_else(|| frames::with(|s| s.default_executor()))
 }
+
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -353,13 +353,14 @@ fn executor_dropped_before_adopting_a_remote_task_cancels_it() {
 #[test]
 fn spawns_racing_with_executor_drop_all_resolve() {
     watchdog(|| {
-        for _ in 0..50 {
+        let rounds = if cfg!(miri) { 3 } else { 50 };
+        for _ in 0..rounds {
             let ex = Executor::new();
             let spawner = ex.spawner();
             let handles = Arc::new(Mutex::new(Vec::new()));
             let h2 = handles.clone();
             let t = std::thread::spawn(move || {
-                for i in 0..200 {
+                for i in 0..if cfg!(miri) { 20 } else { 200 } {
                     let h = spawner.spawn(async move { i });
                     h2.lock().unwrap().push(h);
                 }
@@ -383,10 +384,10 @@ fn default_executor_is_shut_down_at_thread_exit() {
     let drops = DropCounter::new();
     let token = drops.token();
     std::thread::spawn(move || {
-        let _ = spawn(async move {
+        drop(spawn(async move {
             let _token = token;
             pending::<()>().await;
-        });
+        }));
         block_on(yield_now());
     })
     .join()

@@ -15,6 +15,7 @@ use nestloop::{Executor, block_on, spawn, yield_now};
 const BUDGET: usize = 64;
 
 #[test]
+#[cfg_attr(miri, ignore = "too many polls for Miri; no unsafe code of its own")]
 fn a_nested_call_is_not_starved_by_tasks_that_keep_waking_themselves() {
     watchdog(|| {
         let ex = Executor::new();
@@ -69,6 +70,7 @@ fn a_future_that_keeps_waking_itself_does_not_starve_tasks() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "too many polls for Miri; no unsafe code of its own")]
 fn own_future_and_tasks_alternate_within_the_budget() {
     let (max_gap, root_polls, task_polls) = watchdog(|| {
         let ex = Executor::new();

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the tests that exercise nestloop's unsafe core (src/raw.rs: task cells
+# and the root table) under Miri, with Stacked Borrows and with Tree Borrows.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rustup component add --toolchain nightly miri rust-src
+cargo +nightly miri setup
+
+TESTS=(--lib --test nesting --test reentrancy --test panics --test cancellation
+       --test executors --test fairness --test nest_asyncio --test api
+       --test threads --test deadlock)
+
+for model in "" "-Zmiri-tree-borrows"; do
+    echo "== Miri ${model:-(Stacked Borrows)}"
+    MIRIFLAGS="$model" cargo +nightly miri test -q "${TESTS[@]}"
+done
