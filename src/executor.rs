@@ -19,6 +19,7 @@ use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use std::task::Waker;
 
 use crossbeam_queue::SegQueue;
 use slab::Slab;
@@ -360,12 +361,25 @@ impl Inner {
             };
             budget -= 1;
             if task.key() == task::UNADOPTED {
+                if !task.is_live() {
+                    self.shared.unadopted.fetch_sub(1, Ordering::AcqRel);
+                    continue;
+                }
                 let key = self.tasks.borrow_mut().insert(task.clone());
                 task.set_key(key);
                 self.shared.unadopted.fetch_sub(1, Ordering::AcqRel);
             }
             self.queue.borrow_mut().push_back(task);
         }
+    }
+
+    /// How many tasks on the stack hold `waker` as their awaiter's waker.
+    pub(crate) fn stuck_awaiters(&self, waker: &Waker) -> usize {
+        self.tasks
+            .borrow()
+            .iter()
+            .filter(|(_, t)| t.stuck_awaiter_is(waker))
+            .count()
     }
 
     /// Forgets a finished task; the reference is dropped by the caller after
@@ -518,13 +532,17 @@ impl Builder {
     }
 
     /// Whether `block_on` panics, instead of hanging forever, when its future
-    /// is pending, no task is ready, no timer is pending on the thread, and
-    /// no clone of the future's waker exists (so nothing can ever wake it).
-    /// On by default.
+    /// can provably never be woken: it is pending, no task is ready, no timer
+    /// is pending on the thread, and every clone of its waker is either gone
+    /// or held by the [`JoinHandle`] of a task that is on the stack (a task
+    /// that called this nested `block_on` and can only resume after it
+    /// returns). On by default. The panic message starts with
+    /// `nestloop: deadlock` and names the nesting depth.
     ///
-    /// It cannot see a deadlock where a waker is held by something that will
-    /// itself never run (for example a task waiting on the future, or a
-    /// task of an executor that has no loop running).
+    /// It cannot see a deadlock where the waker is held by something else
+    /// that will never run: inside another waker (a combinator's), in a
+    /// channel whose sender nobody will use, or in a task of an executor that
+    /// has no loop running. Such a call waits.
     ///
     /// # Examples
     ///

@@ -60,11 +60,15 @@
 //!   once control is back in it.
 //! * **A task suspended further down the stack cannot finish.** If task A
 //!   calls `block_on(f)` and `f` waits for A's own result (or for something
-//!   only A would do after `block_on` returns), nothing can complete it.
-//!   When nothing at all can wake `f`, the deadlock check (on by default,
-//!   [`Builder::detect_deadlock`]) panics with a `nestloop:` message instead
-//!   of hanging; when a waker is held by something that will itself never
-//!   run (like A), it cannot tell, and the call waits.
+//!   only A would do after `block_on` returns), nothing can complete it
+//!   (nest-asyncio issue #66). The deadlock check (on by default,
+//!   [`Builder::detect_deadlock`]) reports what it can prove with a
+//!   `nestloop:` panic instead of hanging: `f` is pending, nothing is ready,
+//!   no timer is pending, and every clone of `f`'s waker is either gone or
+//!   sits in the [`JoinHandle`] of a task that is on the stack (so
+//!   `block_on(handle_of_a)` inside A is caught). A waker hidden inside
+//!   another waker (a combinator's, a channel's whose sender A holds) looks
+//!   alive to it, and the call then waits.
 //! * **Borrows across the call are visible to others.** Other tasks and outer
 //!   futures run during a nested call, so state the synchronous caller holds
 //!   borrowed across `block_on` (a `RefCell` borrow, a lock) can be touched

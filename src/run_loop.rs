@@ -229,22 +229,50 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> usize {
                 return polls; // run_until_stalled: stalled
             };
             let deadline = ts.timers.borrow_mut().next_deadline();
-            if deadline.is_none()
-                && executor.inner.detect_deadlock
-                && Arc::strong_count(&root.waker) == 2
-            {
-                panic!(
-                    "nestloop: deadlock in block_on at nesting depth {}: its future is pending, \
-                     no task is ready, no timer is pending, and no waker of the future exists, \
-                     so nothing can ever wake it. Make sure something that still runs (a task, \
-                     a timer, another thread) holds its waker, or turn this check off with \
-                     Executor::builder().detect_deadlock(false)",
-                    ts.depth()
-                );
+            if deadline.is_none() && executor.inner.detect_deadlock {
+                check_deadlock(ts, root, &active);
             }
             park::park(deadline);
         }
     })
+}
+
+/// Called when a `block_on` future is pending, nothing is ready and no
+/// timer is pending: panics if no waker of the future can ever fire (R9).
+///
+/// The loop holds two references to the waker, so any count above two is a
+/// clone somewhere. A clone that sits in the `JoinHandle` slot of a task
+/// that is on the stack (nest-asyncio issue #66: the task called the nested
+/// `block_on` that now waits for it) cannot fire before this loop returns,
+/// so it does not count.
+fn check_deadlock(ts: &ThreadState, root: &RootState, active: &[Executor]) {
+    let clones = Arc::strong_count(&root.waker) - 2;
+    let stuck = if clones == 0 {
+        0
+    } else {
+        active
+            .iter()
+            .map(|e| e.inner.stuck_awaiters(&root.handle))
+            .sum()
+    };
+    if clones != stuck {
+        return;
+    }
+    let why = if stuck == 0 {
+        "no task is ready, no timer is pending, and no waker of the future exists"
+    } else {
+        "no task is ready, no timer is pending, and it waits for a task that is suspended \
+         further down the stack (that task called this block_on, and can only resume after \
+         it returns)"
+    };
+    panic!(
+        "nestloop: deadlock in block_on at nesting depth {}: its future is pending, {why}, so \
+         nothing can ever wake it. Await instead of nesting a block_on where the future needs \
+         the caller, make sure something that still runs (a task, a timer, another thread) \
+         holds its waker, or turn this check off with \
+         Executor::builder().detect_deadlock(false)",
+        ts.depth()
+    );
 }
 
 /// Fires the thread's due timers. Returns whether any fired.

@@ -10,9 +10,10 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
-use futures::task::{ArcWake, AtomicWaker, waker_ref};
+use futures::task::{ArcWake, waker_ref};
+use parking_lot::Mutex;
 
 use crate::executor::{Inner, Shared, TaskRef};
 use crate::frames;
@@ -40,6 +41,10 @@ pub(crate) trait Runnable: Send + Sync + 'static {
     fn set_key(&self, key: usize);
     /// Whether the task has not completed yet.
     fn is_live(&self) -> bool;
+    /// Whether the task is on the stack (being polled) and the waker of
+    /// whoever awaits its `JoinHandle` is `waker`: that waker cannot fire
+    /// before the task's poll returns.
+    fn stuck_awaiter_is(&self, waker: &Waker) -> bool;
 }
 
 /// The single allocation of a task.
@@ -51,8 +56,9 @@ pub(crate) struct TaskCell<F: Future> {
     /// Key in the executor's slab (`UNADOPTED` before adoption). Only the
     /// owner thread writes it.
     key: AtomicUsize,
-    /// The waker of whoever awaits the `JoinHandle`.
-    awaiter: AtomicWaker,
+    /// The waker of whoever awaits the `JoinHandle`. A mutex rather than an
+    /// `AtomicWaker` so the deadlock check can see whose waker it is.
+    awaiter: Mutex<Option<Waker>>,
 }
 
 /// Creates a task for `Executor::spawn`: owned by this thread, scheduled,
@@ -66,7 +72,7 @@ where
         core: TaskCore::new(future, SCHEDULED | HANDLE),
         shared,
         key: AtomicUsize::new(UNADOPTED),
-        awaiter: AtomicWaker::new(),
+        awaiter: Mutex::new(None),
     });
     let handle = JoinHandle::new(cell.clone());
     (cell, handle)
@@ -84,7 +90,7 @@ where
         core: TaskCore::new_send(future, SCHEDULED | HANDLE, owner),
         shared,
         key: AtomicUsize::new(UNADOPTED),
-        awaiter: AtomicWaker::new(),
+        awaiter: Mutex::new(None),
     });
     let handle = JoinHandle::new(cell.clone());
     (cell, handle)
@@ -101,7 +107,10 @@ impl<F: Future + 'static> TaskCell<F> {
         if let Some(orphan) = running.complete(result) {
             drop_contained(orphan);
         }
-        self.awaiter.wake();
+        let awaiter = self.awaiter.lock().take();
+        if let Some(waker) = awaiter {
+            waker.wake();
+        }
         if let Some(executor) = executor {
             let removed = executor.remove(self.key.load(Ordering::Relaxed));
             drop(removed);
@@ -199,6 +208,15 @@ impl<F: Future + 'static> Runnable for TaskCell<F> {
     fn is_live(&self) -> bool {
         self.core.state() & COMPLETED == 0
     }
+
+    fn stuck_awaiter_is(&self, waker: &Waker) -> bool {
+        self.core.state() & RUNNING != 0
+            && self
+                .awaiter
+                .lock()
+                .as_ref()
+                .is_some_and(|w| w.will_wake(waker))
+    }
 }
 
 impl<F: Future + 'static> ArcWake for TaskCell<F> {
@@ -217,7 +235,13 @@ impl<F: Future + 'static> JoinTarget<F::Output> for TaskCell<F> {
         if self.core.state() & TAKEN != 0 {
             panic!("nestloop: JoinHandle polled again after it returned the task's result");
         }
-        self.awaiter.register(cx.waker());
+        let mut slot = self.awaiter.lock();
+        let replaced = match &*slot {
+            Some(current) if current.will_wake(cx.waker()) => None,
+            _ => slot.replace(cx.waker().clone()),
+        };
+        drop(slot);
+        drop(replaced);
         match self.core.take_result() {
             Some(result) => Poll::Ready(result),
             None => Poll::Pending,

@@ -3,13 +3,15 @@
 
 mod common;
 
+use std::cell::RefCell;
 use std::future::{pending, poll_fn};
+use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
 use common::{expect_panic, watchdog};
 use futures::channel::oneshot;
-use nestloop::{Executor, block_on, spawn, yield_now};
+use nestloop::{Executor, JoinHandle, block_on, spawn, yield_now};
 
 #[test]
 fn a_future_nothing_can_wake_panics_naming_depth_one() {
@@ -95,4 +97,91 @@ fn with_detection_off_the_call_waits() {
     std::thread::sleep(Duration::from_millis(200));
     // Still waiting (not panicked): the thread is left parked.
     assert!(!ex_thread.is_finished());
+}
+
+type Slot = Rc<RefCell<Option<JoinHandle<()>>>>;
+type Report = Rc<RefCell<Option<String>>>;
+
+/// Spawns a task that gets its own handle (through `slot`) and runs `body`
+/// with it, then drives the executor until nothing is ready.
+fn with_own_handle(body: impl FnOnce(JoinHandle<()>, Report) + 'static) -> Option<String> {
+    let ex = Executor::new();
+    let slot: Slot = Rc::default();
+    let report: Report = Rc::default();
+    let (s, r) = (slot.clone(), report.clone());
+    let task = ex.spawn(async move {
+        let own = s.borrow_mut().take().unwrap();
+        body(own, r);
+    });
+    *slot.borrow_mut() = Some(task);
+    ex.run_until_stalled();
+    assert_eq!(ex.task_count(), 0);
+    report.take()
+}
+
+#[test]
+fn a_task_blocking_on_its_own_handle_is_reported() {
+    // nest-asyncio issue #66: task T nests a block_on whose future awaits T.
+    let msg = watchdog(|| {
+        with_own_handle(|own, report| {
+            *report.borrow_mut() = Some(expect_panic(move || block_on(own)));
+        })
+    })
+    .unwrap();
+    assert!(
+        msg.starts_with("nestloop: deadlock in block_on at nesting depth 2"),
+        "{msg}"
+    );
+    assert!(msg.contains("suspended further down the stack"), "{msg}");
+}
+
+#[test]
+fn blocking_on_a_task_further_down_the_stack_is_reported_to_the_caller() {
+    let msg = watchdog(|| {
+        with_own_handle(|own, report| {
+            // T0 nests a block_on; inside it, T1 blocks on T0's handle.
+            let msg = block_on(async move {
+                let t1 = spawn(async move { block_on(own).unwrap() });
+                t1.await.unwrap_err().to_string()
+            });
+            *report.borrow_mut() = Some(msg);
+        })
+    })
+    .unwrap();
+    assert!(
+        msg.contains("nestloop: deadlock in block_on at nesting depth 3"),
+        "{msg}"
+    );
+    assert!(msg.contains("suspended further down the stack"), "{msg}");
+}
+
+#[test]
+fn a_task_on_the_stack_raced_with_a_timer_is_not_a_deadlock() {
+    let outcome = watchdog(|| {
+        with_own_handle(|own, report| {
+            let r = block_on(nestloop::time::timeout(Duration::from_millis(10), own));
+            *report.borrow_mut() = Some(format!("{r:?}"));
+        })
+    });
+    assert_eq!(outcome.as_deref(), Some("Err(Elapsed(()))"));
+}
+
+#[test]
+fn a_task_on_the_stack_raced_with_another_thread_is_not_a_deadlock() {
+    let outcome = watchdog(|| {
+        with_own_handle(|own, report| {
+            let (tx, rx) = oneshot::channel::<&str>();
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                tx.send("from the other thread").unwrap();
+            });
+            let won = match block_on(futures::future::select(own, rx)) {
+                futures::future::Either::Left(_) => "own handle",
+                futures::future::Either::Right((msg, _)) => msg.unwrap(),
+            };
+            t.join().unwrap();
+            *report.borrow_mut() = Some(won.to_owned());
+        })
+    });
+    assert_eq!(outcome.as_deref(), Some("from the other thread"));
 }
