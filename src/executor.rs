@@ -33,7 +33,20 @@ use crate::task::{self, Runnable};
 /// A task, type-erased, as the queues and the slab hold it.
 pub(crate) type TaskRef = Arc<dyn Runnable>;
 
-/// The default of [`Builder::max_depth`].
+/// The default of [`Builder::max_depth`]: 128 nested loops.
+///
+/// One level (a task calling `block_on`) takes about 3.5 KiB of stack in a
+/// debug build and under 1 KiB in release, so 128 levels leave most of a
+/// 2 MiB thread stack to user code.
+///
+/// # Examples
+///
+/// ```
+/// let ex = nestloop::Executor::builder()
+///     .max_depth(nestloop::DEFAULT_MAX_DEPTH * 2)
+///     .build();
+/// assert_eq!(ex.block_on(async { nestloop::depth() }), 1);
+/// ```
 pub const DEFAULT_MAX_DEPTH: usize = 128;
 
 /// A handle to a single-threaded executor whose [`block_on`](Executor::block_on)
@@ -62,6 +75,13 @@ pub const DEFAULT_MAX_DEPTH: usize = 128;
 ///     inner.block_on(task).unwrap()
 /// });
 /// assert_eq!(result, 3);
+/// ```
+///
+/// An executor stays on its thread:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// assert_send(nestloop::Executor::new());
 /// ```
 #[derive(Clone)]
 pub struct Executor {

@@ -217,27 +217,31 @@ impl ThreadState {
         self.active_snapshot.borrow().clone()
     }
 
-    /// The woken, unfinished roots of the active `block_on` frames that are
-    /// not on the stack, outermost first, except `skip`.
-    pub(crate) fn woken_roots(
+    /// The first woken, unfinished root at or above frame `*index` that is
+    /// not on the stack and is not `skip`, with its executor; advances
+    /// `*index` past it. Frames below the caller's stay put while it polls
+    /// the root, so the caller can walk them all this way.
+    pub(crate) fn next_woken_root(
         &self,
+        index: &mut usize,
         skip: Option<&Rc<RootState>>,
-    ) -> Vec<(Executor, Rc<RootState>)> {
-        self.frames
-            .borrow()
-            .iter()
-            .filter_map(|f| {
-                let root = f.root.as_ref()?;
-                if skip.is_some_and(|s| Rc::ptr_eq(s, root))
-                    || root.done.get()
-                    || !root.waker.is_woken()
-                    || raw::is_busy(root.id)
-                {
-                    return None;
-                }
-                Some((f.executor.clone(), root.clone()))
-            })
-            .collect()
+    ) -> Option<(Executor, Rc<RootState>)> {
+        let frames = self.frames.borrow();
+        while let Some(frame) = frames.get(*index) {
+            *index += 1;
+            let Some(root) = frame.root.as_ref() else {
+                continue;
+            };
+            if skip.is_some_and(|s| Rc::ptr_eq(s, root))
+                || root.done.get()
+                || !root.waker.is_woken()
+                || raw::is_busy(root.id)
+            {
+                continue;
+            }
+            return Some((frame.executor.clone(), root.clone()));
+        }
+        None
     }
 
     /// `Executor::current()`.

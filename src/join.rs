@@ -37,6 +37,14 @@ pub(crate) trait JoinTarget<T>: Send + Sync {
 /// let handle = ex.spawn(async { "done" });
 /// assert_eq!(ex.block_on(handle).unwrap(), "done");
 /// ```
+///
+/// A handle whose output is not `Send` stays on its thread:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// let ex = nestloop::Executor::new();
+/// assert_send(ex.spawn(async { std::rc::Rc::new(1) }));
+/// ```
 pub struct JoinHandle<T> {
     /// The task.
     task: Arc<dyn JoinTarget<T>>,

@@ -193,7 +193,8 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> usize {
 
             let mut progressed = false;
             if ts.signal().take_roots_woken() {
-                for (owner, root) in ts.woken_roots(own) {
+                let mut index = 0;
+                while let Some((owner, root)) = ts.next_woken_root(&mut index, own) {
                     if poll_root(&owner.inner, &root).is_some() {
                         polls += 1;
                         progressed = true;

@@ -286,13 +286,32 @@ pin_project! {
 
 impl<F> Timeout<F> {
     /// The inner future.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let limited = nestloop::time::timeout(Duration::from_secs(1), std::future::ready(5));
+    /// assert_eq!(limited.get_ref().clone().into_inner(), 5);
+    /// ```
     pub fn get_ref(&self) -> &F {
         &self.future
     }
 
-    /// The inner future, pinned.
-    pub fn get_mut(self: Pin<&mut Self>) -> Pin<&mut F> {
-        self.project().future
+    /// The inner future, mutably.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let mut limited = nestloop::time::timeout(Duration::from_secs(1), std::future::ready(5));
+    /// let inner: &mut std::future::Ready<i32> = limited.get_mut();
+    /// assert_eq!(nestloop::block_on(inner), 5);
+    /// ```
+    pub fn get_mut(&mut self) -> &mut F {
+        &mut self.future
     }
 
     /// The inner future.
