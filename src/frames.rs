@@ -146,8 +146,8 @@ impl ThreadState {
         self.frames.borrow().len()
     }
 
-    /// The stack used by the innermost level, measured between the two
-    /// innermost frames' marks (0 with fewer than two frames).
+    /// The stack used since the innermost frame was entered (0 outside any
+    /// loop): what one more level costs, as measured on the way here.
     pub(crate) fn last_level_stack(&self, current_mark: usize) -> usize {
         let frames = self.frames.borrow();
         frames

@@ -277,14 +277,23 @@ fn check_deadlock(ts: &ThreadState, root: &RootState, active: &[Executor]) {
 }
 
 /// Fires the thread's due timers. Returns whether any fired.
+///
+/// A waker that panics does not keep the other due timers from firing; the
+/// first such panic is resumed once they all have.
 fn fire_timers(ts: &ThreadState) -> bool {
     let due = ts.timers.borrow_mut().take_due();
     let Some(mut due) = due else { return false };
     let fired = !due.is_empty();
+    let mut first_panic = None;
     for timer in due.drain(..) {
-        timer.fire();
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| timer.fire())) {
+            first_panic.get_or_insert(payload);
+        }
     }
     ts.timers.borrow_mut().return_scratch(due);
+    if let Some(payload) = first_panic {
+        resume_unwind(payload);
+    }
     fired
 }
 

@@ -107,13 +107,15 @@ impl<F: Future + 'static> TaskCell<F> {
         if let Some(orphan) = running.complete(result) {
             drop_contained(orphan);
         }
-        let awaiter = self.awaiter.lock().take();
-        if let Some(waker) = awaiter {
-            waker.wake();
-        }
         if let Some(executor) = executor {
             let removed = executor.remove(self.key.load(Ordering::Relaxed));
             drop(removed);
+        }
+        // Last: the awaiter's waker is user code and may panic; the task is
+        // consistent by now.
+        let awaiter = self.awaiter.lock().take();
+        if let Some(waker) = awaiter {
+            waker.wake();
         }
     }
 

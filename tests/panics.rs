@@ -206,3 +206,27 @@ fn the_executor_is_consistent_after_a_task_panics_in_a_nested_loop() {
         assert_eq!(depth(), 0);
     });
 }
+
+#[test]
+fn a_panicking_waker_does_not_keep_other_due_timers_from_firing() {
+    watchdog(|| {
+        let ex = Executor::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(10);
+        let other = ex.spawn(nestloop::time::sleep_until(deadline));
+        let msg = expect_panic(|| {
+            ex.block_on(async {
+                let mut sleep = Box::pin(nestloop::time::sleep_until(deadline));
+                // Register the timer with a user waker that panics when woken.
+                let waker = waker_fn::waker_fn(|| panic!("waker boom"));
+                let mut cx = std::task::Context::from_waker(&waker);
+                assert!(sleep.as_mut().poll(&mut cx).is_pending());
+                nestloop::time::sleep(std::time::Duration::from_millis(50)).await;
+            })
+        });
+        assert_eq!(msg, "waker boom");
+        assert_eq!(depth(), 0);
+        // The other timer with the same deadline still fired: its task was
+        // woken (a lost wake would leave this waiting until the watchdog).
+        ex.block_on(other).unwrap();
+    });
+}
