@@ -175,6 +175,11 @@ impl Executor {
     /// ready tasks of every executor with a loop on this thread, and the
     /// woken futures of outer `block_on` calls, until `future` completes.
     ///
+    /// Tasks run in the order they were woken. Between two polls of a woken
+    /// `future`, the loop polls at most 64 tasks, so neither starves the
+    /// other. With nothing to do, the thread sleeps until a wake (from any
+    /// thread) or the next timer deadline.
+    ///
     /// # Panics
     ///
     /// * A panic of `future` comes out of this call, even when a deeper loop

@@ -10,6 +10,10 @@
 //! since nothing there would ever fire it. A timer moved to another thread
 //! registers with the loops of the thread that polls it next.
 //!
+//! A timer polled by some other executor's `block_on` called from inside a
+//! nestloop task registers, but fires only once a nestloop loop runs again:
+//! use `nestloop::block_on` there instead, which keeps the timers going.
+//!
 //! # Examples
 //!
 //! ```
