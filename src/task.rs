@@ -217,7 +217,11 @@ impl<F: Future + 'static> Runnable for TaskCell<F> {
                 .awaiter
                 .lock()
                 .as_ref()
-                .is_some_and(|w| w.will_wake(waker))
+                // The data pointer alone: `will_wake` also compares vtable
+                // addresses, which the same vtable need not share (Miri and
+                // separate codegen units duplicate them). The data pointer of
+                // a root's waker is its `Arc`, which nothing else points at.
+                .is_some_and(|w| w.data() == waker.data())
     }
 }
 
