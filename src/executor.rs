@@ -18,16 +18,15 @@ use std::fmt;
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::task::Waker;
 
-use crossbeam_queue::SegQueue;
 use slab::Slab;
 
 use crate::frames;
 use crate::join::JoinHandle;
 use crate::park::ThreadSignal;
 use crate::run_loop;
+use crate::sync::{AtomicBool, AtomicUsize, InjectQueue, Ordering, fence};
 use crate::task::{self, Runnable};
 
 /// A task, type-erased, as the queues and the slab hold it.
@@ -106,7 +105,7 @@ pub(crate) struct Inner {
 /// The part of an executor that other threads reach.
 pub(crate) struct Shared {
     /// Wakes and spawns from other threads.
-    inject: SegQueue<TaskRef>,
+    inject: InjectQueue<TaskRef>,
     /// False once the executor is dropped: pushes then cancel the task.
     alive: AtomicBool,
     /// Unparks the executor's thread.
@@ -593,7 +592,7 @@ impl Builder {
         let signal = frames::with(|s| s.signal().clone());
         let inner = Rc::new(Inner {
             shared: Arc::new(Shared {
-                inject: SegQueue::new(),
+                inject: InjectQueue::new(),
                 alive: AtomicBool::new(true),
                 signal,
                 unadopted: AtomicUsize::new(0),

@@ -15,6 +15,7 @@ use std::task::Waker;
 use crate::executor::{Executor, Inner, Shared, TaskRef};
 use crate::park::{RootWaker, ThreadSignal};
 use crate::raw::{self, RootId};
+use crate::sync::thread_locals;
 use crate::time::TimerHeap;
 
 /// The state of a `block_on` future that other loops may need.
@@ -92,10 +93,11 @@ impl Drop for ThreadState {
     }
 }
 
-thread_local! {
+thread_locals! {
     /// The executor owning the task or root being polled right now.
     static OWNER: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
 
+    /// Everything else.
     static STATE: ThreadState = ThreadState {
         signal: ThreadSignal::for_current_thread(),
         frames: RefCell::new(Vec::new()),

@@ -11,14 +11,18 @@ use std::task::{Context, Poll};
 
 use parking_lot::Mutex;
 
-/// What a `JoinHandle` needs from its task, whatever the future type.
-pub(crate) trait JoinTarget<T>: Send + Sync {
-    /// Takes the result, or registers the awaiter's waker.
-    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>>;
+/// What an `AbortHandle` needs from its task.
+pub(crate) trait AbortTarget: Send + Sync {
     /// See [`JoinHandle::abort`].
     fn abort(self: Arc<Self>);
     /// See [`JoinHandle::is_finished`].
     fn is_finished(&self) -> bool;
+}
+
+/// What a `JoinHandle` needs from its task, whatever the future type.
+pub(crate) trait JoinTarget<T>: AbortTarget {
+    /// Takes the result, or registers the awaiter's waker.
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>>;
     /// The handle goes away: drop an unclaimed result.
     fn drop_handle(&self);
 }
@@ -96,6 +100,82 @@ impl<T> JoinHandle<T> {
     /// ```
     pub fn is_finished(&self) -> bool {
         self.task.is_finished()
+    }
+
+    /// A handle that can abort the task (from any thread) without owning its
+    /// result.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let handle = ex.spawn(std::future::pending::<()>());
+    /// let aborter = handle.abort_handle();
+    /// std::thread::spawn(move || aborter.abort()).join().unwrap();
+    /// assert!(ex.block_on(handle).unwrap_err().is_cancelled());
+    /// ```
+    pub fn abort_handle(&self) -> AbortHandle {
+        AbortHandle {
+            task: self.task.clone(),
+        }
+    }
+}
+
+/// Aborts a task without owning its result; see
+/// [`JoinHandle::abort_handle`]. `Send + Sync + Clone`.
+///
+/// # Examples
+///
+/// ```
+/// let ex = nestloop::Executor::new();
+/// let handle = ex.spawn(std::future::pending::<()>());
+/// let aborter = handle.abort_handle();
+/// assert!(!aborter.is_finished());
+/// aborter.abort();
+/// assert!(aborter.is_finished());
+/// ```
+#[derive(Clone)]
+pub struct AbortHandle {
+    /// The task.
+    task: Arc<dyn AbortTarget>,
+}
+
+impl AbortHandle {
+    /// Cancels the task, like [`JoinHandle::abort`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let handle = ex.spawn(std::future::pending::<()>());
+    /// handle.abort_handle().abort();
+    /// assert!(ex.block_on(handle).unwrap_err().is_cancelled());
+    /// ```
+    pub fn abort(&self) {
+        self.task.clone().abort();
+    }
+
+    /// Whether the task has finished, like [`JoinHandle::is_finished`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let handle = ex.spawn(async {});
+    /// let aborter = handle.abort_handle();
+    /// ex.block_on(handle).unwrap();
+    /// assert!(aborter.is_finished());
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+impl fmt::Debug for AbortHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AbortHandle")
+            .field("finished", &self.is_finished())
+            .finish()
     }
 }
 

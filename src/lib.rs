@@ -100,6 +100,7 @@ mod join;
 mod park;
 mod raw;
 mod run_loop;
+mod sync;
 mod task;
 pub mod time;
 mod yield_now;
@@ -107,7 +108,7 @@ mod yield_now;
 use std::future::Future;
 
 pub use executor::{Builder, DEFAULT_MAX_DEPTH, Executor, Spawner};
-pub use join::{JoinError, JoinHandle};
+pub use join::{AbortHandle, JoinError, JoinHandle};
 pub use yield_now::{YieldNow, yield_now};
 
 /// Runs `future` to completion on the current executor: the one that owns

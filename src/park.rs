@@ -8,15 +8,16 @@
 //! parking.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::task::Wake;
-use std::thread::{self, Thread};
-use std::time::Instant;
+
+use crate::sync::thread::{self, Thread};
+use crate::sync::{AtomicBool, Ordering, thread_locals};
 
 /// Source of thread keys; 0 means "not assigned yet".
 static NEXT_THREAD_KEY: AtomicU64 = AtomicU64::new(1);
 
-thread_local! {
+thread_locals! {
     /// This thread's key; never reused by another thread, unlike `ThreadId`
     /// comparisons through addresses. Const and without a destructor, so it
     /// works during thread-local destruction too.
@@ -31,7 +32,7 @@ pub(crate) fn thread_key() -> u64 {
         if k != 0 {
             return k;
         }
-        let k = NEXT_THREAD_KEY.fetch_add(1, Ordering::Relaxed);
+        let k = NEXT_THREAD_KEY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         key.set(k);
         k
     })
@@ -94,18 +95,7 @@ impl ThreadSignal {
     }
 }
 
-/// Parks the calling thread until it is unparked or `deadline` passes.
-pub(crate) fn park(deadline: Option<Instant>) {
-    match deadline {
-        None => thread::park(),
-        Some(deadline) => {
-            let now = Instant::now();
-            if deadline > now {
-                thread::park_timeout(deadline - now);
-            }
-        }
-    }
-}
+pub(crate) use thread::park;
 
 /// The waker of a `block_on` future.
 ///

@@ -16,17 +16,18 @@
 //! `#![deny(unsafe_code)]`.
 #![allow(unsafe_code)]
 
-use std::cell::{RefCell, UnsafeCell};
+use std::cell::RefCell;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem;
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::task::{Context, Poll};
 
 use crate::join::JoinError;
 use crate::park::thread_key;
+use crate::sync::{AtomicUsize, Ordering, UnsafeCell, thread_locals};
 
 /// In a run queue, or to be queued again when the current poll returns.
 pub(crate) const SCHEDULED: usize = 1 << 0;
@@ -189,8 +190,10 @@ impl<F: Future> TaskCore<F> {
         // SAFETY: the caller set TAKEN on a COMPLETED task (acquire ordering
         // pairs with the release in `Running::complete`), which only one
         // party can do; after COMPLETED nobody else touches the cell.
-        let stage = unsafe { &mut *self.stage.get() };
-        match mem::replace(stage, Stage::Empty) {
+        let stage = self
+            .stage
+            .with_mut(|stage| unsafe { mem::replace(&mut *stage, Stage::Empty) });
+        match stage {
             Stage::Done(result) => result,
             _ => unreachable!("nestloop: internal error: completed task without a result"),
         }
@@ -199,13 +202,22 @@ impl<F: Future> TaskCore<F> {
 
 impl<F: Future> Drop for TaskCore<F> {
     fn drop(&mut self) {
-        let stage = self.stage.get_mut();
+        // The `Arc` that owns this core makes the last drop happen after
+        // every other access; loom cannot see `std`'s `Arc`, so give it the
+        // same edge through the state word (a read-modify-write reads the
+        // latest write).
+        #[cfg(loom)]
+        self.state.fetch_or(0, Ordering::AcqRel);
         let wrong_thread = !self.send_future && self.owner != thread_key();
+        // SAFETY: `&mut self`: no other reference to the cell exists.
+        let stage = self
+            .stage
+            .with_mut(|stage| unsafe { mem::replace(&mut *stage, Stage::Empty) });
         if wrong_thread && !matches!(stage, Stage::Empty) {
             // The owner thread's executor always empties its tasks before it
             // goes away; if that ever did not happen, leaking a `!Send` value
             // is safe and dropping it here would not be.
-            mem::forget(mem::replace(stage, Stage::Empty));
+            mem::forget(stage);
         }
     }
 }
@@ -218,10 +230,11 @@ pub(crate) struct Running<'a, F: Future> {
 }
 
 impl<F: Future> Running<'_, F> {
-    fn stage(&mut self) -> &mut Stage<F> {
+    /// Runs `f` on the cell.
+    fn with_stage<R>(&mut self, f: impl FnOnce(&mut Stage<F>) -> R) -> R {
         // SAFETY: `Running` exists only for the party that set RUNNING (see
-        // `begin`), and `&mut self` makes this borrow unique among its uses.
-        unsafe { &mut *self.core.stage.get() }
+        // `begin`), and `&mut self` makes this access unique among its uses.
+        self.core.stage.with_mut(|stage| f(unsafe { &mut *stage }))
     }
 
     /// Whether `abort()` was requested.
@@ -231,18 +244,18 @@ impl<F: Future> Running<'_, F> {
 
     /// Polls the future once.
     pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<F::Output> {
-        match self.stage() {
+        self.with_stage(|stage| match stage {
             // SAFETY: the future sits in the task's `Arc` allocation and is
             // never moved: it is only ever dropped in place (`drop_future`).
             Stage::Pending(future) => unsafe { Pin::new_unchecked(future) }.poll(cx),
             _ => unreachable!("nestloop: internal error: polled a finished task"),
-        }
+        })
     }
 
     /// Drops the future (running its destructor, which may panic: the cell is
     /// already empty by then).
     pub(crate) fn drop_future(&mut self) {
-        let old = mem::replace(self.stage(), Stage::Empty);
+        let old = self.with_stage(|stage| mem::replace(stage, Stage::Empty));
         drop(old);
     }
 
@@ -268,9 +281,10 @@ impl<F: Future> Running<'_, F> {
         mut self,
         result: Result<F::Output, JoinError>,
     ) -> Option<Result<F::Output, JoinError>> {
-        let stage = self.stage();
-        debug_assert!(matches!(stage, Stage::Empty));
-        *stage = Stage::Done(result);
+        self.with_stage(|stage| {
+            debug_assert!(matches!(stage, Stage::Empty));
+            *stage = Stage::Done(result);
+        });
         let prev = self
             .core
             .state
@@ -320,7 +334,8 @@ struct RootTable {
     next_serial: u64,
 }
 
-thread_local! {
+thread_locals! {
+    /// The roots of this thread.
     static ROOTS: RefCell<RootTable> = const {
         RefCell::new(RootTable { slots: Vec::new(), next_serial: 0 })
     };

@@ -136,8 +136,9 @@ fn check_enter(executor: &Executor, ts: &ThreadState, mark: usize) {
 
 /// The stack left on this thread, when it can be known.
 fn remaining_stack() -> Option<usize> {
-    // Miri cannot run the stack-pointer read (inline assembly) behind it.
-    if cfg!(miri) {
+    // Miri cannot run the stack-pointer read (inline assembly) behind it,
+    // and loom's threads are not real threads.
+    if cfg!(any(miri, loom)) {
         None
     } else {
         stacker::remaining_stack()

@@ -9,17 +9,16 @@
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use futures::task::{ArcWake, waker_ref};
-use parking_lot::Mutex;
 
 use crate::executor::{Inner, Shared, TaskRef};
 use crate::frames;
-use crate::join::{JoinError, JoinHandle, JoinTarget, drop_contained};
+use crate::join::{AbortTarget, JoinError, JoinHandle, JoinTarget, drop_contained};
 use crate::park::thread_key;
 use crate::raw::{COMPLETED, HANDLE, RUNNING, Running, SCHEDULED, TAKEN, TaskCore};
+use crate::sync::{AtomicUsize, Mutex, Ordering};
 
 /// The slab key of a task spawned from another thread and not yet adopted.
 pub(crate) const UNADOPTED: usize = usize::MAX;
@@ -233,27 +232,7 @@ impl<F: Future + 'static> ArcWake for TaskCell<F> {
     }
 }
 
-impl<F: Future + 'static> JoinTarget<F::Output> for TaskCell<F> {
-    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
-        if let Some(result) = self.core.take_result() {
-            return Poll::Ready(result);
-        }
-        if self.core.state() & TAKEN != 0 {
-            panic!("nestloop: JoinHandle polled again after it returned the task's result");
-        }
-        let mut slot = self.awaiter.lock();
-        let replaced = match &*slot {
-            Some(current) if current.will_wake(cx.waker()) => None,
-            _ => slot.replace(cx.waker().clone()),
-        };
-        drop(slot);
-        drop(replaced);
-        match self.core.take_result() {
-            Some(result) => Poll::Ready(result),
-            None => Poll::Pending,
-        }
-    }
-
+impl<F: Future + 'static> AbortTarget for TaskCell<F> {
     fn abort(self: Arc<Self>) {
         let Some(previous) = self.core.request_cancel() else {
             return; // finished: its result stands
@@ -286,6 +265,28 @@ impl<F: Future + 'static> JoinTarget<F::Output> for TaskCell<F> {
 
     fn is_finished(&self) -> bool {
         self.core.state() & COMPLETED != 0
+    }
+}
+
+impl<F: Future + 'static> JoinTarget<F::Output> for TaskCell<F> {
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
+        if let Some(result) = self.core.take_result() {
+            return Poll::Ready(result);
+        }
+        if self.core.state() & TAKEN != 0 {
+            panic!("nestloop: JoinHandle polled again after it returned the task's result");
+        }
+        let mut slot = self.awaiter.lock();
+        let replaced = match &*slot {
+            Some(current) if current.will_wake(cx.waker()) => None,
+            _ => slot.replace(cx.waker().clone()),
+        };
+        drop(slot);
+        drop(replaced);
+        match self.core.take_result() {
+            Some(result) => Poll::Ready(result),
+            None => Poll::Pending,
+        }
     }
 
     fn drop_handle(&self) {

@@ -1,0 +1,141 @@
+//! The primitives of the cross-thread protocol, through one shim so the same
+//! code runs under the loom model checker (`RUSTFLAGS="--cfg loom"`, see
+//! `tests/loom.rs`): atomics, the awaiter mutex, the injection queue, the
+//! task cell, thread parking and thread-locals.
+//!
+//! Under loom, timers are not modeled: parking ignores its deadline.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+
+/// Declares thread-locals: `std`'s (with `const` initialisers where given)
+/// normally, loom's under loom, so each modeled thread has its own.
+macro_rules! thread_locals {
+    () => {};
+    ($(#[$attr:meta])* static $name:ident: $t:ty = const $init:block; $($rest:tt)*) => {
+        #[cfg(not(loom))]
+        std::thread_local! { $(#[$attr])* static $name: $t = const $init; }
+        #[cfg(loom)]
+        loom::thread_local! { $(#[$attr])* static $name: $t = $init; }
+        $crate::sync::thread_locals! { $($rest)* }
+    };
+    ($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr; $($rest:tt)*) => {
+        #[cfg(not(loom))]
+        std::thread_local! { $(#[$attr])* static $name: $t = $init; }
+        #[cfg(loom)]
+        loom::thread_local! { $(#[$attr])* static $name: $t = $init; }
+        $crate::sync::thread_locals! { $($rest)* }
+    };
+}
+pub(crate) use thread_locals;
+
+/// A mutex for state shared with other threads (the `JoinHandle` awaiter).
+#[derive(Debug, Default)]
+pub(crate) struct Mutex<T>(
+    /// The lock.
+    #[cfg(not(loom))]
+    parking_lot::Mutex<T>,
+    #[cfg(loom)] loom::sync::Mutex<T>,
+);
+
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Self {
+        #[cfg(not(loom))]
+        return Mutex(parking_lot::Mutex::new(value));
+        #[cfg(loom)]
+        return Mutex(loom::sync::Mutex::new(value));
+    }
+
+    #[cfg(not(loom))]
+    pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, T> {
+        self.0.lock()
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The queue other threads push wakes and spawns into.
+#[cfg(not(loom))]
+pub(crate) type InjectQueue<T> = crossbeam_queue::SegQueue<T>;
+
+/// Under loom: a modeled mutex around a deque, with `SegQueue`'s methods.
+#[cfg(loom)]
+#[derive(Debug, Default)]
+pub(crate) struct InjectQueue<T>(loom::sync::Mutex<std::collections::VecDeque<T>>);
+
+#[cfg(loom)]
+impl<T> InjectQueue<T> {
+    pub(crate) fn new() -> Self {
+        InjectQueue(loom::sync::Mutex::new(std::collections::VecDeque::new()))
+    }
+    pub(crate) fn push(&self, value: T) {
+        self.0.lock().unwrap().push_back(value);
+    }
+    pub(crate) fn pop(&self) -> Option<T> {
+        self.0.lock().unwrap().pop_front()
+    }
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.lock().unwrap().is_empty()
+    }
+    pub(crate) fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+/// An `UnsafeCell` with loom's closure API, so loom can check every access.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        UnsafeCell(std::cell::UnsafeCell::new(value))
+    }
+
+    /// Runs `f` with a raw pointer to the contents; dereferencing it is the
+    /// caller's responsibility.
+    #[inline]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// Thread handles and parking.
+pub(crate) mod thread {
+    #[cfg(loom)]
+    pub(crate) use loom::thread::{Thread, current};
+    #[cfg(not(loom))]
+    pub(crate) use std::thread::{Thread, current};
+
+    use std::time::Instant;
+
+    /// Parks the calling thread until it is unparked or `deadline` passes.
+    pub(crate) fn park(deadline: Option<Instant>) {
+        #[cfg(loom)]
+        {
+            let _ = deadline; // timers are not modeled
+            loom::thread::park();
+        }
+        #[cfg(not(loom))]
+        match deadline {
+            None => std::thread::park(),
+            Some(deadline) => {
+                let now = Instant::now();
+                if deadline > now {
+                    std::thread::park_timeout(deadline - now);
+                }
+            }
+        }
+    }
+}

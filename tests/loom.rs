@@ -1,0 +1,224 @@
+//! loom model checks of the cross-thread protocol: every interleaving of a
+//! wake or spawn from another thread with the loop checking for work and
+//! parking, and of wakes, aborts and spawns with task completion and
+//! executor drop. Runs only with `--cfg loom`:
+//!
+//! ```sh
+//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 \
+//!     cargo test --release --target-dir target/loom --test loom
+//! ```
+#![cfg(loom)]
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::sync::{Arc, Mutex};
+use loom::thread;
+use nestloop::{Executor, yield_now};
+
+/// A one-value channel built on loom's primitives, so loom sees its races.
+#[derive(Default)]
+struct Mailbox {
+    /// The value and the receiver's waker.
+    slot: Mutex<(Option<u32>, Option<Waker>)>,
+}
+
+impl Mailbox {
+    fn send(&self, value: u32) {
+        let waker = {
+            let mut slot = self.slot.lock().unwrap();
+            slot.0 = Some(value);
+            slot.1.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    fn recv(&self) -> impl Future<Output = u32> + '_ {
+        poll_fn(move |cx| {
+            let mut slot = self.slot.lock().unwrap();
+            match slot.0.take() {
+                Some(v) => Poll::Ready(v),
+                None => {
+                    slot.1 = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+    }
+}
+
+/// A thread whose end is awaited by spinning on a flag rather than by
+/// `join`: loom's `join` cannot take the stray `unpark` that a waker may send
+/// to a thread that has already left its loop (harmless with `std`).
+struct Flagged<T> {
+    /// The closure's result.
+    result: Arc<Mutex<Option<T>>>,
+    /// Set as the thread's very last action.
+    done: Arc<AtomicBool>,
+}
+
+fn spawn_flagged<T: 'static>(f: impl FnOnce() -> T + 'static) -> Flagged<T> {
+    let result = Arc::new(Mutex::new(None));
+    let done = Arc::new(AtomicBool::new(false));
+    let (r, d) = (result.clone(), done.clone());
+    thread::spawn(move || {
+        let value = f();
+        *r.lock().unwrap() = Some(value);
+        d.store(true, Ordering::Release);
+    });
+    Flagged { result, done }
+}
+
+impl<T> Flagged<T> {
+    fn wait(self) -> T {
+        while !self.done.load(Ordering::Acquire) {
+            thread::yield_now();
+        }
+        self.result.lock().unwrap().take().unwrap()
+    }
+}
+
+/// A task future that parks its waker in `slot` on the first poll and is
+/// ready on the next one.
+fn park_waker_then_ready(slot: Arc<Mutex<Option<Waker>>>) -> impl Future<Output = u32> {
+    let mut first = true;
+    poll_fn(move |cx: &mut Context<'_>| {
+        if first {
+            first = false;
+            *slot.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        } else {
+            Poll::Ready(1)
+        }
+    })
+}
+
+#[test]
+fn a_wake_from_another_thread_never_races_past_the_parking_loop() {
+    loom::model(|| {
+        let ex = Executor::new();
+        let mailbox = Arc::new(Mailbox::default());
+        let m2 = mailbox.clone();
+        let sender = spawn_flagged(move || m2.send(7));
+        assert_eq!(ex.block_on(mailbox.recv()), 7);
+        sender.wait();
+    });
+}
+
+#[test]
+fn a_remote_spawn_never_races_past_the_parking_loop() {
+    loom::model(|| {
+        let ex = Executor::new();
+        let spawner = ex.spawner();
+        let mailbox = Arc::new(Mailbox::default());
+        let m2 = mailbox.clone();
+        let remote = spawn_flagged(move || drop(spawner.spawn(async move { m2.send(5) })));
+        assert_eq!(ex.block_on(mailbox.recv()), 5);
+        remote.wait();
+        assert_eq!(ex.task_count(), 0);
+    });
+}
+
+#[test]
+fn a_remote_task_wake_races_with_its_completion() {
+    loom::model(|| {
+        let ex = Executor::new();
+        let slot = Arc::new(Mutex::new(None));
+        let handle = ex.spawn(park_waker_then_ready(slot.clone()));
+        ex.run_until_stalled();
+        let waker = slot.lock().unwrap().take().unwrap();
+        // Two wakes: the first makes the task complete, the second races
+        // with that completion.
+        let waker2 = waker.clone();
+        let waking = spawn_flagged(move || {
+            waker.wake();
+            waker2.wake();
+        });
+        assert_eq!(ex.block_on(handle).unwrap(), 1);
+        waking.wait();
+        assert_eq!(ex.task_count(), 0);
+    });
+}
+
+#[test]
+fn an_abort_from_another_thread_races_with_the_task() {
+    loom::model(|| {
+        let ex = Executor::new();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let d = drops.clone();
+        /// Counts its drop.
+        struct Token(Arc<AtomicUsize>);
+        impl Drop for Token {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let token = Token(d); // captured, so dropped even if never polled
+        let handle = ex.spawn(async move {
+            let _token = token;
+            yield_now().await;
+            1
+        });
+        let aborter = handle.abort_handle();
+        let aborting = spawn_flagged(move || aborter.abort());
+        match ex.block_on(handle) {
+            Ok(v) => assert_eq!(v, 1),
+            Err(e) => assert!(e.is_cancelled()),
+        }
+        aborting.wait();
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        assert_eq!(ex.task_count(), 0);
+    });
+}
+
+#[test]
+fn a_wake_from_another_thread_races_with_executor_drop() {
+    loom::model(|| {
+        let ex = Executor::new();
+        let slot = Arc::new(Mutex::new(None));
+        let handle = ex.spawn(park_waker_then_ready(slot.clone()));
+        ex.run_until_stalled();
+        let waker = slot.lock().unwrap().take().unwrap();
+        let waking = spawn_flagged(move || waker.wake());
+        drop(ex);
+        waking.wait();
+        assert!(
+            handle.is_finished(),
+            "a handle of a dropped executor must resolve"
+        );
+    });
+}
+
+#[test]
+fn a_remote_spawn_races_with_executor_drop() {
+    loom::model(|| {
+        let ex = Executor::new();
+        let spawner = ex.spawner();
+        let remote = spawn_flagged(move || spawner.spawn(async { 1 }));
+        drop(ex);
+        let handle = remote.wait();
+        assert!(
+            handle.is_finished(),
+            "a handle of a dropped executor must resolve"
+        );
+    });
+}
+
+#[test]
+fn a_result_taken_on_another_thread_races_with_completion() {
+    loom::model(|| {
+        let ex = Executor::new();
+        let handle = ex.spawn(async { 5 });
+        // The other thread awaits the handle with its own nestloop loop.
+        let waiter = spawn_flagged(move || {
+            let mut handle = handle;
+            nestloop::block_on(poll_fn(|cx| Pin::new(&mut handle).poll(cx)))
+        });
+        ex.run_until_stalled();
+        assert_eq!(waiter.wait().unwrap(), 5);
+    });
+}
