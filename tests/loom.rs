@@ -82,19 +82,24 @@ impl<T> Flagged<T> {
     }
 }
 
-/// A task future that parks its waker in `slot` on the first poll and is
-/// ready on the next one.
-fn park_waker_then_ready(slot: Arc<Mutex<Option<Waker>>>) -> impl Future<Output = u32> {
+/// Spawns a task that is pending after its first poll (which it runs here)
+/// and ready on the next one; returns its handle and the waker it parked.
+fn task_with_parked_waker(ex: &Executor) -> (nestloop::JoinHandle<u32>, Waker) {
+    let slot = Arc::new(Mutex::new(None));
+    let s = slot.clone();
     let mut first = true;
-    poll_fn(move |cx: &mut Context<'_>| {
+    let handle = ex.spawn(poll_fn(move |cx: &mut Context<'_>| {
         if first {
             first = false;
-            *slot.lock().unwrap() = Some(cx.waker().clone());
+            *s.lock().unwrap() = Some(cx.waker().clone());
             Poll::Pending
         } else {
             Poll::Ready(1)
         }
-    })
+    }));
+    ex.run_until_stalled();
+    let waker = slot.lock().unwrap().take().unwrap();
+    (handle, waker)
 }
 
 #[test]
@@ -127,10 +132,7 @@ fn a_remote_spawn_never_races_past_the_parking_loop() {
 fn a_remote_task_wake_races_with_its_completion() {
     loom::model(|| {
         let ex = Executor::new();
-        let slot = Arc::new(Mutex::new(None));
-        let handle = ex.spawn(park_waker_then_ready(slot.clone()));
-        ex.run_until_stalled();
-        let waker = slot.lock().unwrap().take().unwrap();
+        let (handle, waker) = task_with_parked_waker(&ex);
         // Two wakes: the first makes the task complete, the second races
         // with that completion.
         let waker2 = waker.clone();
@@ -179,10 +181,7 @@ fn an_abort_from_another_thread_races_with_the_task() {
 fn a_wake_from_another_thread_races_with_executor_drop() {
     loom::model(|| {
         let ex = Executor::new();
-        let slot = Arc::new(Mutex::new(None));
-        let handle = ex.spawn(park_waker_then_ready(slot.clone()));
-        ex.run_until_stalled();
-        let waker = slot.lock().unwrap().take().unwrap();
+        let (handle, waker) = task_with_parked_waker(&ex);
         let waking = spawn_flagged(move || waker.wake());
         drop(ex);
         waking.wait();
