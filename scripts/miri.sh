@@ -9,7 +9,7 @@ cargo +nightly miri setup
 
 TESTS=(--lib --test nesting --test reentrancy --test panics --test cancellation
        --test executors --test fairness --test nest_asyncio --test api
-       --test threads --test deadlock --test panic_points --test misuse)
+       --test threads --test deadlock --test panic_points --test misuse --test interrupt)
 
 for model in "" "-Zmiri-tree-borrows"; do
     echo "== Miri ${model:-(Stacked Borrows)}"

@@ -112,6 +112,8 @@ pub(crate) struct Shared {
     pub(crate) signal: Arc<ThreadSignal>,
     /// Tasks spawned through a `Spawner` and not yet moved into `tasks`.
     unadopted: AtomicUsize,
+    /// Bumped by each `InterruptHandle::interrupt`.
+    interrupt_epoch: AtomicUsize,
 }
 
 impl fmt::Debug for Executor {
@@ -211,7 +213,64 @@ impl Executor {
     /// ```
     #[doc(alias = "run_until_complete")]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        run_loop::block_on(self, future)
+        match run_loop::block_on(self, future, false) {
+            Ok(output) => output,
+            Err(Interrupted { .. }) => {
+                unreachable!("nestloop: internal error: plain block_on interrupted")
+            }
+        }
+    }
+
+    /// Like [`block_on`](Executor::block_on), but interruptible: after an
+    /// [`InterruptHandle::interrupt`] of this executor, the innermost running
+    /// `try_block_on` returns `Err(Interrupted)` promptly, having dropped its
+    /// future. Python's `KeyboardInterrupt`, for Rust hosts: a REPL wires
+    /// Ctrl-C to the handle and runs each line in `try_block_on`.
+    ///
+    /// Plain `block_on` calls (of any executor) nested inside it unwind up to
+    /// it (with an [`Interrupted`] payload, through `resume_unwind`, so no
+    /// panic message is printed), dropping their futures; a task whose poll
+    /// is unwound this way is cancelled. The interrupt takes effect at the
+    /// next step of the innermost loop, so code that never returns to a loop
+    /// (a busy computation) is not interrupted until it does. An interrupt
+    /// while no `try_block_on` of this executor runs does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let ex = nestloop::Executor::new();
+    /// let interrupt = ex.interrupt_handle();
+    /// std::thread::spawn(move || {
+    ///     std::thread::sleep(Duration::from_millis(20));
+    ///     interrupt.interrupt(); // e.g. from a Ctrl-C handler
+    /// });
+    /// let result = ex.try_block_on(async {
+    ///     // Sync code deep inside waits on a long sleep...
+    ///     nestloop::block_on(nestloop::time::sleep(Duration::from_secs(3600)))
+    /// });
+    /// assert!(result.is_err()); // ...and is interrupted instead.
+    /// ```
+    pub fn try_block_on<F: Future>(&self, future: F) -> Result<F::Output, Interrupted> {
+        run_loop::block_on(self, future, true)
+    }
+
+    /// Returns an [`InterruptHandle`] for this executor's
+    /// [`try_block_on`](Executor::try_block_on) calls.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let handle = ex.interrupt_handle();
+    /// handle.interrupt(); // no try_block_on running: nothing happens
+    /// assert_eq!(ex.try_block_on(async { 1 }), Ok(1));
+    /// ```
+    pub fn interrupt_handle(&self) -> InterruptHandle {
+        InterruptHandle {
+            shared: self.inner.shared.clone(),
+        }
     }
 
     /// Spawns a task onto this executor and returns its [`JoinHandle`].
@@ -447,6 +506,17 @@ impl Drop for Inner {
 }
 
 impl Shared {
+    /// The number of interrupts so far.
+    pub(crate) fn interrupt_epoch(&self) -> usize {
+        self.interrupt_epoch.load(Ordering::SeqCst)
+    }
+
+    /// See [`InterruptHandle::interrupt`].
+    pub(crate) fn interrupt(&self) {
+        self.interrupt_epoch.fetch_add(1, Ordering::SeqCst);
+        self.signal.interrupt();
+    }
+
     /// Queues a woken task: locally when on the executor's thread, else on
     /// the injection queue.
     #[inline]
@@ -487,6 +557,95 @@ impl Shared {
         }
     }
 }
+
+/// Interrupts the innermost running [`Executor::try_block_on`] of an
+/// executor, from any thread (a Ctrl-C handler, a watchdog, a UI button).
+/// `Send + Sync + Clone`.
+///
+/// # Examples
+///
+/// ```
+/// let ex = nestloop::Executor::new();
+/// let interrupt = ex.interrupt_handle();
+/// let result = ex.try_block_on(async move {
+///     interrupt.interrupt();
+///     // The loop notices at its next step.
+///     std::future::pending::<()>().await
+/// });
+/// assert_eq!(result, Err(nestloop::Interrupted::new()));
+/// ```
+#[derive(Clone)]
+pub struct InterruptHandle {
+    /// The executor's thread-safe side.
+    shared: Arc<Shared>,
+}
+
+impl InterruptHandle {
+    /// Makes the innermost running `try_block_on` of the executor return
+    /// `Err(Interrupted)`; does nothing when none runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let interrupt = ex.interrupt_handle();
+    /// let outer = ex.try_block_on(async {
+    ///     let inner = ex.try_block_on(async {
+    ///         interrupt.interrupt();
+    ///         nestloop::yield_now().await;
+    ///     });
+    ///     assert!(inner.is_err()); // the innermost one is interrupted
+    ///     "the outer call goes on"
+    /// });
+    /// assert_eq!(outer, Ok("the outer call goes on"));
+    /// ```
+    pub fn interrupt(&self) {
+        self.shared.interrupt();
+    }
+}
+
+impl fmt::Debug for InterruptHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InterruptHandle").finish_non_exhaustive()
+    }
+}
+
+/// The error of an interrupted [`Executor::try_block_on`], and the panic
+/// payload that unwinds the plain `block_on` calls nested inside it.
+///
+/// # Examples
+///
+/// ```
+/// let err = nestloop::Interrupted::new();
+/// assert_eq!(err.to_string(), "interrupted");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interrupted {
+    /// Room for details later without breaking users.
+    _private: (),
+}
+
+impl Interrupted {
+    /// The value `try_block_on` returns when interrupted (for comparisons in
+    /// tests).
+    pub const fn new() -> Self {
+        Interrupted { _private: () }
+    }
+}
+
+impl Default for Interrupted {
+    fn default() -> Self {
+        Interrupted::new()
+    }
+}
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 /// Configures an [`Executor`].
 ///
@@ -596,6 +755,7 @@ impl Builder {
                 alive: AtomicBool::new(true),
                 signal,
                 unadopted: AtomicUsize::new(0),
+                interrupt_epoch: AtomicUsize::new(0),
             }),
             queue: RefCell::new(VecDeque::new()),
             tasks: RefCell::new(Slab::new()),

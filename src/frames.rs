@@ -41,6 +41,9 @@ struct Frame {
     root: Option<Rc<RootState>>,
     /// Approximate stack pointer when the frame was entered (R10).
     stack_mark: usize,
+    /// For `try_block_on`: the executor's interrupt epoch when the frame
+    /// began; a later epoch means this frame is interrupted.
+    interrupt_epoch: Option<usize>,
 }
 
 /// An executor created on this thread, found by its shared part's address
@@ -163,6 +166,7 @@ impl ThreadState {
         executor: &Executor,
         root: Option<Rc<RootState>>,
         stack_mark: usize,
+        interruptible: bool,
     ) -> FrameGuard {
         let mut frames = self.frames.borrow_mut();
         if !frames.is_empty() {
@@ -174,6 +178,7 @@ impl ThreadState {
             executor: executor.clone(),
             root,
             stack_mark,
+            interrupt_epoch: interruptible.then(|| executor.inner.shared.interrupt_epoch()),
         });
         drop(frames);
         let mut active = self.active.borrow_mut();
@@ -244,6 +249,40 @@ impl ThreadState {
             return Some((frame.executor.clone(), root.clone()));
         }
         None
+    }
+
+    /// The innermost `try_block_on` frame whose executor was interrupted
+    /// since the frame began.
+    pub(crate) fn interrupt_target(&self) -> Option<usize> {
+        self.frames.borrow().iter().rposition(|f| {
+            f.interrupt_epoch
+                .is_some_and(|e0| f.executor.inner.shared.interrupt_epoch() != e0)
+        })
+    }
+
+    /// Whether frame `index` is a `try_block_on` frame whose executor was
+    /// interrupted since it began.
+    pub(crate) fn is_interrupted(&self, index: usize) -> bool {
+        self.frames.borrow().get(index).is_some_and(|f| {
+            f.interrupt_epoch
+                .is_some_and(|e0| f.executor.inner.shared.interrupt_epoch() != e0)
+        })
+    }
+
+    /// Delivers the interrupt to frame `index`: every `try_block_on` frame of
+    /// its executor has now seen it, so one interrupt ends one call.
+    pub(crate) fn consume_interrupt(&self, index: usize) {
+        let mut frames = self.frames.borrow_mut();
+        let Some(target) = frames.get(index) else {
+            return;
+        };
+        let inner = target.executor.inner.clone();
+        let epoch = inner.shared.interrupt_epoch();
+        for f in frames.iter_mut() {
+            if f.interrupt_epoch.is_some() && Rc::ptr_eq(&f.executor.inner, &inner) {
+                f.interrupt_epoch = Some(epoch);
+            }
+        }
     }
 
     /// `Executor::current()`.

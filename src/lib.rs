@@ -107,7 +107,7 @@ mod yield_now;
 
 use std::future::Future;
 
-pub use executor::{Builder, DEFAULT_MAX_DEPTH, Executor, Spawner};
+pub use executor::{Builder, DEFAULT_MAX_DEPTH, Executor, InterruptHandle, Interrupted, Spawner};
 pub use join::{AbortHandle, JoinError, JoinHandle};
 pub use yield_now::{YieldNow, yield_now};
 

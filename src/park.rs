@@ -48,6 +48,9 @@ pub(crate) struct ThreadSignal {
     /// Some `block_on` future of this thread was woken since the loops last
     /// looked; they then scan the frame stack for it.
     roots_woken: AtomicBool,
+    /// An executor of this thread was interrupted; loops then look for the
+    /// `try_block_on` it ends.
+    interrupted: AtomicBool,
 }
 
 impl ThreadSignal {
@@ -57,6 +60,7 @@ impl ThreadSignal {
             thread: thread::current(),
             key: thread_key(),
             roots_woken: AtomicBool::new(false),
+            interrupted: AtomicBool::new(false),
         })
     }
 
@@ -87,6 +91,28 @@ impl ThreadSignal {
     /// Takes the "some root was woken" flag.
     pub(crate) fn take_roots_woken(&self) -> bool {
         self.roots_woken.load(Ordering::Relaxed) && self.roots_woken.swap(false, Ordering::AcqRel)
+    }
+
+    /// Notes an interrupt and wakes the thread.
+    pub(crate) fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+        self.unpark();
+    }
+
+    /// Takes the "an executor was interrupted" flag.
+    #[inline]
+    pub(crate) fn take_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::Relaxed) && self.interrupted.swap(false, Ordering::SeqCst)
+    }
+
+    /// Whether an interrupt was noted and not yet looked at.
+    pub(crate) fn interrupt_pending(&self) -> bool {
+        self.interrupted.load(Ordering::Acquire)
+    }
+
+    /// Raises the flag again (the interrupt is still travelling).
+    pub(crate) fn keep_interrupted(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
     }
 
     /// Whether a root was woken and not yet looked at.

@@ -22,7 +22,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use crate::executor::{Executor, Inner};
+use crate::executor::{Executor, Inner, Interrupted};
 use crate::frames::{self, RootState, ThreadState};
 use crate::park::{self, RootWaker};
 use crate::raw::{self, PollRoot};
@@ -63,8 +63,13 @@ impl<F: Future> PollRoot for Root<'_, F> {
     }
 }
 
-/// `Executor::block_on`.
-pub(crate) fn block_on<F: Future>(executor: &Executor, future: F) -> F::Output {
+/// `Executor::block_on` (`interruptible == false`, never `Err`) and
+/// `Executor::try_block_on`.
+pub(crate) fn block_on<F: Future>(
+    executor: &Executor,
+    future: F,
+    interruptible: bool,
+) -> Result<F::Output, Interrupted> {
     let mark = frames::stack_mark();
     let signal = frames::with(|ts| {
         check_enter(executor, ts, mark);
@@ -75,7 +80,7 @@ pub(crate) fn block_on<F: Future>(executor: &Executor, future: F) -> F::Output {
         future,
         outcome: None,
     };
-    raw::with_root(&mut root, |id| {
+    let interrupted = raw::with_root(&mut root, |id| {
         let waker = Arc::new(RootWaker::new(signal));
         let state = Rc::new(RootState {
             id,
@@ -83,12 +88,34 @@ pub(crate) fn block_on<F: Future>(executor: &Executor, future: F) -> F::Output {
             waker,
             done: Cell::new(false),
         });
-        let _frame = frames::with(|ts| ts.push_frame(executor, Some(state.clone()), mark));
-        drive(executor, Some(&state));
+        let (_frame, index) = frames::with(|ts| {
+            let guard = ts.push_frame(executor, Some(state.clone()), mark, interruptible);
+            (guard, ts.depth() - 1)
+        });
+        // An interrupt aimed at this call ends it, however it gets here:
+        // delivered by this loop, unwound into its future from a nested call,
+        // or unwound out of a task this loop was polling. It is used up
+        // either way, even if the future finished.
+        let exit = if interruptible {
+            catch_unwind(AssertUnwindSafe(|| drive(executor, Some(&state))))
+        } else {
+            Ok(drive(executor, Some(&state)))
+        };
+        let aimed_here = interruptible && frames::with(|ts| ts.is_interrupted(index));
+        if aimed_here {
+            frames::with(|ts| ts.consume_interrupt(index));
+        }
+        match exit {
+            Ok(exit) => exit.is_err() || aimed_here,
+            Err(payload) if aimed_here && payload.is::<Interrupted>() => true,
+            Err(payload) => resume_unwind(payload),
+        }
     });
     match root.outcome.take() {
-        Some(Ok(output)) => output,
+        Some(Ok(output)) => Ok(output),
+        Some(Err(payload)) if interrupted && payload.is::<Interrupted>() => Err(Interrupted::new()),
         Some(Err(payload)) => resume_unwind(payload),
+        None if interrupted => Err(Interrupted::new()),
         None => {
             unreachable!("nestloop: internal error: block_on returned before its future finished")
         }
@@ -100,9 +127,14 @@ pub(crate) fn run_until_stalled(executor: &Executor) -> usize {
     let mark = frames::stack_mark();
     let _frame = frames::with(|ts| {
         check_enter(executor, ts, mark);
-        ts.push_frame(executor, None, mark)
+        ts.push_frame(executor, None, mark, false)
     });
-    drive(executor, None)
+    match drive(executor, None) {
+        Ok(polls) => polls,
+        Err(Interrupted { .. }) => {
+            unreachable!("nestloop: internal error: run_until_stalled interrupted")
+        }
+    }
 }
 
 /// Refuses to nest past `max_depth` or past the stack the thread has (R10).
@@ -175,19 +207,22 @@ fn poll_root(owner: &Inner, root: &RootState) -> Option<bool> {
 }
 
 /// Runs the loop of one frame until its future is done (`own` is `Some`) or
-/// nothing is ready (`run_until_stalled`). Returns the number of polls.
-fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> usize {
+/// nothing is ready (`run_until_stalled`). Returns the number of polls, or
+/// `Err` when an interrupt ends this (`try_block_on`) frame.
+fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Interrupted> {
     frames::with(|ts| {
+        let index = ts.depth() - 1;
         let mut polls = 0;
         loop {
+            check_interrupt(ts, index)?;
             if let Some(root) = own {
                 if root.done.get() {
-                    return polls;
+                    return Ok(polls);
                 }
                 if root.waker.is_woken() && poll_root(&executor.inner, root).is_some() {
                     polls += 1;
                     if root.done.get() {
-                        return polls;
+                        return Ok(polls);
                     }
                 }
             }
@@ -205,7 +240,7 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> usize {
                         }
                     }
                     if own.is_some_and(|r| r.done.get()) {
-                        return polls;
+                        return Ok(polls);
                     }
                 }
             }
@@ -217,18 +252,19 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> usize {
             polls += ran;
             progressed |= ran > 0;
             if own.is_some_and(|r| r.done.get()) {
-                return polls;
+                return Ok(polls);
             }
             if progressed
                 || own.is_some_and(|r| r.waker.is_woken())
                 || ts.signal().roots_woken()
+                || ts.signal().interrupt_pending()
                 || active.iter().any(|e| e.inner.has_ready())
             {
                 continue;
             }
 
             let Some(root) = own else {
-                return polls; // run_until_stalled: stalled
+                return Ok(polls); // run_until_stalled: stalled
             };
             let deadline = ts.timers.borrow_mut().next_deadline();
             if deadline.is_none() && executor.inner.detect_deadlock {
@@ -237,6 +273,28 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> usize {
             park::park(deadline);
         }
     })
+}
+
+/// Acts on a pending interrupt: `Err` when it ends the frame at `index`
+/// (this loop's, the innermost), an unwind with an [`Interrupted`] payload
+/// when it ends a `try_block_on` further down, nothing when no running
+/// `try_block_on` was interrupted.
+fn check_interrupt(ts: &ThreadState, index: usize) -> Result<(), Interrupted> {
+    if !ts.signal().take_interrupted() {
+        return Ok(());
+    }
+    match ts.interrupt_target() {
+        None => Ok(()),
+        Some(target) => {
+            // Still travelling: loops between here and the target look too.
+            ts.signal().keep_interrupted();
+            if target == index {
+                Err(Interrupted::new())
+            } else {
+                resume_unwind(Box::new(Interrupted::new()))
+            }
+        }
+    }
 }
 
 /// Called when a `block_on` future is pending, nothing is ready and no

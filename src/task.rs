@@ -7,13 +7,13 @@
 //! target of the `JoinHandle` (as `Arc<dyn JoinTarget<T>>`).
 
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use futures::task::{ArcWake, waker_ref};
 
-use crate::executor::{Inner, Shared, TaskRef};
+use crate::executor::{Inner, Interrupted, Shared, TaskRef};
 use crate::frames;
 use crate::join::{AbortTarget, JoinError, JoinHandle, JoinTarget, drop_contained};
 use crate::park::thread_key;
@@ -164,6 +164,13 @@ impl<F: Future + 'static> Runnable for TaskCell<F> {
                     }
                 };
                 self.finish(running, result, Some(executor));
+            }
+            Err(payload) if payload.is::<Interrupted>() => {
+                // An interrupt unwinding to a `try_block_on` below: this
+                // task's poll was cut short, so it is cancelled, and the
+                // unwinding goes on.
+                self.cancel(running, Some(executor));
+                resume_unwind(payload);
             }
             Err(payload) => {
                 if let Err(second) = catch_unwind(AssertUnwindSafe(|| running.drop_future())) {
