@@ -177,3 +177,25 @@ pub fn wake_all_until() {
         w.wake();
     }
 }
+
+/// Output a test can read back (a `Write` that keeps what it gets).
+#[derive(Clone, Default)]
+pub struct Captured(Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl Captured {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.borrow().clone()).expect("utf-8 output")
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
