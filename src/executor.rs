@@ -100,6 +100,9 @@ pub(crate) struct Inner {
     pub(crate) max_depth: usize,
     /// Whether a `block_on` that can never finish panics (R9).
     pub(crate) detect_deadlock: bool,
+    /// The tokio runtime whose context polls enter.
+    #[cfg(feature = "tokio")]
+    tokio: Option<::tokio::runtime::Handle>,
 }
 
 /// The part of an executor that other threads reach.
@@ -409,7 +412,23 @@ impl Executor {
     }
 }
 
+/// Keeps a runtime context entered while an executor's task or future is
+/// polled (feature `tokio`); nothing otherwise.
+#[cfg(feature = "tokio")]
+pub(crate) type PollContext<'a> = Option<::tokio::runtime::EnterGuard<'a>>;
+#[cfg(not(feature = "tokio"))]
+pub(crate) type PollContext<'a> = std::marker::PhantomData<&'a ()>;
+
 impl Inner {
+    /// Enters what a poll of this executor's tasks and futures needs.
+    #[inline]
+    pub(crate) fn poll_context(&self) -> PollContext<'_> {
+        #[cfg(feature = "tokio")]
+        return self.tokio.as_ref().map(|h| h.enter());
+        #[cfg(not(feature = "tokio"))]
+        std::marker::PhantomData
+    }
+
     /// Pushes a task woken on this thread.
     #[inline]
     pub(crate) fn push_local(&self, task: TaskRef) -> Result<(), TaskRef> {
@@ -664,6 +683,9 @@ pub struct Builder {
     max_depth: usize,
     /// See [`Builder::detect_deadlock`].
     detect_deadlock: bool,
+    /// See [`Builder::tokio_handle`].
+    #[cfg(feature = "tokio")]
+    tokio: Option<::tokio::runtime::Handle>,
 }
 
 impl Default for Builder {
@@ -685,6 +707,8 @@ impl Builder {
         Builder {
             max_depth: DEFAULT_MAX_DEPTH,
             detect_deadlock: true,
+            #[cfg(feature = "tokio")]
+            tokio: None,
         }
     }
 
@@ -739,6 +763,25 @@ impl Builder {
         self
     }
 
+    /// Polls every task and `block_on` future of the executor inside the
+    /// context of this tokio runtime, so they can use `tokio::net`,
+    /// `tokio::time` and `tokio::spawn` (feature `tokio`). Use a
+    /// multi-thread runtime: its worker threads drive the I/O and timers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = tokio::runtime::Runtime::new().unwrap();
+    /// let ex = nestloop::Executor::builder().tokio_handle(rt.handle().clone()).build();
+    /// let task = ex.spawn(async { tokio::task::spawn(async { 6 * 7 }).await.unwrap() });
+    /// assert_eq!(ex.block_on(task).unwrap(), 42);
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn tokio_handle(mut self, handle: ::tokio::runtime::Handle) -> Builder {
+        self.tokio = Some(handle);
+        self
+    }
+
     /// Creates the executor on the current thread.
     ///
     /// # Examples
@@ -761,6 +804,8 @@ impl Builder {
             tasks: RefCell::new(Slab::new()),
             max_depth: self.max_depth,
             detect_deadlock: self.detect_deadlock,
+            #[cfg(feature = "tokio")]
+            tokio: self.tokio,
         });
         frames::with(|s| s.register(&inner));
         Executor { inner }

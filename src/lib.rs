@@ -103,6 +103,8 @@ mod run_loop;
 mod sync;
 mod task;
 pub mod time;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 mod yield_now;
 
 use std::future::Future;

@@ -70,6 +70,20 @@ pub(crate) fn block_on<F: Future>(
     future: F,
     interruptible: bool,
 ) -> Result<F::Output, Interrupted> {
+    #[cfg(feature = "tokio")]
+    if frames::depth() == 0 {
+        // The outermost loop may be blocking a thread that tokio runs on.
+        return crate::tokio::blocking(|| run(executor, future, interruptible));
+    }
+    run(executor, future, interruptible)
+}
+
+/// `block_on` proper: pushes the frame and drives the loop.
+fn run<F: Future>(
+    executor: &Executor,
+    future: F,
+    interruptible: bool,
+) -> Result<F::Output, Interrupted> {
     let mark = frames::stack_mark();
     let signal = frames::with(|ts| {
         check_enter(executor, ts, mark);
@@ -187,6 +201,7 @@ fn poll_root(owner: &Inner, root: &RootState) -> Option<bool> {
     let woken = root.waker.take_woken();
     let polled = {
         let _owner = frames::enter_owner(owner);
+        let _context = owner.poll_context();
         let mut cx = Context::from_waker(&root.handle);
         raw::poll_root(root.id, &mut cx)
     };

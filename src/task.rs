@@ -147,6 +147,7 @@ impl<F: Future + 'static> Runnable for TaskCell<F> {
             let waker = waker_ref(&self);
             let mut cx = Context::from_waker(&waker);
             let _owner = frames::enter_owner(executor);
+            let _context = executor.poll_context();
             catch_unwind(AssertUnwindSafe(|| running.poll(&mut cx)))
         };
         match poll {
