@@ -77,6 +77,26 @@
 //!   (default [`DEFAULT_MAX_DEPTH`]), or deeper than the thread's stack
 //!   holds, panics cleanly instead of overflowing the stack.
 //!
+//! # Interrupts
+//!
+//! [`Executor::try_block_on`] is the interruptible form of `block_on`: an
+//! [`InterruptHandle::interrupt`] (from any thread, e.g. a Ctrl-C handler)
+//! makes the innermost running `try_block_on` of that executor return
+//! `Err(Interrupted)`, unwinding the plain `block_on` calls nested inside it
+//! without panic messages. It is Python's `KeyboardInterrupt` for a REPL.
+//!
+//! # Hosts
+//!
+//! * **REPLs and notebook kernels**: run each line in `try_block_on`, wire
+//!   Ctrl-C to an [`InterruptHandle`], read input on a helper thread so tasks
+//!   run while the prompt waits (`examples/repl.rs`).
+//! * **Scripting engines** (Rhai, Lua, Python) with synchronous callbacks:
+//!   the callbacks `block_on` async work; run the script in a task
+//!   (`examples/scripting.rs`).
+//! * **Sync traits and `Drop` impls** that need async work: implement them
+//!   with `block_on` (`examples/sync_bridge.rs`).
+//! * **tokio**: with the `tokio` feature, see the `tokio` module.
+//!
 //! # Threads
 //!
 //! An [`Executor`] and its tasks live on one thread; tasks need not be
