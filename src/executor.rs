@@ -647,6 +647,18 @@ pub struct Interrupted {
 impl Interrupted {
     /// The value `try_block_on` returns when interrupted (for comparisons in
     /// tests).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let interrupt = ex.interrupt_handle();
+    /// let result = ex.try_block_on(async move {
+    ///     interrupt.interrupt();
+    ///     nestloop::yield_now().await;
+    /// });
+    /// assert_eq!(result, Err(nestloop::Interrupted::new()));
+    /// ```
     pub const fn new() -> Self {
         Interrupted { _private: () }
     }
