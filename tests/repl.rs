@@ -6,8 +6,9 @@ mod common;
 #[path = "../examples/repl.rs"]
 mod repl;
 
-use std::io;
-use std::time::Duration;
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use common::watchdog;
 
@@ -76,37 +77,65 @@ fn wait_times_out_when_no_tick_comes() {
     );
 }
 
+/// Output shared with another thread, for the test that watches it live.
+#[derive(Clone, Default)]
+struct SharedOutput(Arc<Mutex<Vec<u8>>>);
+
+impl SharedOutput {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl Write for SharedOutput {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 #[test]
 fn an_interrupt_ends_the_running_line_and_the_repl_goes_on() {
-    let lines = watchdog(|| {
-        let out = common::Captured::default();
-        let repl = repl::Repl::new(out.clone());
-        let interrupt = repl.interrupt_handle();
-        // Ctrl-C, 100 ms into a one-hour sleep.
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(100));
-            interrupt.interrupt();
-        });
-        repl.run(
-            io::Cursor::new("spawn t 20\nsleep 3600000\ntasks\nquit\n"),
-            false,
-        );
-        let text = out.text();
-        text.lines().map(str::to_owned).collect::<Vec<_>>()
+    let out = SharedOutput::default();
+    let (reader, mut input) = io::pipe().unwrap();
+    let repl_out = out.clone();
+    let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+    let repl_thread = std::thread::spawn(move || {
+        let repl = repl::Repl::new(repl_out);
+        handle_tx.send(repl.interrupt_handle()).unwrap();
+        repl.run(io::BufReader::new(reader), false);
     });
-    let interrupted = lines
-        .iter()
-        .position(|l| l == "interrupted")
-        .expect("no interrupt");
-    assert!(
-        lines[..interrupted]
-            .iter()
-            .any(|l| l.starts_with("tick t "))
-    );
-    // The REPL went on: the next line ran, the ticker survived.
-    assert!(
-        lines[interrupted..].contains(&"1 live tasks".to_owned()),
-        "{lines:?}"
-    );
-    assert_eq!(lines.last().unwrap(), "bye");
+    let interrupt = handle_rx.recv().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let wait_for = |what: &str| {
+        while !out.text().contains(what) {
+            assert!(Instant::now() < deadline, "no {what:?} in {:?}", out.text());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    writeln!(input, "spawn t 20").unwrap();
+    wait_for("spawned t");
+    writeln!(input, "sleep 3600000").unwrap();
+    wait_for("tick t 2");
+    // Ctrl-C until the line is interrupted (one at the prompt does nothing).
+    while !out.text().contains("interrupted") {
+        interrupt.interrupt();
+        assert!(
+            Instant::now() < deadline,
+            "never interrupted: {:?}",
+            out.text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The REPL goes on, and so does the background task.
+    writeln!(input, "tasks\nwait t 5000\nquit").unwrap();
+    wait_for("bye");
+    repl_thread.join().unwrap();
+    let text = out.text();
+    let after = &text[text.find("interrupted").unwrap()..];
+    assert!(after.contains("1 live tasks"), "{text}");
+    assert!(after.contains("t ticked ("), "{text}");
 }
