@@ -100,6 +100,8 @@ pub(crate) struct Inner {
     pub(crate) max_depth: usize,
     /// Whether a `block_on` that can never finish panics (R9).
     pub(crate) detect_deadlock: bool,
+    /// How many loop frames of this executor are on its thread's stack.
+    pub(crate) loops: std::cell::Cell<usize>,
     /// The tokio runtime whose context polls enter.
     #[cfg(feature = "tokio")]
     tokio: Option<::tokio::runtime::Handle>,
@@ -816,6 +818,7 @@ impl Builder {
             tasks: RefCell::new(Slab::new()),
             max_depth: self.max_depth,
             detect_deadlock: self.detect_deadlock,
+            loops: std::cell::Cell::new(0),
             #[cfg(feature = "tokio")]
             tokio: self.tokio,
         });

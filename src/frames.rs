@@ -22,7 +22,7 @@ use crate::time::TimerHeap;
 #[derive(Debug)]
 pub(crate) struct RootState {
     /// Where the future itself is reachable (see `raw::poll_root`).
-    pub(crate) id: RootId,
+    pub(crate) id: Cell<RootId>,
     /// Its waker; strong count 2 (this and `handle`) means no clone exists.
     pub(crate) waker: Arc<RootWaker>,
     /// The same waker as a `Waker`, lent to each poll.
@@ -63,11 +63,19 @@ pub(crate) struct ThreadState {
     signal: Arc<ThreadSignal>,
     /// The active loops, outermost first.
     frames: RefCell<Vec<Frame>>,
-    /// Distinct executors with at least one frame, with their frame counts.
-    active: RefCell<Vec<(Executor, usize)>>,
+    /// Distinct executors with at least one frame (each counts its frames
+    /// in `Inner::loops`).
+    active: RefCell<Vec<Executor>>,
     /// The executors of `active`, as a snapshot loops can hold while they
-    /// run user code; rebuilt when the set changes.
-    active_snapshot: RefCell<Rc<[Executor]>>,
+    /// run user code; rebuilt when a loop asks after the set changed.
+    /// `None` until first asked for, and whenever an executor leaves the
+    /// set (so a stale snapshot never keeps an executor alive).
+    active_snapshot: RefCell<Option<Rc<[Executor]>>>,
+    /// `active` changed since the snapshot was taken.
+    active_changed: Cell<bool>,
+    /// Per depth, the state of the last `block_on` there, reused by the next
+    /// one when nothing else holds it (no allocation per call).
+    root_cache: RefCell<Vec<Option<Rc<RootState>>>>,
     /// Every live executor created on this thread.
     registry: RefCell<Vec<Registered>>,
     /// This thread's timers.
@@ -105,7 +113,9 @@ thread_locals! {
         signal: ThreadSignal::for_current_thread(),
         frames: RefCell::new(Vec::new()),
         active: RefCell::new(Vec::new()),
-        active_snapshot: RefCell::new(Rc::from(Vec::new())),
+        active_snapshot: RefCell::new(None),
+        active_changed: Cell::new(false),
+        root_cache: RefCell::new(Vec::new()),
         registry: RefCell::new(Vec::new()),
         timers: RefCell::new(TimerHeap::default()),
         default_executor: RefCell::new(None),
@@ -160,6 +170,12 @@ impl ThreadState {
             .map_or(0, |f| f.stack_mark.saturating_sub(current_mark))
     }
 
+    /// Attaches the (now registered) root of the `block_on` at `index`.
+    pub(crate) fn set_root(&self, index: usize, root: Rc<RootState>) {
+        let old = self.frames.borrow_mut()[index].root.replace(root);
+        drop(old);
+    }
+
     /// Pushes a loop frame; the guard pops it.
     pub(crate) fn push_frame(
         &self,
@@ -181,17 +197,11 @@ impl ThreadState {
             interrupt_epoch: interruptible.then(|| executor.inner.shared.interrupt_epoch()),
         });
         drop(frames);
-        let mut active = self.active.borrow_mut();
-        match active
-            .iter_mut()
-            .find(|(e, _)| Rc::ptr_eq(&e.inner, &executor.inner))
-        {
-            Some((_, count)) => *count += 1,
-            None => {
-                active.push((executor.clone(), 1));
-                *self.active_snapshot.borrow_mut() =
-                    active.iter().map(|(e, _)| e.clone()).collect();
-            }
+        let loops = executor.inner.loops.get();
+        executor.inner.loops.set(loops + 1);
+        if loops == 0 {
+            self.active.borrow_mut().push(executor.clone());
+            self.active_changed.set(true);
         }
         FrameGuard { _private: () }
     }
@@ -199,20 +209,20 @@ impl ThreadState {
     fn pop_frame(&self) {
         let frame = self.frames.borrow_mut().pop();
         let Some(frame) = frame else { return };
-        let mut active = self.active.borrow_mut();
-        if let Some(pos) = active
-            .iter()
-            .position(|(e, _)| Rc::ptr_eq(&e.inner, &frame.executor.inner))
-        {
-            active[pos].1 -= 1;
-            if active[pos].1 == 0 {
-                let removed = active.remove(pos);
-                let snapshot = active.iter().map(|(e, _)| e.clone()).collect();
-                let old = std::mem::replace(&mut *self.active_snapshot.borrow_mut(), snapshot);
-                drop(active);
-                drop(old);
-                drop(removed);
-            }
+        let inner = &frame.executor.inner;
+        let loops = inner.loops.get() - 1;
+        inner.loops.set(loops);
+        if loops == 0 {
+            let removed = {
+                let mut active = self.active.borrow_mut();
+                let pos = active.iter().position(|e| Rc::ptr_eq(&e.inner, inner));
+                pos.map(|pos| active.remove(pos))
+            };
+            self.active_changed.set(true);
+            // A stale snapshot must not keep the executor alive.
+            let stale = self.active_snapshot.take();
+            drop(stale);
+            drop(removed);
         }
         // `frame` (an executor handle, maybe the last one) drops here, after
         // every borrow is released.
@@ -221,7 +231,40 @@ impl ThreadState {
     /// The executors that have a loop on this thread.
     #[inline]
     pub(crate) fn active_executors(&self) -> Rc<[Executor]> {
-        self.active_snapshot.borrow().clone()
+        if self.active_changed.replace(false) || self.active_snapshot.borrow().is_none() {
+            let snapshot: Rc<[Executor]> = self.active.borrow().iter().cloned().collect();
+            let old = self.active_snapshot.replace(Some(snapshot));
+            drop(old);
+        }
+        self.active_snapshot.borrow().clone().expect("just filled")
+    }
+
+    /// The state for a `block_on` at `depth` (its future not registered
+    /// yet): the cached one when nothing else holds it (no clone of its waker
+    /// exists, so reusing it cannot carry an old wake over), else a new one.
+    pub(crate) fn root_state(&self, depth: usize) -> Rc<RootState> {
+        let mut cache = self.root_cache.borrow_mut();
+        if cache.len() <= depth {
+            cache.resize(depth + 1, None);
+        }
+        if let Some(state) = &cache[depth]
+            && Rc::strong_count(state) == 1
+            && Arc::strong_count(&state.waker) == 2
+        {
+            state.done.set(false);
+            state.waker.set_woken();
+            return state.clone();
+        }
+        let waker = Arc::new(RootWaker::new(self.signal.clone()));
+        let state = Rc::new(RootState {
+            id: Cell::new(RootId::UNREGISTERED),
+            handle: Waker::from(waker.clone()),
+            waker,
+            done: Cell::new(false),
+        });
+        // The replaced state (if any) is still held elsewhere: not dropped here.
+        cache[depth] = Some(state.clone());
+        state
     }
 
     /// The first woken, unfinished root at or above frame `*index` that is
@@ -242,7 +285,7 @@ impl ThreadState {
             if skip.is_some_and(|s| Rc::ptr_eq(s, root))
                 || root.done.get()
                 || !root.waker.is_woken()
-                || raw::is_busy(root.id)
+                || raw::is_busy(root.id.get())
             {
                 continue;
             }
@@ -293,8 +336,8 @@ impl ThreadState {
                 .active
                 .borrow()
                 .iter()
-                .find(|(e, _)| std::ptr::eq(Rc::as_ptr(&e.inner), owner))
-                .map(|(e, _)| e.clone());
+                .find(|e| std::ptr::eq(Rc::as_ptr(&e.inner), owner))
+                .cloned();
             if found.is_some() {
                 return found;
             }

@@ -206,7 +206,7 @@ impl<F: Future> Drop for TaskCore<F> {
         // every other access; loom cannot see `std`'s `Arc`, so give it the
         // same edge through the state word (a read-modify-write reads the
         // latest write).
-        #[cfg(loom)]
+        #[cfg(nestloop_loom)]
         self.state.fetch_or(0, Ordering::AcqRel);
         let wrong_thread = !self.send_future && self.owner != thread_key();
         // SAFETY: `&mut self`: no other reference to the cell exists.
@@ -314,6 +314,14 @@ pub(crate) struct RootId {
     index: usize,
     /// Unique per registration.
     serial: u64,
+}
+
+impl RootId {
+    /// Names no root: refused by `poll_root`.
+    pub(crate) const UNREGISTERED: RootId = RootId {
+        index: usize::MAX,
+        serial: u64::MAX,
+    };
 }
 
 /// A lifetime-erased pointer to a root, valid while its registration lasts.

@@ -1,30 +1,30 @@
 //! The loop behind `block_on` and `run_until_stalled`.
 //!
-//! Each call pushes a frame and then, until it is done, repeats one step:
+//! Each call pushes a frame, polls its own future once, and then, until it
+//! is done, repeats one step:
 //!
-//! 1. its own `block_on` future, if woken (never while it is on the stack);
-//! 2. woken futures of outer `block_on` calls that are not on the stack (R3);
-//! 3. due timers of the thread (R8);
-//! 4. up to `BUDGET` ready tasks of every executor with a frame on this
-//!    thread, round-robin (R1, R6), after moving in wakes from other threads.
+//! 1. woken futures of outer `block_on` calls that are not on the stack (R3);
+//! 2. due timers of the thread (R8);
+//! 3. up to `BUDGET` ready tasks of every executor with a frame on this
+//!    thread, round-robin (R1, R6), after moving in wakes from other threads;
+//! 4. its own `block_on` future, if woken (never while it is on the stack).
 //!
-//! Step 1 runs at least once per `BUDGET` task polls, and tasks get up to
+//! Step 4 runs at least once per `BUDGET` task polls, and tasks get up to
 //! `BUDGET` polls between two polls of the own future (R11). With nothing to
 //! do, the loop parks until a wake or the next timer deadline (R7, R8), or
 //! reports a deadlock (R9).
 
 use std::any::Any;
-use std::cell::Cell;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use crate::executor::{Executor, Inner, Interrupted};
 use crate::frames::{self, RootState, ThreadState};
-use crate::park::{self, RootWaker};
+use crate::park;
 use crate::raw::{self, PollRoot};
 
 /// Task polls between two looks at the loop's own future.
@@ -78,53 +78,63 @@ pub(crate) fn block_on<F: Future>(
     run(executor, future, interruptible)
 }
 
-/// `block_on` proper: pushes the frame and drives the loop.
+/// `block_on` proper: pushes the frame, polls the future once, and drives
+/// the loop if it is not done yet.
 fn run<F: Future>(
     executor: &Executor,
     future: F,
     interruptible: bool,
 ) -> Result<F::Output, Interrupted> {
     let mark = frames::stack_mark();
-    let signal = frames::with(|ts| {
-        check_enter(executor, ts, mark);
-        ts.signal().clone()
-    });
     let future = pin!(future);
     let mut root = Root {
         future,
         outcome: None,
     };
-    let interrupted = raw::with_root(&mut root, |id| {
-        let waker = Arc::new(RootWaker::new(signal));
-        let state = Rc::new(RootState {
-            id,
-            handle: Waker::from(waker.clone()),
-            waker,
-            done: Cell::new(false),
-        });
-        let (_frame, index) = frames::with(|ts| {
-            let guard = ts.push_frame(executor, Some(state.clone()), mark, interruptible);
-            (guard, ts.depth() - 1)
-        });
-        // An interrupt aimed at this call ends it, however it gets here:
-        // delivered by this loop, unwound into its future from a nested call,
-        // or unwound out of a task this loop was polling. It is used up
-        // either way, even if the future finished.
-        let exit = if interruptible {
-            catch_unwind(AssertUnwindSafe(|| drive(executor, Some(&state))))
-        } else {
-            Ok(drive(executor, Some(&state)))
-        };
-        let aimed_here = interruptible && frames::with(|ts| ts.is_interrupted(index));
-        if aimed_here {
-            frames::with(|ts| ts.consume_interrupt(index));
-        }
-        match exit {
-            Ok(exit) => exit.is_err() || aimed_here,
-            Err(payload) if aimed_here && payload.is::<Interrupted>() => true,
-            Err(payload) => resume_unwind(payload),
-        }
+    let (state, frame, index) = frames::with(|ts| {
+        check_enter(executor, ts, mark);
+        let index = ts.depth();
+        let state = ts.root_state(index);
+        let guard = ts.push_frame(executor, None, mark, interruptible);
+        (state, guard, index)
     });
+    // The first poll happens before the future is registered for other
+    // loops: it is on the stack meanwhile, so none of them could poll it
+    // anyway, and a future that is ready at once costs no registration.
+    let ready_at_once = {
+        state.waker.take_woken();
+        let _owner = frames::enter_owner(&executor.inner);
+        let _context = executor.inner.poll_context();
+        let mut cx = Context::from_waker(&state.handle);
+        root.poll_root(&mut cx).is_ready()
+    };
+    let exit = if ready_at_once {
+        Ok(Ok(0))
+    } else {
+        raw::with_root(&mut root, |id| {
+            state.id.set(id);
+            frames::with(|ts| ts.set_root(index, state.clone()));
+            if interruptible {
+                catch_unwind(AssertUnwindSafe(|| drive(executor, Some(&state))))
+            } else {
+                Ok(drive(executor, Some(&state)))
+            }
+        })
+    };
+    // An interrupt aimed at this call ends it, however it gets here:
+    // delivered by this loop, unwound into its future from a nested call, or
+    // unwound out of a task this loop was polling. It is used up either way,
+    // even if the future finished.
+    let aimed_here = interruptible && frames::with(|ts| ts.is_interrupted(index));
+    if aimed_here {
+        frames::with(|ts| ts.consume_interrupt(index));
+    }
+    let interrupted = match exit {
+        Ok(exit) => exit.is_err() || aimed_here,
+        Err(payload) if aimed_here && payload.is::<Interrupted>() => true,
+        Err(payload) => resume_unwind(payload),
+    };
+    drop(frame);
     match root.outcome.take() {
         Some(Ok(output)) => Ok(output),
         Some(Err(payload)) if interrupted && payload.is::<Interrupted>() => Err(Interrupted::new()),
@@ -163,6 +173,9 @@ fn check_enter(executor: &Executor, ts: &ThreadState, mark: usize) {
              (and give the thread a larger stack)"
         );
     }
+    if depth == 1 {
+        return; // the outermost loop: no nesting to bound
+    }
     if let Some(remaining) = remaining_stack() {
         let level = ts.last_level_stack(mark);
         let needed = STACK_RESERVE + 2 * level;
@@ -184,7 +197,7 @@ fn check_enter(executor: &Executor, ts: &ThreadState, mark: usize) {
 fn remaining_stack() -> Option<usize> {
     // Miri cannot run the stack-pointer read (inline assembly) behind it,
     // and loom's threads are not real threads.
-    if cfg!(any(miri, loom)) {
+    if cfg!(any(miri, nestloop_loom)) {
         None
     } else {
         stacker::remaining_stack()
@@ -203,7 +216,7 @@ fn poll_root(owner: &Inner, root: &RootState) -> Option<bool> {
         let _owner = frames::enter_owner(owner);
         let _context = owner.poll_context();
         let mut cx = Context::from_waker(&root.handle);
-        raw::poll_root(root.id, &mut cx)
+        raw::poll_root(root.id.get(), &mut cx)
     };
     match polled {
         None => {
@@ -230,18 +243,12 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Inte
         let mut polls = 0;
         loop {
             check_interrupt(ts, index)?;
-            if let Some(root) = own {
-                if root.done.get() {
-                    return Ok(polls);
-                }
-                if root.waker.is_woken() && poll_root(&executor.inner, root).is_some() {
-                    polls += 1;
-                    if root.done.get() {
-                        return Ok(polls);
-                    }
-                }
+            if own.is_some_and(|r| r.done.get()) {
+                return Ok(polls);
             }
 
+            // The own future had its turn (its first poll happens before the
+            // loop starts): other work goes first.
             let mut progressed = false;
             if ts.signal().take_roots_woken() {
                 let mut index = 0;
@@ -266,8 +273,18 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Inte
             let ran = run_tasks(&active);
             polls += ran;
             progressed |= ran > 0;
-            if own.is_some_and(|r| r.done.get()) {
-                return Ok(polls);
+
+            if let Some(root) = own {
+                if root.done.get() {
+                    return Ok(polls);
+                }
+                if root.waker.is_woken() && poll_root(&executor.inner, root).is_some() {
+                    polls += 1;
+                    progressed = true;
+                    if root.done.get() {
+                        return Ok(polls);
+                    }
+                }
             }
             if progressed
                 || own.is_some_and(|r| r.waker.is_woken())

@@ -1,13 +1,13 @@
 //! The primitives of the cross-thread protocol, through one shim so the same
-//! code runs under the loom model checker (`RUSTFLAGS="--cfg loom"`, see
+//! code runs under the loom model checker (`RUSTFLAGS="--cfg nestloop_loom"`, see
 //! `tests/loom.rs`): atomics, the awaiter mutex, the injection queue, the
 //! task cell, thread parking and thread-locals.
 //!
 //! Under loom, timers are not modeled: parking ignores its deadline.
 
-#[cfg(loom)]
+#[cfg(nestloop_loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
-#[cfg(not(loom))]
+#[cfg(not(nestloop_loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 
 /// Declares thread-locals: `std`'s (with `const` initialisers where given)
@@ -15,16 +15,16 @@ pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 macro_rules! thread_locals {
     () => {};
     ($(#[$attr:meta])* static $name:ident: $t:ty = const $init:block; $($rest:tt)*) => {
-        #[cfg(not(loom))]
+        #[cfg(not(nestloop_loom))]
         std::thread_local! { $(#[$attr])* static $name: $t = const $init; }
-        #[cfg(loom)]
+        #[cfg(nestloop_loom)]
         loom::thread_local! { $(#[$attr])* static $name: $t = $init; }
         $crate::sync::thread_locals! { $($rest)* }
     };
     ($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr; $($rest:tt)*) => {
-        #[cfg(not(loom))]
+        #[cfg(not(nestloop_loom))]
         std::thread_local! { $(#[$attr])* static $name: $t = $init; }
-        #[cfg(loom)]
+        #[cfg(nestloop_loom)]
         loom::thread_local! { $(#[$attr])* static $name: $t = $init; }
         $crate::sync::thread_locals! { $($rest)* }
     };
@@ -35,25 +35,25 @@ pub(crate) use thread_locals;
 #[derive(Debug, Default)]
 pub(crate) struct Mutex<T>(
     /// The lock.
-    #[cfg(not(loom))]
+    #[cfg(not(nestloop_loom))]
     parking_lot::Mutex<T>,
-    #[cfg(loom)] loom::sync::Mutex<T>,
+    #[cfg(nestloop_loom)] loom::sync::Mutex<T>,
 );
 
 impl<T> Mutex<T> {
     pub(crate) fn new(value: T) -> Self {
-        #[cfg(not(loom))]
+        #[cfg(not(nestloop_loom))]
         return Mutex(parking_lot::Mutex::new(value));
-        #[cfg(loom)]
+        #[cfg(nestloop_loom)]
         return Mutex(loom::sync::Mutex::new(value));
     }
 
-    #[cfg(not(loom))]
+    #[cfg(not(nestloop_loom))]
     pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, T> {
         self.0.lock()
     }
 
-    #[cfg(loom)]
+    #[cfg(nestloop_loom)]
     pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
         self.0
             .lock()
@@ -62,15 +62,15 @@ impl<T> Mutex<T> {
 }
 
 /// The queue other threads push wakes and spawns into.
-#[cfg(not(loom))]
+#[cfg(not(nestloop_loom))]
 pub(crate) type InjectQueue<T> = crossbeam_queue::SegQueue<T>;
 
 /// Under loom: a modeled mutex around a deque, with `SegQueue`'s methods.
-#[cfg(loom)]
+#[cfg(nestloop_loom)]
 #[derive(Debug, Default)]
 pub(crate) struct InjectQueue<T>(loom::sync::Mutex<std::collections::VecDeque<T>>);
 
-#[cfg(loom)]
+#[cfg(nestloop_loom)]
 impl<T> InjectQueue<T> {
     pub(crate) fn new() -> Self {
         InjectQueue(loom::sync::Mutex::new(std::collections::VecDeque::new()))
@@ -90,11 +90,11 @@ impl<T> InjectQueue<T> {
 }
 
 /// An `UnsafeCell` with loom's closure API, so loom can check every access.
-#[cfg(not(loom))]
+#[cfg(not(nestloop_loom))]
 #[derive(Debug)]
 pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
-#[cfg(not(loom))]
+#[cfg(not(nestloop_loom))]
 impl<T> UnsafeCell<T> {
     pub(crate) const fn new(value: T) -> Self {
         UnsafeCell(std::cell::UnsafeCell::new(value))
@@ -108,26 +108,26 @@ impl<T> UnsafeCell<T> {
     }
 }
 
-#[cfg(loom)]
+#[cfg(nestloop_loom)]
 pub(crate) use loom::cell::UnsafeCell;
 
 /// Thread handles and parking.
 pub(crate) mod thread {
-    #[cfg(loom)]
+    #[cfg(nestloop_loom)]
     pub(crate) use loom::thread::{Thread, current};
-    #[cfg(not(loom))]
+    #[cfg(not(nestloop_loom))]
     pub(crate) use std::thread::{Thread, current};
 
     use std::time::Instant;
 
     /// Parks the calling thread until it is unparked or `deadline` passes.
     pub(crate) fn park(deadline: Option<Instant>) {
-        #[cfg(loom)]
+        #[cfg(nestloop_loom)]
         {
             let _ = deadline; // timers are not modeled
             loom::thread::park();
         }
-        #[cfg(not(loom))]
+        #[cfg(not(nestloop_loom))]
         match deadline {
             None => std::thread::park(),
             Some(deadline) => {

@@ -1,13 +1,13 @@
 //! loom model checks of the cross-thread protocol: every interleaving of a
 //! wake or spawn from another thread with the loop checking for work and
 //! parking, and of wakes, aborts and spawns with task completion and
-//! executor drop. Runs only with `--cfg loom`:
+//! executor drop. Runs only with `--cfg nestloop_loom`:
 //!
 //! ```sh
-//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 \
+//! RUSTFLAGS="--cfg nestloop_loom" LOOM_MAX_PREEMPTIONS=3 \
 //!     cargo test --release --target-dir target/loom --test loom
 //! ```
-#![cfg(loom)]
+#![cfg(nestloop_loom)]
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
