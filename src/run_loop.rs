@@ -20,6 +20,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{Ordering, fence};
 use std::task::{Context, Poll};
 
 use crate::executor::{Executor, Inner, Interrupted};
@@ -339,6 +340,13 @@ fn check_interrupt(ts: &ThreadState, index: usize) -> Result<(), Interrupted> {
 /// so it does not count.
 fn check_deadlock(ts: &ThreadState, root: &RootState, active: &[Executor]) {
     let clones = Arc::strong_count(&root.waker) - 2;
+    // A waker woken by value is dropped right after it marks the root woken
+    // (on another thread, maybe just now): having seen its drop, see its
+    // wake too before concluding anything.
+    fence(Ordering::Acquire);
+    if root.waker.is_woken() {
+        return;
+    }
     let stuck = if clones == 0 {
         0
     } else {

@@ -185,3 +185,29 @@ fn a_task_on_the_stack_raced_with_another_thread_is_not_a_deadlock() {
     });
     assert_eq!(outcome.as_deref(), Some("from the other thread"));
 }
+
+#[test]
+fn a_root_woken_by_value_from_another_thread_is_never_taken_for_a_deadlock() {
+    // The sender's waker marks the root woken, then drops its clone: a loop
+    // that sees the clone gone must also see the wake. (This raced once.)
+    let messages: u64 = if cfg!(miri) { 200 } else { 100_000 };
+    let sums = watchdog(move || {
+        (0..3)
+            .map(|_| {
+                block_on(async move {
+                    let (tx, rx) = futures::channel::mpsc::unbounded::<u64>();
+                    let sender = std::thread::spawn(move || {
+                        for i in 0..messages {
+                            tx.unbounded_send(i).unwrap();
+                        }
+                    });
+                    let sum =
+                        futures::StreamExt::fold(rx, 0, |acc, v| async move { acc + v }).await;
+                    sender.join().unwrap();
+                    sum
+                })
+            })
+            .collect::<Vec<_>>()
+    });
+    assert!(sums.iter().all(|&s| s == messages * (messages - 1) / 2));
+}
