@@ -41,6 +41,8 @@ pub(crate) const CANCELLED: usize = 1 << 3;
 pub(crate) const HANDLE: usize = 1 << 4;
 /// The result was taken by the handle or dropped.
 pub(crate) const TAKEN: usize = 1 << 5;
+/// The `JoinHandle` registered a waker to wake at completion.
+pub(crate) const AWAITER: usize = 1 << 6;
 
 /// What a task's cell holds over its life.
 enum Stage<F: Future> {
@@ -155,9 +157,17 @@ impl<F: Future> TaskCore<F> {
         })
     }
 
+    /// Notes that the `JoinHandle` registered a waker (see `AWAITER`).
+    pub(crate) fn note_awaiter(&self) {
+        self.state.fetch_or(AWAITER, Ordering::AcqRel);
+    }
+
     /// Takes the result if the task completed and nobody took it yet.
     /// Called by the `JoinHandle`.
     pub(crate) fn take_result(&self) -> Option<Result<F::Output, JoinError>> {
+        if self.state.load(Ordering::Acquire) & (COMPLETED | TAKEN) != COMPLETED {
+            return None;
+        }
         let prev = self
             .state
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
@@ -275,28 +285,25 @@ impl<F: Future> Running<'_, F> {
     }
 
     /// Stores the result and publishes completion. The future must have been
-    /// dropped. Returns the result back when no `JoinHandle` exists: the
-    /// caller drops it.
+    /// dropped. Returns the result back when no `JoinHandle` exists (the
+    /// caller drops it), and whether an awaiter's waker was registered.
     pub(crate) fn complete(
         mut self,
         result: Result<F::Output, JoinError>,
-    ) -> Option<Result<F::Output, JoinError>> {
+    ) -> (Option<Result<F::Output, JoinError>>, bool) {
         self.with_stage(|stage| {
             debug_assert!(matches!(stage, Stage::Empty));
             *stage = Stage::Done(result);
         });
+        // RUNNING is set and COMPLETED clear: one flip sets them right. With
+        // no handle, nobody else will ever look at the result.
         let prev = self
             .core
             .state
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
-                let mut next = (s | COMPLETED) & !RUNNING;
-                if s & HANDLE == 0 {
-                    next |= TAKEN;
-                }
-                Some(next)
-            })
-            .unwrap_or_else(|s| s);
-        (prev & HANDLE == 0).then(|| self.core.take_stage_result())
+            .fetch_xor(RUNNING | COMPLETED, Ordering::AcqRel);
+        debug_assert!(prev & RUNNING != 0 && prev & COMPLETED == 0);
+        let orphan = (prev & HANDLE == 0).then(|| self.core.take_stage_result());
+        (orphan, prev & AWAITER != 0)
     }
 }
 

@@ -103,7 +103,8 @@ impl<F: Future + 'static> TaskCell<F> {
         result: Result<F::Output, JoinError>,
         executor: Option<&Inner>,
     ) {
-        if let Some(orphan) = running.complete(result) {
+        let (orphan, awaited) = running.complete(result);
+        if let Some(orphan) = orphan {
             drop_contained(orphan);
         }
         if let Some(executor) = executor {
@@ -111,10 +112,13 @@ impl<F: Future + 'static> TaskCell<F> {
             drop(removed);
         }
         // Last: the awaiter's waker is user code and may panic; the task is
-        // consistent by now.
-        let awaiter = self.awaiter.lock().take();
-        if let Some(waker) = awaiter {
-            waker.wake();
+        // consistent by now. (A handle that registers after `complete` sees
+        // the result when it checks again.)
+        if awaited {
+            let awaiter = self.awaiter.lock().take();
+            if let Some(waker) = awaiter {
+                waker.wake();
+            }
         }
     }
 
@@ -291,6 +295,7 @@ impl<F: Future + 'static> JoinTarget<F::Output> for TaskCell<F> {
         };
         drop(slot);
         drop(replaced);
+        self.core.note_awaiter();
         match self.core.take_result() {
             Some(result) => Poll::Ready(result),
             None => Poll::Pending,
