@@ -7,235 +7,20 @@
 //! cargo bench --bench peers
 //! ```
 
-use std::cell::RefCell;
 use std::future::{Future, ready};
 use std::hint::black_box;
 use std::pin::Pin;
-use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
-use futures::FutureExt;
 use futures::StreamExt;
 use futures::channel::{mpsc, oneshot};
-use futures::task::LocalSpawnExt;
 
-/// An executor under test, driven the way its users drive it.
-trait Peer: Clone + 'static {
-    /// What `spawn` returns: a future of the task's output.
-    type Handle<T: Send + 'static>: Future<Output = T> + Send + 'static;
+#[path = "common/peers.rs"]
+mod peers;
 
-    fn name() -> &'static str;
-    fn new() -> Self;
-    fn block_on<F: Future>(&self, future: F) -> F::Output;
-    /// Spawns from inside `block_on`.
-    fn spawn<F>(&self, future: F) -> Self::Handle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static;
-    /// The executor's own yield.
-    fn yield_now() -> impl Future<Output = ()> + Send;
-    /// Spawns a detached task from inside a task, without a handle to the
-    /// executor (the chain workload's futures must be `Send` for tokio).
-    fn spawn_from_task(future: impl Future<Output = ()> + Send + 'static);
-}
-
-thread_local! {
-    /// The LocalPool of this thread's benchmarks, for `spawn_from_task`.
-    static POOL_SPAWNER: RefCell<Option<futures::executor::LocalSpawner>> = const { RefCell::new(None) };
-    /// The async-executor of this thread's benchmarks, for `spawn_from_task`.
-    static LOCAL_EXECUTOR: RefCell<Option<Rc<async_executor::LocalExecutor<'static>>>> = const { RefCell::new(None) };
-}
-
-/// Yields once by waking itself (what `nestloop::yield_now` does).
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
-#[derive(Clone)]
-struct Nestloop(nestloop::Executor);
-
-impl Peer for Nestloop {
-    type Handle<T: Send + 'static> =
-        futures::future::Map<nestloop::JoinHandle<T>, fn(Result<T, nestloop::JoinError>) -> T>;
-
-    fn name() -> &'static str {
-        "nestloop"
-    }
-    fn new() -> Self {
-        Nestloop(nestloop::Executor::new())
-    }
-    fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.0.block_on(future)
-    }
-    fn spawn<F>(&self, future: F) -> Self::Handle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.0.spawn(future).map(Result::unwrap)
-    }
-    fn yield_now() -> impl Future<Output = ()> + Send {
-        nestloop::yield_now()
-    }
-    fn spawn_from_task(future: impl Future<Output = ()> + Send + 'static) {
-        drop(nestloop::spawn(future));
-    }
-}
-
-#[derive(Clone)]
-struct TokioCurrentThread(Rc<tokio::runtime::Runtime>);
-
-impl Peer for TokioCurrentThread {
-    type Handle<T: Send + 'static> = futures::future::Map<
-        tokio::task::JoinHandle<T>,
-        fn(Result<T, tokio::task::JoinError>) -> T,
-    >;
-
-    fn name() -> &'static str {
-        "tokio current_thread"
-    }
-    fn new() -> Self {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        TokioCurrentThread(Rc::new(rt))
-    }
-    fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.0.block_on(future)
-    }
-    fn spawn<F>(&self, future: F) -> Self::Handle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        tokio::spawn(future).map(Result::unwrap)
-    }
-    fn yield_now() -> impl Future<Output = ()> + Send {
-        tokio::task::yield_now()
-    }
-    fn spawn_from_task(future: impl Future<Output = ()> + Send + 'static) {
-        drop(tokio::spawn(future));
-    }
-}
-
-#[derive(Clone)]
-struct TokioLocalSet(Rc<(tokio::runtime::Runtime, tokio::task::LocalSet)>);
-
-impl Peer for TokioLocalSet {
-    type Handle<T: Send + 'static> = futures::future::Map<
-        tokio::task::JoinHandle<T>,
-        fn(Result<T, tokio::task::JoinError>) -> T,
-    >;
-
-    fn name() -> &'static str {
-        "tokio LocalSet"
-    }
-    fn new() -> Self {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        TokioLocalSet(Rc::new((rt, tokio::task::LocalSet::new())))
-    }
-    fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.0.1.block_on(&self.0.0, future)
-    }
-    fn spawn<F>(&self, future: F) -> Self::Handle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        tokio::task::spawn_local(future).map(Result::unwrap)
-    }
-    fn yield_now() -> impl Future<Output = ()> + Send {
-        tokio::task::yield_now()
-    }
-    fn spawn_from_task(future: impl Future<Output = ()> + Send + 'static) {
-        drop(tokio::task::spawn_local(future));
-    }
-}
-
-#[derive(Clone)]
-struct LocalPool(
-    Rc<RefCell<futures::executor::LocalPool>>,
-    futures::executor::LocalSpawner,
-);
-
-impl Peer for LocalPool {
-    type Handle<T: Send + 'static> = futures::future::RemoteHandle<T>;
-
-    fn name() -> &'static str {
-        "futures LocalPool"
-    }
-    fn new() -> Self {
-        let pool = futures::executor::LocalPool::new();
-        let spawner = pool.spawner();
-        POOL_SPAWNER.with(|s| *s.borrow_mut() = Some(spawner.clone()));
-        LocalPool(Rc::new(RefCell::new(pool)), spawner)
-    }
-    fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.0.borrow_mut().run_until(future)
-    }
-    fn spawn<F>(&self, future: F) -> Self::Handle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.1.spawn_local_with_handle(future).unwrap()
-    }
-    fn yield_now() -> impl Future<Output = ()> + Send {
-        YieldOnce(false)
-    }
-    fn spawn_from_task(future: impl Future<Output = ()> + Send + 'static) {
-        POOL_SPAWNER.with(|s| s.borrow().as_ref().unwrap().spawn_local(future).unwrap());
-    }
-}
-
-#[derive(Clone)]
-struct AsyncExecutor(Rc<async_executor::LocalExecutor<'static>>);
-
-impl Peer for AsyncExecutor {
-    type Handle<T: Send + 'static> = async_executor::Task<T>;
-
-    fn name() -> &'static str {
-        "async-executor"
-    }
-    fn new() -> Self {
-        let ex = Rc::new(async_executor::LocalExecutor::new());
-        LOCAL_EXECUTOR.with(|e| *e.borrow_mut() = Some(ex.clone()));
-        AsyncExecutor(ex)
-    }
-    fn block_on<F: Future>(&self, future: F) -> F::Output {
-        futures_lite::future::block_on(self.0.run(future))
-    }
-    fn spawn<F>(&self, future: F) -> Self::Handle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.0.spawn(future)
-    }
-    fn yield_now() -> impl Future<Output = ()> + Send {
-        futures_lite::future::yield_now()
-    }
-    fn spawn_from_task(future: impl Future<Output = ()> + Send + 'static) {
-        LOCAL_EXECUTOR.with(|e| e.borrow().as_ref().unwrap().spawn(future).detach());
-    }
-}
+use peers::{AsyncExecutor, LocalPool, Nestloop, Peer, TokioCurrentThread, TokioLocalSet};
 
 /// Spawn `n` trivial tasks, then await every handle.
 fn spawn_many<P: Peer>(peer: &P, n: u64) -> u64 {
@@ -416,5 +201,200 @@ fn peers(c: &mut Criterion) {
     on_all_peers::<SpawnChain>(c);
 }
 
-criterion_group!(benches, peers);
+/// Calls per iteration of the nested-call benchmarks.
+const NESTED_CALLS: u64 = 1_000;
+
+/// Nested calls from inside a task: nestloop's `block_on`, async-executor's
+/// `block_on(ex.run(..))` (the one peer that survives nesting), and a plain
+/// function call as the floor.
+fn nested(c: &mut Criterion) {
+    let mut group = c.benchmark_group("nested call of a ready future, from a task (per call)");
+    group.throughput(Throughput::Elements(NESTED_CALLS));
+    let ex = nestloop::Executor::new();
+    group.bench_function("plain function call", |b| {
+        b.iter(|| {
+            ex.block_on(ex.spawn(async {
+                for i in 0..NESTED_CALLS {
+                    black_box(plain(black_box(i)));
+                }
+            }))
+            .unwrap()
+        })
+    });
+    group.bench_function("nestloop block_on", |b| {
+        b.iter(|| {
+            ex.block_on(ex.spawn(async {
+                for i in 0..NESTED_CALLS {
+                    black_box(nestloop::block_on(ready(black_box(i))));
+                }
+            }))
+            .unwrap()
+        })
+    });
+    let local = std::rc::Rc::new(async_executor::LocalExecutor::new());
+    group.bench_function("async-executor block_on(ex.run)", |b| {
+        b.iter(|| {
+            let l = local.clone();
+            futures_lite::future::block_on(local.run(local.spawn(async move {
+                for i in 0..NESTED_CALLS {
+                    black_box(futures_lite::future::block_on(l.run(ready(black_box(i)))));
+                }
+            })))
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("nested call waiting for a sibling task (per call)");
+    group.throughput(Throughput::Elements(NESTED_CALLS));
+    group.bench_function("nestloop block_on", |b| {
+        b.iter(|| {
+            ex.block_on(ex.spawn(async {
+                for i in 0..NESTED_CALLS {
+                    let (tx, rx) = oneshot::channel();
+                    drop(nestloop::spawn(async move { tx.send(i).unwrap() }));
+                    black_box(nestloop::block_on(rx).unwrap());
+                }
+            }))
+            .unwrap()
+        })
+    });
+    group.bench_function("async-executor block_on(ex.run)", |b| {
+        b.iter(|| {
+            let l = local.clone();
+            futures_lite::future::block_on(local.run(local.spawn(async move {
+                for i in 0..NESTED_CALLS {
+                    let (tx, rx) = oneshot::channel();
+                    l.spawn(async move { tx.send(i).unwrap() }).detach();
+                    black_box(futures_lite::future::block_on(l.run(rx)).unwrap());
+                }
+            })))
+        })
+    });
+    group.finish();
+}
+
+#[inline(never)]
+fn plain(i: u64) -> u64 {
+    i
+}
+
+/// Timers: sleeps that fire, and sleeps that are polled once and dropped.
+fn timers(c: &mut Criterion) {
+    const SLEEPS: u64 = 10_000;
+    let mut group = c.benchmark_group("10k sleeps of 1-5 ms that fire (per sleep)");
+    group.throughput(Throughput::Elements(SLEEPS));
+    group.sample_size(20);
+    let ex = nestloop::Executor::new();
+    group.bench_function("nestloop", |b| {
+        b.iter(|| {
+            ex.block_on(async {
+                let handles: Vec<_> = (0..SLEEPS)
+                    .map(|i| {
+                        nestloop::spawn(nestloop::time::sleep(Duration::from_micros(
+                            1_000 + (i % 5) * 1_000,
+                        )))
+                    })
+                    .collect();
+                for h in handles {
+                    h.await.unwrap();
+                }
+            })
+        })
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    group.bench_function("tokio current_thread", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let handles: Vec<_> = (0..SLEEPS)
+                    .map(|i| {
+                        tokio::spawn(tokio::time::sleep(Duration::from_micros(
+                            1_000 + (i % 5) * 1_000,
+                        )))
+                    })
+                    .collect();
+                for h in handles {
+                    h.await.unwrap();
+                }
+            })
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("10k sleeps polled once and dropped (per sleep)");
+    group.throughput(Throughput::Elements(SLEEPS));
+    group.bench_function("nestloop", |b| {
+        b.iter(|| {
+            ex.block_on(async {
+                for i in 0..SLEEPS {
+                    let mut sleep =
+                        std::pin::pin!(nestloop::time::sleep(Duration::from_secs(60 + i)));
+                    let _ = black_box(futures::poll!(sleep.as_mut()));
+                }
+            })
+        })
+    });
+    group.bench_function("tokio current_thread", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                for i in 0..SLEEPS {
+                    let mut sleep = std::pin::pin!(tokio::time::sleep(Duration::from_secs(60 + i)));
+                    let _ = black_box(futures::poll!(sleep.as_mut()));
+                }
+            })
+        })
+    });
+    group.finish();
+}
+
+/// Another thread spawns 10k tasks: nestloop's `Spawner` against tokio's
+/// `Handle::spawn` onto a current_thread runtime.
+fn remote_spawn(c: &mut Criterion) {
+    const TASKS: u64 = 10_000;
+    let mut group = c.benchmark_group("another thread spawns 10k tasks (per task)");
+    group.throughput(Throughput::Elements(TASKS));
+    let ex = nestloop::Executor::new();
+    group.bench_function("nestloop Spawner", |b| {
+        b.iter(|| {
+            let spawner = ex.spawner();
+            ex.block_on(async move {
+                let (tx, rx) = oneshot::channel();
+                std::thread::spawn(move || {
+                    let handles: Vec<_> = (0..TASKS)
+                        .map(|i| spawner.spawn(async move { i }))
+                        .collect();
+                    tx.send(handles).unwrap();
+                });
+                for h in rx.await.unwrap() {
+                    black_box(h.await.unwrap());
+                }
+            })
+        })
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    group.bench_function("tokio Handle::spawn", |b| {
+        b.iter(|| {
+            let handle = rt.handle().clone();
+            rt.block_on(async move {
+                let (tx, rx) = oneshot::channel();
+                std::thread::spawn(move || {
+                    let handles: Vec<_> =
+                        (0..TASKS).map(|i| handle.spawn(async move { i })).collect();
+                    tx.send(handles).unwrap();
+                });
+                for h in rx.await.unwrap() {
+                    black_box(h.await.unwrap());
+                }
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, peers, nested, timers, remote_spawn);
 criterion_main!(benches);

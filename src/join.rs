@@ -220,29 +220,20 @@ impl<T> fmt::Debug for JoinHandle<T> {
 /// assert_eq!(err.to_string(), "task panicked with message \"boom\"");
 /// ```
 pub struct JoinError {
-    /// Cancelled, or the panic payload.
-    repr: Repr,
-}
-
-/// See [`JoinError`].
-enum Repr {
-    /// `abort()`, `shutdown()`, or the executor was dropped.
-    Cancelled,
-    /// The payload; a mutex so the error is `Sync` (it is only ever locked
-    /// by `Display` and `into_panic`).
-    Panic(Mutex<Box<dyn Any + Send + 'static>>),
+    /// `None` when cancelled, else the panic payload. Boxed so a task's
+    /// result slot stays one pointer wide; a mutex so the error is `Sync`
+    /// (only `Display`, `Debug` and `into_panic` touch it).
+    panic: Option<Box<Mutex<Box<dyn Any + Send + 'static>>>>,
 }
 
 impl JoinError {
     pub(crate) fn cancelled() -> Self {
-        JoinError {
-            repr: Repr::Cancelled,
-        }
+        JoinError { panic: None }
     }
 
     pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> Self {
         JoinError {
-            repr: Repr::Panic(Mutex::new(payload)),
+            panic: Some(Box::new(Mutex::new(payload))),
         }
     }
 
@@ -258,7 +249,7 @@ impl JoinError {
     /// assert!(ex.block_on(handle).unwrap_err().is_cancelled());
     /// ```
     pub fn is_cancelled(&self) -> bool {
-        matches!(self.repr, Repr::Cancelled)
+        self.panic.is_none()
     }
 
     /// Whether the task panicked.
@@ -271,7 +262,7 @@ impl JoinError {
     /// assert!(ex.block_on(handle).unwrap_err().is_panic());
     /// ```
     pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panic(_))
+        self.panic.is_some()
     }
 
     /// The panic payload, to resume the panic with
@@ -311,9 +302,9 @@ impl JoinError {
     /// assert!(err.try_into_panic().is_err());
     /// ```
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
-        match self.repr {
-            Repr::Panic(payload) => Ok(payload.into_inner()),
-            Repr::Cancelled => Err(self),
+        match self.panic {
+            Some(payload) => Ok(payload.into_inner()),
+            None => Err(self),
         }
     }
 }
@@ -328,9 +319,9 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
 
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.repr {
-            Repr::Cancelled => f.write_str("task was cancelled"),
-            Repr::Panic(payload) => match panic_message(&**payload.lock()) {
+        match &self.panic {
+            None => f.write_str("task was cancelled"),
+            Some(payload) => match panic_message(&**payload.lock()) {
                 Some(message) => write!(f, "task panicked with message {message:?}"),
                 None => f.write_str("task panicked"),
             },
@@ -340,9 +331,9 @@ impl fmt::Display for JoinError {
 
 impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.repr {
-            Repr::Cancelled => f.write_str("JoinError::Cancelled"),
-            Repr::Panic(payload) => match panic_message(&**payload.lock()) {
+        match &self.panic {
+            None => f.write_str("JoinError::Cancelled"),
+            Some(payload) => match panic_message(&**payload.lock()) {
                 Some(message) => write!(f, "JoinError::Panic({message:?})"),
                 None => f.write_str("JoinError::Panic(..)"),
             },

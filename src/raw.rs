@@ -43,6 +43,10 @@ pub(crate) const HANDLE: usize = 1 << 4;
 pub(crate) const TAKEN: usize = 1 << 5;
 /// The `JoinHandle` registered a waker to wake at completion.
 pub(crate) const AWAITER: usize = 1 << 6;
+/// The future is `Send`: it may be dropped on any thread (set at creation
+/// for tasks of a `Spawner`, which may be cancelled before the owner thread
+/// ever sees them).
+const SEND_FUTURE: usize = 1 << 7;
 
 /// What a task's cell holds over its life.
 enum Stage<F: Future> {
@@ -64,10 +68,6 @@ pub(crate) struct TaskCore<F: Future> {
     state: AtomicUsize,
     /// The thread whose executor polls the future.
     owner: u64,
-    /// The future may be dropped on any thread (it is `Send`): set for tasks
-    /// spawned through a `Spawner`, which may be cancelled before the owner
-    /// thread ever sees them.
-    send_future: bool,
     /// The future, then the result.
     stage: UnsafeCell<Stage<F>>,
 }
@@ -102,12 +102,22 @@ impl<F: Future> TaskCore<F> {
     }
 
     fn with_owner(future: F, state: usize, owner: u64, send_future: bool) -> Self {
+        let state = if send_future {
+            state | SEND_FUTURE
+        } else {
+            state
+        };
         TaskCore {
             state: AtomicUsize::new(state),
             owner,
-            send_future,
             stage: UnsafeCell::new(Stage::Pending(future)),
         }
+    }
+
+    /// Whether this thread may touch the future: it is the owner, or the
+    /// future is `Send`.
+    fn may_touch_here(&self) -> bool {
+        self.owner == thread_key() || self.state.load(Ordering::Relaxed) & SEND_FUTURE != 0
     }
 
     /// The current state bits.
@@ -143,7 +153,7 @@ impl<F: Future> TaskCore<F> {
     /// is running (on the stack), completed, or not ours to touch from this
     /// thread.
     pub(crate) fn begin(&self) -> Option<Running<'_, F>> {
-        if !self.send_future && self.owner != thread_key() {
+        if !self.may_touch_here() {
             return None;
         }
         self.state
@@ -218,7 +228,7 @@ impl<F: Future> Drop for TaskCore<F> {
         // latest write).
         #[cfg(nestloop_loom)]
         self.state.fetch_or(0, Ordering::AcqRel);
-        let wrong_thread = !self.send_future && self.owner != thread_key();
+        let wrong_thread = !self.may_touch_here();
         // SAFETY: `&mut self`: no other reference to the cell exists.
         let stage = self
             .stage

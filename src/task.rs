@@ -308,3 +308,15 @@ impl<F: Future + 'static> JoinTarget<F::Output> for TaskCell<F> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Guards the per-task memory that BENCHMARKS.md reports: one `Arc`
+    /// allocation of the cell (plus its 16-byte header) per task.
+    #[test]
+    fn a_task_of_an_empty_future_stays_small() {
+        let cell = std::mem::size_of::<super::TaskCell<std::future::Ready<()>>>();
+        assert!(cell <= 72, "TaskCell grew to {cell} bytes");
+        assert_eq!(std::mem::size_of::<crate::join::JoinError>(), 8);
+    }
+}
