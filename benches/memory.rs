@@ -8,7 +8,7 @@
 //! ```
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::future::{Future, pending};
+use std::future::pending;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -51,12 +51,10 @@ static ALLOCATOR: Counting = Counting;
 const TASKS: usize = 10_000;
 
 /// A pending future holding `N` bytes.
-fn holding<const N: usize>() -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        let payload = black_box([0u8; N]);
-        pending::<()>().await;
-        black_box(payload);
-    }
+async fn holding<const N: usize>() {
+    let payload = black_box([0u8; N]);
+    pending::<()>().await;
+    black_box(payload);
 }
 
 /// Bytes and allocations per task for spawning `TASKS` pending tasks of
