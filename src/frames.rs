@@ -422,6 +422,24 @@ impl Drop for FrameGuard {
     }
 }
 
+/// Runs `f` with the executor that owns the task or future being polled,
+/// when there is one (see `enter_owner`).
+#[inline]
+pub(crate) fn with_owner<R>(f: impl FnOnce(&Executor) -> R) -> Option<R> {
+    let owner = OWNER.with(Cell::get);
+    if owner.is_null() {
+        return None;
+    }
+    let executor = try_with(|s| {
+        s.active
+            .borrow()
+            .iter()
+            .find(|e| std::ptr::eq(Rc::as_ptr(&e.inner), owner))
+            .cloned()
+    })??;
+    Some(f(&executor))
+}
+
 /// Marks `inner` as the owner of what is polled until the guard drops.
 #[inline]
 pub(crate) fn enter_owner(inner: &Inner) -> OwnerGuard {

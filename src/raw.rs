@@ -191,6 +191,10 @@ impl<F: Future> TaskCore<F> {
     /// The `JoinHandle` goes away. Returns the result when it had completed
     /// and was never taken: the caller drops it.
     pub(crate) fn drop_handle(&self) -> Option<Result<F::Output, JoinError>> {
+        if self.state.load(Ordering::Acquire) & TAKEN != 0 {
+            // The handle took the result: nothing looks at HANDLE any more.
+            return None;
+        }
         let prev = self
             .state
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {

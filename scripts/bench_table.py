@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Turns criterion's results (target/criterion) and the memory table into
+BENCHMARKS.md: time per operation on each executor, and nestloop's ratio to
+the best peer."""
+import datetime
+import json
+import os
+import platform
+import subprocess
+
+CRITERION = "target/criterion"
+PEERS = ["tokio current_thread", "tokio LocalSet", "futures LocalPool", "async-executor"]
+# Workload -> target ratio to the best peer (issue #4).
+TARGETS = {
+    "spawn 10k tasks, await all (per task)": 0.67,
+    "200 tasks x 100 yields (per yield)": 0.67,
+    "1k task pairs, oneshot each way (per pair)": 0.67,
+    "top-level block_on(ready) (per call)": 1.0,
+    "another thread sends 100k messages (per message)": 1.0,
+    "chain of 1k spawns (per spawn)": 0.67,
+}
+OTHERS = [
+    "nested call of a ready future, from a task (per call)",
+    "nested call waiting for a sibling task (per call)",
+    "10k sleeps of 1-5 ms that fire (per sleep)",
+    "10k sleeps polled once and dropped (per sleep)",
+    "another thread spawns 10k tasks (per task)",
+]
+
+
+def per_op(group, bench):
+    """Median nanoseconds per operation, or None."""
+    base = os.path.join(CRITERION, group, bench, "new")
+    try:
+        with open(os.path.join(base, "estimates.json")) as f:
+            median = json.load(f)["median"]["point_estimate"]
+        with open(os.path.join(base, "benchmark.json")) as f:
+            throughput = json.load(f).get("throughput") or {}
+    except (OSError, KeyError, ValueError):
+        return None
+    elements = throughput.get("Elements", 1)
+    return median / elements
+
+
+def fmt(ns):
+    if ns is None:
+        return "-"
+    if ns >= 1000:
+        return f"{ns / 1000:.2f} µs"
+    return f"{ns:.1f} ns"
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, {rustc}"
+
+
+def main():
+    print("# Benchmarks")
+    print()
+    print("nestloop against tokio (current_thread, and a LocalSet on it), futures'")
+    print("LocalPool and async-executor's LocalExecutor, on the same workloads in one")
+    print("run. Median time per operation; lower is better. The ratio is nestloop's")
+    print("time over the best peer's (below 1.0: nestloop is faster).")
+    print()
+    print(f"Machine: {machine()}. Run on {datetime.date.today().isoformat()}.")
+    print("Shared, noisy machines move absolute numbers by 10-20% between runs;")
+    print("compare ratios within one run.")
+    print()
+    print("Regenerate with:")
+    print()
+    print("```sh")
+    print("scripts/bench.sh")
+    print("```")
+    print()
+    print("| workload | nestloop | " + " | ".join(PEERS) + " | best peer | ratio | target |")
+    print("|---|" + "---|" * (len(PEERS) + 4))
+    for group, target in TARGETS.items():
+        ours = per_op(group, "nestloop")
+        peers = [per_op(group, p) for p in PEERS]
+        known = [p for p in peers if p is not None]
+        best = min(known) if known else None
+        ratio = f"{ours / best:.2f}" if ours and best else "-"
+        met = "met" if ours and best and ours / best <= target else "not met"
+        cells = " | ".join(fmt(p) for p in peers)
+        print(f"| {group} | {fmt(ours)} | {cells} | {fmt(best)} | {ratio} | ≤ {target} ({met}) |")
+    print()
+    print("## Memory")
+    print()
+    print("Bytes (and allocations) per spawned pending task, counted by a global")
+    print("allocator, including the amortized growth of queues and task lists")
+    print("(`cargo bench --bench memory`). Target for nestloop: ≤ 64 bytes for an")
+    print("empty future.")
+    print()
+    try:
+        with open("target/memory-table.md") as f:
+            print(f.read().rstrip())
+    except OSError:
+        print("(run `cargo bench --bench memory`)")
+    print()
+    print("## Nesting, timers and cross-thread spawns")
+    print()
+    print("| workload | results (per operation) |")
+    print("|---|---|")
+    for group in OTHERS:
+        path = os.path.join(CRITERION, group)
+        if not os.path.isdir(path):
+            continue
+        results = []
+        for bench in sorted(os.listdir(path)):
+            if bench == "report":
+                continue
+            results.append(f"{bench}: {fmt(per_op(group, bench))}")
+        print(f"| {group} | " + "; ".join(results) + " |")
+
+
+if __name__ == "__main__":
+    main()
