@@ -193,6 +193,11 @@ impl<F: Future> TaskCore<F> {
     pub(crate) fn drop_handle(&self) -> Option<Result<F::Output, JoinError>> {
         if self.state.load(Ordering::Acquire) & TAKEN != 0 {
             // The handle took the result: nothing looks at HANDLE any more.
+            // (The handle's `Arc` drop that follows orders its access to the
+            // cell before the last drop; loom cannot see `std`'s `Arc`, so
+            // model that release on the state word, see `Drop` below.)
+            #[cfg(nestloop_loom)]
+            self.state.fetch_or(0, Ordering::Release);
             return None;
         }
         let prev = self
