@@ -238,7 +238,10 @@ impl Executor {
     /// is unwound this way is cancelled. The interrupt takes effect at the
     /// next step of the innermost loop, so code that never returns to a loop
     /// (a busy computation) is not interrupted until it does. An interrupt
-    /// while no `try_block_on` of this executor runs does nothing.
+    /// while no `try_block_on` of this executor runs does nothing. A future of
+    /// an outer `block_on` that happens to be being polled inside the
+    /// interrupted call (rule R3) is cut short too: its own `block_on`
+    /// unwinds with the [`Interrupted`] payload once control is back there.
     ///
     /// # Examples
     ///
