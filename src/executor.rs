@@ -461,6 +461,9 @@ impl Inner {
     /// ones into the slab. Bounded, so a thread that keeps pushing cannot
     /// keep a loop here.
     pub(crate) fn drain_inject(&self) {
+        if self.shared.inject.is_empty() {
+            return; // every loop step asks: keep the common case cheap
+        }
         let mut budget = self.shared.inject.len();
         while budget > 0 {
             let Some(task) = self.shared.inject.pop() else {
@@ -508,9 +511,10 @@ impl Inner {
                 break;
             }
         }
+        // What is still queued is finished (shut down above), except what
+        // was spawned meanwhile. The finished entries are dropped outside the
+        // borrow: the last reference to a task drops its result.
         let stale = std::mem::take(&mut *self.queue.borrow_mut());
-        // Tasks on the stack (being polled) must be queued again by their
-        // loop; everything else here is finished.
         let (keep, done): (VecDeque<TaskRef>, VecDeque<TaskRef>) =
             stale.into_iter().partition(|t| t.is_live());
         self.queue.borrow_mut().extend(keep);
@@ -545,17 +549,19 @@ impl Shared {
     /// the injection queue.
     #[inline]
     pub(crate) fn schedule(&self, task: TaskRef) {
-        let mut task = Some(task);
-        if self.signal.key() == crate::park::thread_key() {
-            frames::try_with(|s| {
-                if let Some(t) = task.take() {
-                    task = s.push_local(self, t).err();
-                }
-            });
-        }
-        if let Some(task) = task {
-            self.push_remote(task);
-        }
+        let local = if self.signal.key() == crate::park::thread_key() {
+            frames::try_with(|s| s.executor_for(self)).flatten()
+        } else {
+            None
+        };
+        let task = match local {
+            Some(inner) => match inner.push_local(task) {
+                Ok(()) => return,
+                Err(task) => task,
+            },
+            None => task,
+        };
+        self.push_remote(task);
     }
 
     /// Pushes on the injection queue and unparks the executor's thread; if

@@ -12,7 +12,7 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::task::Waker;
 
-use crate::executor::{Executor, Inner, Shared, TaskRef};
+use crate::executor::{Executor, Inner, Shared};
 use crate::park::{RootWaker, ThreadSignal};
 use crate::raw::{self, RootId};
 use crate::sync::thread_locals;
@@ -46,6 +46,15 @@ struct Frame {
     interrupt_epoch: Option<usize>,
 }
 
+impl Frame {
+    /// Whether this is a `try_block_on` frame whose executor was interrupted
+    /// since it began.
+    fn is_interrupted(&self) -> bool {
+        self.interrupt_epoch
+            .is_some_and(|e0| self.executor.inner.shared.interrupt_epoch() != e0)
+    }
+}
+
 /// An executor created on this thread, found by its shared part's address
 /// when a waker on this thread wants its local queue.
 #[derive(Debug)]
@@ -67,12 +76,9 @@ pub(crate) struct ThreadState {
     /// in `Inner::loops`).
     active: RefCell<Vec<Executor>>,
     /// The executors of `active`, as a snapshot loops can hold while they
-    /// run user code; rebuilt when a loop asks after the set changed.
-    /// `None` until first asked for, and whenever an executor leaves the
-    /// set (so a stale snapshot never keeps an executor alive).
+    /// run user code. Emptied whenever `active` changes (so a stale snapshot
+    /// never keeps an executor alive) and rebuilt when a loop next asks.
     active_snapshot: RefCell<Option<Rc<[Executor]>>>,
-    /// `active` changed since the snapshot was taken.
-    active_changed: Cell<bool>,
     /// Per depth, the state of the last `block_on` there, reused by the next
     /// one when nothing else holds it (no allocation per call).
     root_cache: RefCell<Vec<Option<Rc<RootState>>>>,
@@ -114,7 +120,6 @@ thread_locals! {
         frames: RefCell::new(Vec::new()),
         active: RefCell::new(Vec::new()),
         active_snapshot: RefCell::new(None),
-        active_changed: Cell::new(false),
         root_cache: RefCell::new(Vec::new()),
         registry: RefCell::new(Vec::new()),
         timers: RefCell::new(TimerHeap::default()),
@@ -201,7 +206,8 @@ impl ThreadState {
         executor.inner.loops.set(loops + 1);
         if loops == 0 {
             self.active.borrow_mut().push(executor.clone());
-            self.active_changed.set(true);
+            let stale = self.active_snapshot.take();
+            drop(stale);
         }
         FrameGuard { _private: () }
     }
@@ -218,7 +224,6 @@ impl ThreadState {
                 let pos = active.iter().position(|e| Rc::ptr_eq(&e.inner, inner));
                 pos.map(|pos| active.remove(pos))
             };
-            self.active_changed.set(true);
             // A stale snapshot must not keep the executor alive.
             let stale = self.active_snapshot.take();
             drop(stale);
@@ -231,12 +236,10 @@ impl ThreadState {
     /// The executors that have a loop on this thread.
     #[inline]
     pub(crate) fn active_executors(&self) -> Rc<[Executor]> {
-        if self.active_changed.replace(false) || self.active_snapshot.borrow().is_none() {
-            let snapshot: Rc<[Executor]> = self.active.borrow().iter().cloned().collect();
-            let old = self.active_snapshot.replace(Some(snapshot));
-            drop(old);
-        }
-        self.active_snapshot.borrow().clone().expect("just filled")
+        self.active_snapshot
+            .borrow_mut()
+            .get_or_insert_with(|| self.active.borrow().iter().cloned().collect())
+            .clone()
     }
 
     /// The state for a `block_on` at `depth` (its future not registered
@@ -297,19 +300,16 @@ impl ThreadState {
     /// The innermost `try_block_on` frame whose executor was interrupted
     /// since the frame began.
     pub(crate) fn interrupt_target(&self) -> Option<usize> {
-        self.frames.borrow().iter().rposition(|f| {
-            f.interrupt_epoch
-                .is_some_and(|e0| f.executor.inner.shared.interrupt_epoch() != e0)
-        })
+        self.frames.borrow().iter().rposition(Frame::is_interrupted)
     }
 
     /// Whether frame `index` is a `try_block_on` frame whose executor was
     /// interrupted since it began.
     pub(crate) fn is_interrupted(&self, index: usize) -> bool {
-        self.frames.borrow().get(index).is_some_and(|f| {
-            f.interrupt_epoch
-                .is_some_and(|e0| f.executor.inner.shared.interrupt_epoch() != e0)
-        })
+        self.frames
+            .borrow()
+            .get(index)
+            .is_some_and(Frame::is_interrupted)
     }
 
     /// Delivers the interrupt to frame `index`: every `try_block_on` frame of
@@ -332,6 +332,8 @@ impl ThreadState {
     pub(crate) fn current(&self) -> Option<Executor> {
         let owner = OWNER.with(Cell::get);
         if !owner.is_null() {
+            // The owner of what is being polled has a frame (only active
+            // executors' tasks and futures are polled).
             let found = self
                 .active
                 .borrow()
@@ -340,15 +342,6 @@ impl ThreadState {
                 .cloned();
             if found.is_some() {
                 return found;
-            }
-            let found = self
-                .registry
-                .borrow()
-                .iter()
-                .find(|r| std::ptr::eq(r.inner.as_ptr(), owner))
-                .and_then(|r| r.inner.upgrade());
-            if let Some(inner) = found {
-                return Some(Executor { inner });
             }
         }
         self.frames.borrow().last().map(|f| f.executor.clone())
@@ -379,33 +372,15 @@ impl ThreadState {
         }
     }
 
-    /// Runs `f` with the executor of this thread whose shared part is
-    /// `shared`; `None` when there is none (it was dropped).
-    pub(crate) fn with_executor<R>(
-        &self,
-        shared: &Shared,
-        f: impl FnOnce(&Inner) -> R,
-    ) -> Option<R> {
-        let inner = {
-            let registry = self.registry.try_borrow().ok()?;
-            registry
-                .iter()
-                .find(|r| std::ptr::eq(r.shared, shared))?
-                .inner
-                .upgrade()?
-        };
-        Some(f(&inner))
-    }
-
-    /// Pushes `task` on the local queue of the executor whose shared part is
-    /// `shared`, if it lives on this thread; gives the task back otherwise.
-    #[inline]
-    pub(crate) fn push_local(&self, shared: &Shared, task: TaskRef) -> Result<(), TaskRef> {
-        let mut task = Some(task);
-        match self.with_executor(shared, |inner| inner.push_local(task.take().expect("task"))) {
-            Some(result) => result,
-            None => Err(task.take().expect("task")),
-        }
+    /// The executor of this thread whose shared part is `shared`, if it is
+    /// still alive.
+    pub(crate) fn executor_for(&self, shared: &Shared) -> Option<Rc<Inner>> {
+        let registry = self.registry.try_borrow().ok()?;
+        registry
+            .iter()
+            .find(|r| std::ptr::eq(r.shared, shared))?
+            .inner
+            .upgrade()
     }
 }
 
@@ -420,24 +395,6 @@ impl Drop for FrameGuard {
     fn drop(&mut self) {
         try_with(|s| s.pop_frame());
     }
-}
-
-/// Runs `f` with the executor that owns the task or future being polled,
-/// when there is one (see `enter_owner`).
-#[inline]
-pub(crate) fn with_owner<R>(f: impl FnOnce(&Executor) -> R) -> Option<R> {
-    let owner = OWNER.with(Cell::get);
-    if owner.is_null() {
-        return None;
-    }
-    let executor = try_with(|s| {
-        s.active
-            .borrow()
-            .iter()
-            .find(|e| std::ptr::eq(Rc::as_ptr(&e.inner), owner))
-            .cloned()
-    })??;
-    Some(f(&executor))
 }
 
 /// Marks `inner` as the owner of what is polled until the guard drops.

@@ -165,14 +165,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let mut future = Some(future);
-    // Fast path: the owner of the task being polled, without a handle clone.
-    if let Some(handle) =
-        frames::with_owner(|executor| executor.spawn(future.take().expect("once")))
-    {
-        return handle;
-    }
-    current_or_default().spawn(future.take().expect("not spawned yet"))
+    current_or_default().spawn(future)
 }
 
 /// How many loops (`block_on` or `run_until_stalled` calls) are active on

@@ -169,7 +169,10 @@ impl<F: Future> TaskCore<F> {
 
     /// Notes that the `JoinHandle` registered a waker (see `AWAITER`).
     pub(crate) fn note_awaiter(&self) {
-        self.state.fetch_or(AWAITER, Ordering::AcqRel);
+        // Once set it stays set: a handle polled again skips the write.
+        if self.state.load(Ordering::Relaxed) & AWAITER == 0 {
+            self.state.fetch_or(AWAITER, Ordering::AcqRel);
+        }
     }
 
     /// Takes the result if the task completed and nobody took it yet.

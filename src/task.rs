@@ -255,17 +255,10 @@ impl<F: Future + 'static> AbortTarget for TaskCell<F> {
         let adopted = self.key() != UNADOPTED;
         if adopted && self.shared.signal.key() == thread_key() {
             // On the owner thread: drop the future right away.
-            let this = self.clone();
-            let done = frames::try_with(|s| {
-                s.with_executor(&self.shared, |executor| match this.core.begin() {
-                    Some(running) => {
-                        this.cancel(running, Some(executor));
-                        true
-                    }
-                    None => false,
-                })
-            });
-            if done.flatten().is_some() {
+            if let Some(executor) = frames::try_with(|s| s.executor_for(&self.shared)).flatten() {
+                if let Some(running) = self.core.begin() {
+                    self.cancel(running, Some(&executor));
+                }
                 return;
             }
         }
