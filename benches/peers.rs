@@ -301,10 +301,7 @@ fn timers(c: &mut Criterion) {
             })
         })
     });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = peers::current_thread_runtime();
     group.bench_function("tokio current_thread", |b| {
         b.iter(|| {
             rt.block_on(async {
@@ -373,10 +370,7 @@ fn remote_spawn(c: &mut Criterion) {
             })
         })
     });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = peers::current_thread_runtime();
     group.bench_function("tokio Handle::spawn", |b| {
         b.iter(|| {
             let handle = rt.handle().clone();

@@ -124,7 +124,15 @@ fn join_error_into_panic_of_a_cancelled_task_explains_itself() {
 
 #[test]
 fn yield_now_works_in_other_executors() {
-    futures::executor::block_on(async {
-        yield_now().await;
+    // It only wakes itself: another executor polls it again and it finishes.
+    let polls = watchdog(|| {
+        let mut polls = 0;
+        let mut yielding = std::pin::pin!(yield_now());
+        futures::executor::block_on(std::future::poll_fn(|cx| {
+            polls += 1;
+            yielding.as_mut().poll(cx)
+        }));
+        polls
     });
+    assert_eq!(polls, 2);
 }

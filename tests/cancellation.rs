@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use common::{DropCounter, watchdog};
+use common::{DropCounter, PanicOnDrop, hold_forever, watchdog};
 use nestloop::{Executor, block_on, spawn, yield_now};
 
 #[test]
@@ -18,10 +18,7 @@ fn abort_drops_a_pending_task_at_once_and_resolves_to_cancelled() {
         let ex = Executor::new();
         let drops = DropCounter::new();
         let token = drops.token();
-        let handle = ex.spawn(async move {
-            let _token = token;
-            pending::<()>().await;
-        });
+        let handle = ex.spawn(hold_forever(token));
         ex.run_until_stalled();
         assert_eq!(ex.task_count(), 1);
         handle.abort();
@@ -103,10 +100,7 @@ fn abort_from_another_thread_is_honoured_by_the_loop() {
         let ex = Executor::new();
         let drops = DropCounter::new();
         let token = drops.token();
-        let handle = ex.spawn(async move {
-            let _token = token;
-            pending::<()>().await;
-        });
+        let handle = ex.spawn(hold_forever(token));
         ex.run_until_stalled();
         let handle = std::thread::spawn(move || {
             handle.abort();
@@ -123,15 +117,9 @@ fn abort_from_another_thread_is_honoured_by_the_loop() {
 #[test]
 fn a_panic_while_an_aborted_future_is_dropped_still_resolves_to_cancelled() {
     watchdog(|| {
-        struct PanicOnDrop;
-        impl Drop for PanicOnDrop {
-            fn drop(&mut self) {
-                panic!("drop boom");
-            }
-        }
         let ex = Executor::new();
         let handle = ex.spawn(async {
-            let _guard = PanicOnDrop;
+            let _guard = PanicOnDrop::new("drop boom");
             pending::<()>().await;
         });
         ex.run_until_stalled();
@@ -149,10 +137,7 @@ fn dropping_the_last_executor_handle_drops_every_task() {
         let mut handles = Vec::new();
         for _ in 0..10 {
             let token = drops.token();
-            handles.push(ex.spawn(async move {
-                let _token = token;
-                pending::<()>().await;
-            }));
+            handles.push(ex.spawn(hold_forever(token)));
         }
         ex.run_until_stalled();
         drop(ex);
@@ -197,10 +182,7 @@ fn shutdown_also_shuts_down_tasks_spawned_by_destructors() {
         impl Drop for SpawnOnDrop {
             fn drop(&mut self) {
                 let token = self.2.token();
-                let h = self.0.spawn(async move {
-                    let _token = token;
-                    pending::<()>().await;
-                });
+                let h = self.0.spawn(hold_forever(token));
                 self.1.borrow_mut().push(h);
             }
         }
@@ -226,15 +208,9 @@ fn shutdown_also_shuts_down_tasks_spawned_by_destructors() {
 #[test]
 fn shutdown_contains_panics_of_destructors() {
     watchdog(|| {
-        struct PanicOnDrop;
-        impl Drop for PanicOnDrop {
-            fn drop(&mut self) {
-                panic!("shutdown drop boom");
-            }
-        }
         let ex = Executor::new();
         let a = ex.spawn(async {
-            let _g = PanicOnDrop;
+            let _g = PanicOnDrop::new("shutdown drop boom");
             pending::<()>().await;
         });
         let b = ex.spawn(pending::<()>());
@@ -384,10 +360,7 @@ fn default_executor_is_shut_down_at_thread_exit() {
     let drops = DropCounter::new();
     let token = drops.token();
     std::thread::spawn(move || {
-        drop(spawn(async move {
-            let _token = token;
-            pending::<()>().await;
-        }));
+        drop(spawn(hold_forever(token)));
         block_on(yield_now());
     })
     .join()

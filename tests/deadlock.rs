@@ -211,3 +211,22 @@ fn a_root_woken_by_value_from_another_thread_is_never_taken_for_a_deadlock() {
     });
     assert!(sums.iter().all(|&s| s == messages * (messages - 1) / 2));
 }
+
+#[test]
+fn a_waker_kept_from_an_earlier_block_on_does_not_hide_the_next_deadlock() {
+    // block_on reuses its per-depth state only when no clone of the old
+    // waker exists; a kept clone must not make the next call's future look
+    // wakeable, and waking it later must disturb nothing.
+    watchdog(|| {
+        let ex = Executor::new();
+        let mut kept = None;
+        ex.block_on(poll_fn(|cx| {
+            kept = Some(cx.waker().clone());
+            Poll::Ready(())
+        }));
+        let msg = expect_panic(|| ex.block_on(pending::<()>()));
+        assert!(msg.starts_with("nestloop: deadlock"), "{msg}");
+        kept.take().unwrap().wake();
+        assert_eq!(ex.block_on(async { 7 }), 7);
+    });
+}

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::watchdog;
+use common::{busy, watchdog};
 use nestloop::{Executor, block_on, spawn, yield_now};
 
 /// Task polls allowed between two polls of a woken `block_on` future
@@ -20,11 +20,7 @@ fn a_nested_call_is_not_starved_by_tasks_that_keep_waking_themselves() {
     watchdog(|| {
         let ex = Executor::new();
         for _ in 0..10 {
-            ex.spawn(async {
-                loop {
-                    yield_now().await;
-                }
-            });
+            ex.spawn(busy());
         }
         let ex2 = ex.clone();
         let v = ex.block_on(async move {
@@ -160,11 +156,7 @@ fn remote_spawns_are_not_starved_by_busy_local_tasks() {
     watchdog(|| {
         let ex = Executor::new();
         for _ in 0..10 {
-            ex.spawn(async {
-                loop {
-                    yield_now().await;
-                }
-            });
+            ex.spawn(busy());
         }
         let spawner = ex.spawner();
         let ran = Arc::new(AtomicBool::new(false));

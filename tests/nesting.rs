@@ -113,11 +113,7 @@ fn nested_call_returns_as_soon_as_its_future_is_done() {
     watchdog(|| {
         let ex = Executor::new();
         // A task that never finishes and always has work.
-        ex.spawn(async {
-            loop {
-                yield_now().await;
-            }
-        });
+        ex.spawn(common::busy());
         let ex2 = ex.clone();
         let v = ex.block_on(async move { ex2.block_on(async { 5 }) + ex2.block_on(async { 6 }) });
         assert_eq!(v, 11);

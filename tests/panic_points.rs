@@ -8,17 +8,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use common::{DropCounter, DropToken, expect_panic, watchdog};
+use common::{DropCounter, PanicOnDrop, expect_panic, watchdog};
 use nestloop::{Executor, block_on, depth, yield_now};
-
-/// A value whose destructor panics after counting itself.
-struct PanicOnDrop(#[allow(dead_code)] DropToken);
-
-impl Drop for PanicOnDrop {
-    fn drop(&mut self) {
-        panic!("drop boom");
-    }
-}
 
 /// Spawns a few ordinary tasks and checks they all run: the executor works.
 fn assert_usable(ex: &Executor) {
@@ -64,7 +55,7 @@ fn panic_in_a_task_futures_drop_during_abort() {
     watchdog(|| {
         let ex = Executor::new();
         let drops = DropCounter::new();
-        let guard = PanicOnDrop(drops.token());
+        let guard = PanicOnDrop::counted("drop boom", drops.token());
         let h = ex.spawn(async move {
             let _guard = guard;
             pending::<()>().await;
@@ -84,7 +75,7 @@ fn panic_in_task_futures_drops_during_executor_drop() {
         let drops = DropCounter::new();
         let mut handles = Vec::new();
         for _ in 0..5 {
-            let guard = PanicOnDrop(drops.token());
+            let guard = PanicOnDrop::counted("drop boom", drops.token());
             handles.push(ex.spawn(async move {
                 let _guard = guard;
                 pending::<()>().await;
@@ -105,7 +96,7 @@ fn panic_in_a_task_futures_drop_during_completion() {
     watchdog(|| {
         let ex = Executor::new();
         let drops = DropCounter::new();
-        let guard = PanicOnDrop(drops.token());
+        let guard = PanicOnDrop::counted("drop boom", drops.token());
         let h = ex.spawn(async move {
             let _keep = &guard;
             yield_now().await;
@@ -213,7 +204,7 @@ fn panic_in_an_unclaimed_outputs_drop() {
         let ex = Executor::new();
         let drops = DropCounter::new();
         let token = drops.token();
-        drop(ex.spawn(async move { PanicOnDrop(token) }));
+        drop(ex.spawn(async move { PanicOnDrop::counted("drop boom", token) }));
         ex.run_until_stalled();
         assert_eq!(drops.dropped(), 1);
         assert_usable(&ex);
@@ -225,7 +216,7 @@ fn panic_in_a_block_on_futures_own_drop() {
     watchdog(|| {
         let ex = Executor::new();
         let drops = DropCounter::new();
-        let guard = PanicOnDrop(drops.token());
+        let guard = PanicOnDrop::counted("drop boom", drops.token());
         let msg = expect_panic(|| {
             ex.block_on(poll_fn(move |_| {
                 let _keep = &guard;

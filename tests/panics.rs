@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind, panic_any};
 use std::rc::Rc;
 
-use common::{DropCounter, expect_panic, panic_message, watchdog};
+use common::{DropCounter, PanicOnDrop, expect_panic, panic_message, watchdog};
 use futures::channel::oneshot;
 use nestloop::{Executor, block_on, depth, spawn, yield_now};
 
@@ -143,15 +143,9 @@ fn panics_at_every_depth_unwind_cleanly() {
 #[test]
 fn a_panic_while_dropping_an_unclaimed_output_is_contained() {
     watchdog(|| {
-        struct PanicOnDrop;
-        impl Drop for PanicOnDrop {
-            fn drop(&mut self) {
-                panic!("output drop boom");
-            }
-        }
         let ex = Executor::new();
-        drop(ex.spawn(async { PanicOnDrop })); // detached: output dropped by the executor
-        let handle = ex.spawn(async { PanicOnDrop });
+        drop(ex.spawn(async { PanicOnDrop::new("output drop boom") })); // detached: output dropped by the executor
+        let handle = ex.spawn(async { PanicOnDrop::new("output drop boom") });
         ex.run_until_stalled();
         drop(handle); // completed, never claimed: dropped with the handle
         assert_eq!(ex.block_on(async { 1 }), 1);
@@ -162,14 +156,8 @@ fn a_panic_while_dropping_an_unclaimed_output_is_contained() {
 #[test]
 fn a_panic_while_dropping_a_completed_future_is_reported_as_a_panic() {
     watchdog(|| {
-        struct PanicOnDrop;
-        impl Drop for PanicOnDrop {
-            fn drop(&mut self) {
-                panic!("future drop boom");
-            }
-        }
         let ex = Executor::new();
-        let guard = PanicOnDrop;
+        let guard = PanicOnDrop::new("future drop boom");
         let handle = ex.spawn(async move {
             let _guard = &guard;
             7

@@ -85,23 +85,29 @@ impl Peer for Nestloop {
     }
 }
 
+/// A tokio join handle that yields the output (panics are not expected).
+pub type TokioHandle<T> =
+    futures::future::Map<tokio::task::JoinHandle<T>, fn(Result<T, tokio::task::JoinError>) -> T>;
+
+/// The runtime both tokio peers run on.
+pub fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 #[derive(Clone)]
 pub struct TokioCurrentThread(Rc<tokio::runtime::Runtime>);
 
 impl Peer for TokioCurrentThread {
-    type Handle<T: Send + 'static> = futures::future::Map<
-        tokio::task::JoinHandle<T>,
-        fn(Result<T, tokio::task::JoinError>) -> T,
-    >;
+    type Handle<T: Send + 'static> = TokioHandle<T>;
 
     fn name() -> &'static str {
         "tokio current_thread"
     }
     fn new() -> Self {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = current_thread_runtime();
         TokioCurrentThread(Rc::new(rt))
     }
     fn block_on<F: Future>(&self, future: F) -> F::Output {
@@ -126,19 +132,13 @@ impl Peer for TokioCurrentThread {
 pub struct TokioLocalSet(Rc<(tokio::runtime::Runtime, tokio::task::LocalSet)>);
 
 impl Peer for TokioLocalSet {
-    type Handle<T: Send + 'static> = futures::future::Map<
-        tokio::task::JoinHandle<T>,
-        fn(Result<T, tokio::task::JoinError>) -> T,
-    >;
+    type Handle<T: Send + 'static> = TokioHandle<T>;
 
     fn name() -> &'static str {
         "tokio LocalSet"
     }
     fn new() -> Self {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = current_thread_runtime();
         TokioLocalSet(Rc::new((rt, tokio::task::LocalSet::new())))
     }
     fn block_on<F: Future>(&self, future: F) -> F::Output {

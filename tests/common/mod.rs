@@ -199,3 +199,47 @@ impl std::io::Write for Captured {
         Ok(())
     }
 }
+
+/// A future that keeps `value` until it is dropped and never completes:
+/// a pending task whose drop a [`DropToken`] can observe.
+pub async fn hold_forever<T>(value: T) {
+    let _value = value;
+    std::future::pending::<()>().await;
+}
+
+/// A future that yields forever: a task that always has work.
+pub async fn busy() {
+    loop {
+        nestloop::yield_now().await;
+    }
+}
+
+/// A value whose destructor panics with `message` (after dropping the
+/// optional drop token it carries, so the drop is still counted).
+pub struct PanicOnDrop {
+    message: &'static str,
+    _token: Option<DropToken>,
+}
+
+impl PanicOnDrop {
+    pub fn new(message: &'static str) -> Self {
+        PanicOnDrop {
+            message,
+            _token: None,
+        }
+    }
+
+    pub fn counted(message: &'static str, token: DropToken) -> Self {
+        PanicOnDrop {
+            message,
+            _token: Some(token),
+        }
+    }
+}
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        drop(self._token.take());
+        panic!("{}", self.message);
+    }
+}
