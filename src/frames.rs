@@ -66,7 +66,6 @@ struct Registered {
 }
 
 /// Everything nestloop keeps per thread.
-#[derive(Debug)]
 pub(crate) struct ThreadState {
     /// Unparks this thread; shared with wakers and executors.
     signal: Arc<ThreadSignal>,
@@ -78,7 +77,7 @@ pub(crate) struct ThreadState {
     /// The executors of `active`, as a snapshot loops can hold while they
     /// run user code. Emptied whenever `active` changes (so a stale snapshot
     /// never keeps an executor alive) and rebuilt when a loop next asks.
-    active_snapshot: RefCell<Option<Rc<[Executor]>>>,
+    active_snapshot: Cell<Option<Rc<[Executor]>>>,
     /// Per depth, the state of the last `block_on` there, reused by the next
     /// one when nothing else holds it (no allocation per call).
     root_cache: RefCell<Vec<Option<Rc<RootState>>>>,
@@ -119,7 +118,7 @@ thread_locals! {
         signal: ThreadSignal::for_current_thread(),
         frames: RefCell::new(Vec::new()),
         active: RefCell::new(Vec::new()),
-        active_snapshot: RefCell::new(None),
+        active_snapshot: Cell::new(None),
         root_cache: RefCell::new(Vec::new()),
         registry: RefCell::new(Vec::new()),
         timers: RefCell::new(TimerHeap::default()),
@@ -236,10 +235,12 @@ impl ThreadState {
     /// The executors that have a loop on this thread.
     #[inline]
     pub(crate) fn active_executors(&self) -> Rc<[Executor]> {
-        self.active_snapshot
-            .borrow_mut()
-            .get_or_insert_with(|| self.active.borrow().iter().cloned().collect())
-            .clone()
+        let snapshot = self
+            .active_snapshot
+            .take()
+            .unwrap_or_else(|| self.active.borrow().iter().cloned().collect());
+        self.active_snapshot.set(Some(snapshot.clone()));
+        snapshot
     }
 
     /// The state for a `block_on` at `depth` (its future not registered
