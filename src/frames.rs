@@ -55,6 +55,17 @@ impl Frame {
     }
 }
 
+/// The frame of a top-level `block_on` during its first poll, not pushed
+/// yet: most such futures are ready at once, and then nothing ever reads the
+/// frame. Anything that reads the frames pushes it first (`materialize`).
+#[derive(Debug)]
+struct LazyFrame {
+    /// The executor whose `block_on` this is.
+    executor: Executor,
+    /// Approximate stack pointer when the call began (R10).
+    stack_mark: usize,
+}
+
 /// An executor created on this thread, found by its shared part's address
 /// when a waker on this thread wants its local queue.
 #[derive(Debug)]
@@ -69,8 +80,13 @@ struct Registered {
 pub(crate) struct ThreadState {
     /// Unparks this thread; shared with wakers and executors.
     signal: Arc<ThreadSignal>,
-    /// The active loops, outermost first.
+    /// The active loops, outermost first. Read through `frames()` and
+    /// `frames_mut()`, which push a lazy frame first.
     frames: RefCell<Vec<Frame>>,
+    /// A top-level frame not pushed yet (see `LazyFrame`).
+    lazy: Cell<Option<LazyFrame>>,
+    /// Whether `lazy` holds a frame (read without moving it).
+    lazy_pending: Cell<bool>,
     /// Distinct executors with at least one frame (each counts its frames
     /// in `Inner::loops`).
     active: RefCell<Vec<Executor>>,
@@ -78,8 +94,11 @@ pub(crate) struct ThreadState {
     /// run user code. Emptied whenever `active` changes (so a stale snapshot
     /// never keeps an executor alive) and rebuilt when a loop next asks.
     active_snapshot: Cell<Option<Rc<[Executor]>>>,
-    /// Per depth, the state of the last `block_on` there, reused by the next
-    /// one when nothing else holds it (no allocation per call).
+    /// The state of the last outermost `block_on`, reused by the next one
+    /// when nothing else holds it (no allocation per call).
+    top_root: Cell<Option<Rc<RootState>>>,
+    /// The same for each nesting depth above the outermost (index 0 is
+    /// depth 1).
     root_cache: RefCell<Vec<Option<Rc<RootState>>>>,
     /// Every live executor created on this thread.
     registry: RefCell<Vec<Registered>>,
@@ -117,8 +136,11 @@ thread_locals! {
     static STATE: ThreadState = ThreadState {
         signal: ThreadSignal::for_current_thread(),
         frames: RefCell::new(Vec::new()),
+        lazy: Cell::new(None),
+        lazy_pending: Cell::new(false),
         active: RefCell::new(Vec::new()),
         active_snapshot: Cell::new(None),
+        top_root: Cell::new(None),
         root_cache: RefCell::new(Vec::new()),
         registry: RefCell::new(Vec::new()),
         timers: RefCell::new(TimerHeap::default()),
@@ -133,6 +155,7 @@ pub(crate) fn try_with<R>(f: impl FnOnce(&ThreadState) -> R) -> Option<R> {
 }
 
 /// Runs `f` with this thread's state; panics while the thread is exiting.
+#[inline]
 pub(crate) fn with<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
     try_with(f).unwrap_or_else(|| {
         panic!(
@@ -143,8 +166,9 @@ pub(crate) fn with<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
 }
 
 /// How many loops are active on this thread.
+#[inline]
 pub(crate) fn depth() -> usize {
-    try_with(|s| s.frames.borrow().len()).unwrap_or(0)
+    try_with(ThreadState::depth).unwrap_or(0)
 }
 
 /// Approximate current stack pointer.
@@ -161,14 +185,61 @@ impl ThreadState {
     }
 
     /// Number of active loops.
+    #[inline]
     pub(crate) fn depth(&self) -> usize {
-        self.frames.borrow().len()
+        self.frames().len()
+    }
+
+    /// The frames, after pushing a lazy one.
+    #[inline]
+    fn frames(&self) -> std::cell::Ref<'_, Vec<Frame>> {
+        self.materialize();
+        self.frames.borrow()
+    }
+
+    /// The frames for changing, after pushing a lazy one.
+    #[inline]
+    fn frames_mut(&self) -> std::cell::RefMut<'_, Vec<Frame>> {
+        self.materialize();
+        self.frames.borrow_mut()
+    }
+
+    /// Pushes the lazy frame, if there is one: someone needs to see it.
+    #[inline]
+    pub(crate) fn materialize(&self) {
+        if self.lazy_pending.get() {
+            self.push_lazy_now();
+        }
+    }
+
+    /// See `materialize`.
+    #[cold]
+    #[inline(never)]
+    fn push_lazy_now(&self) {
+        self.lazy_pending.set(false);
+        if let Some(lazy) = self.lazy.take() {
+            self.push(&lazy.executor, lazy.stack_mark, false);
+        }
+    }
+
+    /// Begins a top-level `block_on`'s frame lazily (see `LazyFrame`); the
+    /// guard pops it, if it was ever pushed. Only with no loop running.
+    #[inline]
+    pub(crate) fn push_lazy(&self, executor: &Executor, stack_mark: usize) -> FrameGuard {
+        debug_assert_eq!(self.depth(), 0);
+        self.lazy.set(Some(LazyFrame {
+            executor: executor.clone(),
+            stack_mark,
+        }));
+        self.lazy_pending.set(true);
+        FrameGuard { lazy: true }
     }
 
     /// The stack used since the innermost frame was entered (0 outside any
     /// loop): what one more level costs, as measured on the way here.
+    #[inline]
     pub(crate) fn last_level_stack(&self, current_mark: usize) -> usize {
-        let frames = self.frames.borrow();
+        let frames = self.frames();
         frames
             .last()
             .map_or(0, |f| f.stack_mark.saturating_sub(current_mark))
@@ -176,7 +247,7 @@ impl ThreadState {
 
     /// Attaches the (now registered) root of the `block_on` at `index`.
     pub(crate) fn set_root(&self, index: usize, root: Rc<RootState>) {
-        let old = self.frames.borrow_mut()[index].root.replace(root);
+        let old = self.frames_mut()[index].root.replace(root);
         drop(old);
     }
 
@@ -184,10 +255,16 @@ impl ThreadState {
     pub(crate) fn push_frame(
         &self,
         executor: &Executor,
-        root: Option<Rc<RootState>>,
         stack_mark: usize,
         interruptible: bool,
     ) -> FrameGuard {
+        self.materialize();
+        self.push(executor, stack_mark, interruptible);
+        FrameGuard { lazy: false }
+    }
+
+    /// Pushes a loop frame (no lazy one pending).
+    fn push(&self, executor: &Executor, stack_mark: usize, interruptible: bool) {
         let mut frames = self.frames.borrow_mut();
         if !frames.is_empty() {
             // Outer roots woken before this call may have had their wake
@@ -196,7 +273,7 @@ impl ThreadState {
         }
         frames.push(Frame {
             executor: executor.clone(),
-            root,
+            root: None,
             stack_mark,
             interrupt_epoch: interruptible.then(|| executor.inner.shared.interrupt_epoch()),
         });
@@ -208,11 +285,10 @@ impl ThreadState {
             let stale = self.active_snapshot.take();
             drop(stale);
         }
-        FrameGuard { _private: () }
     }
 
     fn pop_frame(&self) {
-        let frame = self.frames.borrow_mut().pop();
+        let frame = self.frames_mut().pop();
         let Some(frame) = frame else { return };
         let inner = &frame.executor.inner;
         let loops = inner.loops.get() - 1;
@@ -235,6 +311,7 @@ impl ThreadState {
     /// The executors that have a loop on this thread.
     #[inline]
     pub(crate) fn active_executors(&self) -> Rc<[Executor]> {
+        self.materialize();
         let snapshot = self
             .active_snapshot
             .take()
@@ -244,31 +321,54 @@ impl ThreadState {
     }
 
     /// The state for a `block_on` at `depth` (its future not registered
-    /// yet): the cached one when nothing else holds it (no clone of its waker
-    /// exists, so reusing it cannot carry an old wake over), else a new one.
+    /// yet, not woken: about to be polled): the cached one when nothing
+    /// else holds it (no clone of its waker exists, so reusing it cannot
+    /// carry an old wake over), else a new one.
+    #[inline]
     pub(crate) fn root_state(&self, depth: usize) -> Rc<RootState> {
+        if depth == 0 {
+            // The outermost call, the common one: a plain cell.
+            let cached = self.top_root.take();
+            let state = self.reuse_or_new(cached);
+            self.top_root.set(Some(state.clone()));
+            return state;
+        }
         let mut cache = self.root_cache.borrow_mut();
-        if cache.len() <= depth {
-            cache.resize(depth + 1, None);
+        if cache.len() < depth {
+            cache.resize(depth, None);
         }
-        if let Some(state) = &cache[depth]
-            && Rc::strong_count(state) == 1
-            && Arc::strong_count(&state.waker) == 2
-        {
-            state.done.set(false);
-            state.waker.set_woken();
-            return state.clone();
+        let slot = &mut cache[depth - 1];
+        let state = self.reuse_or_new(slot.take());
+        *slot = Some(state.clone());
+        state
+    }
+
+    /// `cached` made ready for a new call when nothing else holds it, else a
+    /// new state (the old one is still held elsewhere: not dropped here).
+    #[inline]
+    fn reuse_or_new(&self, cached: Option<Rc<RootState>>) -> Rc<RootState> {
+        match cached {
+            Some(state)
+                if Rc::strong_count(&state) == 1 && Arc::strong_count(&state.waker) == 2 =>
+            {
+                state.done.set(false);
+                state.waker.clear_woken();
+                state
+            }
+            _ => self.new_root_state(),
         }
+    }
+
+    /// A fresh root state (the cached one is in use, or there is none yet).
+    #[cold]
+    fn new_root_state(&self) -> Rc<RootState> {
         let waker = Arc::new(RootWaker::new(self.signal.clone()));
-        let state = Rc::new(RootState {
+        Rc::new(RootState {
             id: Cell::new(RootId::UNREGISTERED),
             handle: Waker::from(waker.clone()),
             waker,
             done: Cell::new(false),
-        });
-        // The replaced state (if any) is still held elsewhere: not dropped here.
-        cache[depth] = Some(state.clone());
-        state
+        })
     }
 
     /// The first woken, unfinished root at or above frame `*index` that is
@@ -280,7 +380,7 @@ impl ThreadState {
         index: &mut usize,
         skip: Option<&Rc<RootState>>,
     ) -> Option<(Executor, Rc<RootState>)> {
-        let frames = self.frames.borrow();
+        let frames = self.frames();
         while let Some(frame) = frames.get(*index) {
             *index += 1;
             let Some(root) = frame.root.as_ref() else {
@@ -301,22 +401,19 @@ impl ThreadState {
     /// The innermost `try_block_on` frame whose executor was interrupted
     /// since the frame began.
     pub(crate) fn interrupt_target(&self) -> Option<usize> {
-        self.frames.borrow().iter().rposition(Frame::is_interrupted)
+        self.frames().iter().rposition(Frame::is_interrupted)
     }
 
     /// Whether frame `index` is a `try_block_on` frame whose executor was
     /// interrupted since it began.
     pub(crate) fn is_interrupted(&self, index: usize) -> bool {
-        self.frames
-            .borrow()
-            .get(index)
-            .is_some_and(Frame::is_interrupted)
+        self.frames().get(index).is_some_and(Frame::is_interrupted)
     }
 
     /// Delivers the interrupt to frame `index`: every `try_block_on` frame of
     /// its executor has now seen it, so one interrupt ends one call.
     pub(crate) fn consume_interrupt(&self, index: usize) {
-        let mut frames = self.frames.borrow_mut();
+        let mut frames = self.frames_mut();
         let Some(target) = frames.get(index) else {
             return;
         };
@@ -331,6 +428,7 @@ impl ThreadState {
 
     /// `Executor::current()`.
     pub(crate) fn current(&self) -> Option<Executor> {
+        self.materialize();
         let owner = OWNER.with(Cell::get);
         if !owner.is_null() {
             // The owner of what is being polled has a frame (only active
@@ -345,7 +443,7 @@ impl ThreadState {
                 return found;
             }
         }
-        self.frames.borrow().last().map(|f| f.executor.clone())
+        self.frames().last().map(|f| f.executor.clone())
     }
 
     /// This thread's default executor, created on first use.
@@ -388,13 +486,21 @@ impl ThreadState {
 /// Pops its frame on return or unwind.
 #[derive(Debug)]
 pub(crate) struct FrameGuard {
-    /// Only `push_frame` makes one.
-    _private: (),
+    /// Made by `push_lazy`: the frame may never have been pushed.
+    lazy: bool,
 }
 
 impl Drop for FrameGuard {
+    #[inline]
     fn drop(&mut self) {
-        try_with(|s| s.pop_frame());
+        try_with(|s| {
+            // A lazy frame still pending was never seen: nothing to pop.
+            if self.lazy && s.lazy_pending.replace(false) {
+                drop(s.lazy.take());
+            } else {
+                s.pop_frame();
+            }
+        });
     }
 }
 
@@ -414,6 +520,7 @@ pub(crate) struct OwnerGuard {
 }
 
 impl Drop for OwnerGuard {
+    #[inline]
     fn drop(&mut self) {
         OWNER.with(|o| o.set(self.previous));
     }

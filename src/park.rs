@@ -137,10 +137,10 @@ pub(crate) struct RootWaker {
 }
 
 impl RootWaker {
-    /// A waker for a root that wants its first poll.
+    /// A waker for a root about to be polled for the first time.
     pub(crate) fn new(signal: Arc<ThreadSignal>) -> Self {
         RootWaker {
-            woken: AtomicBool::new(true),
+            woken: AtomicBool::new(false),
             signal,
         }
     }
@@ -158,9 +158,17 @@ impl RootWaker {
         self.woken.load(Ordering::Acquire)
     }
 
-    /// Marks the root woken again (used when re-arming a reused waker).
+    /// Marks the root woken again (a wake that stays for another loop).
+    #[inline]
     pub(crate) fn set_woken(&self) {
         self.woken.store(true, Ordering::Release);
+    }
+
+    /// Clears a reused waker before its next first poll. Only when no clone
+    /// of it exists: nothing else can set the flag meanwhile.
+    #[inline]
+    pub(crate) fn clear_woken(&self) {
+        self.woken.store(false, Ordering::Relaxed);
     }
 }
 

@@ -93,25 +93,42 @@ fn run<F: Future>(
         outcome: None,
     };
     let (state, frame, index) = frames::with(|ts| {
-        check_enter(executor, ts, mark);
         let index = ts.depth();
-        let state = ts.root_state(index);
-        let guard = ts.push_frame(executor, None, mark, interruptible);
-        (state, guard, index)
+        let guard = if index == 0 && !interruptible && executor.inner.max_depth > 0 {
+            // The outermost loop: its frame is pushed only if something
+            // looks for it (most futures here are ready at once).
+            ts.push_lazy(executor, mark)
+        } else {
+            check_enter(executor, ts, mark);
+            ts.push_frame(executor, mark, interruptible)
+        };
+        (ts.root_state(index), guard, index)
     });
     // The first poll happens before the future is registered for other
     // loops: it is on the stack meanwhile, so none of them could poll it
     // anyway, and a future that is ready at once costs no registration.
     let ready_at_once = {
-        state.waker.take_woken();
         let _owner = frames::enter_owner(&executor.inner);
         let _context = executor.inner.poll_context();
         let mut cx = Context::from_waker(&state.handle);
-        root.poll_root(&mut cx).is_ready()
+        if interruptible {
+            root.poll_root(&mut cx).is_ready()
+        } else {
+            // Polled by this call itself: a panic unwinds straight out (the
+            // guards pop the frame), as it would after `resume_unwind`.
+            match root.future.as_mut().poll(&mut cx) {
+                Poll::Ready(output) => {
+                    drop(frame);
+                    return Ok(output);
+                }
+                Poll::Pending => false,
+            }
+        }
     };
     let exit = if ready_at_once {
         Ok(Ok(0))
     } else {
+        frames::with(ThreadState::materialize);
         raw::with_root(&mut root, |id| {
             state.id.set(id);
             frames::with(|ts| ts.set_root(index, state.clone()));
@@ -152,7 +169,7 @@ pub(crate) fn run_until_stalled(executor: &Executor) -> usize {
     let mark = frames::stack_mark();
     let _frame = frames::with(|ts| {
         check_enter(executor, ts, mark);
-        ts.push_frame(executor, None, mark, false)
+        ts.push_frame(executor, mark, false)
     });
     match drive(executor, None) {
         Ok(polls) => polls,

@@ -252,3 +252,65 @@ fn free_functions_use_the_executor_that_owns_the_polled_task() {
         assert!(Executor::current().is_none());
     });
 }
+
+/// The outermost `block_on` pushes its frame only when something looks for
+/// it during the first poll; everything must see it all the same.
+#[test]
+fn the_outermost_frame_is_seen_during_the_first_poll() {
+    watchdog(|| {
+        let ex = Executor::new();
+        // Ready at once, reading nothing: nothing is left behind.
+        assert_eq!(ex.block_on(async { 5 }), 5);
+        assert_eq!(depth(), 0);
+        // Ready at once, after looking at the frame in every way.
+        let ex2 = ex.clone();
+        let seen = ex.block_on(async move {
+            let d = depth();
+            let current = Executor::current().is_some_and(|c| c.ptr_eq(&ex2));
+            let ran = Rc::new(Cell::new(false));
+            let flag = ran.clone();
+            // The free function spawns onto the running executor.
+            let task = spawn(async move { flag.set(true) });
+            // A nested call drives that executor's tasks.
+            block_on(task).unwrap();
+            (d, current, ran.get(), depth())
+        });
+        assert_eq!(seen, (1, true, true, 1));
+        assert_eq!(depth(), 0);
+        assert_eq!(ex.task_count(), 0);
+        // A panic in the first poll leaves no frame behind.
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ex.block_on(async {
+                let _ = depth();
+                panic!("first poll");
+            })
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(depth(), 0);
+        assert!(Executor::current().is_none());
+        // Pending first, then a real loop: the frame is there.
+        let d = ex.block_on(async {
+            yield_now().await;
+            depth()
+        });
+        assert_eq!(d, 1);
+        assert_eq!(depth(), 0);
+        // The executor is not kept alive by a stale frame: dropping the
+        // last handle drops its pending task.
+        struct SetOnDrop(Rc<Cell<bool>>);
+        impl Drop for SetOnDrop {
+            fn drop(&mut self) {
+                self.0.set(true);
+            }
+        }
+        let dropped = Rc::new(Cell::new(false));
+        let guard = SetOnDrop(dropped.clone());
+        drop(ex.spawn(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await
+        }));
+        ex.block_on(async { depth() });
+        drop(ex);
+        assert!(dropped.get());
+    });
+}
