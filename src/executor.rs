@@ -25,12 +25,10 @@ use slab::Slab;
 use crate::frames;
 use crate::join::JoinHandle;
 use crate::park::ThreadSignal;
+use crate::raw::{TaskRef, UNADOPTED};
 use crate::run_loop;
 use crate::sync::{AtomicBool, AtomicUsize, InjectQueue, Ordering, fence};
-use crate::task::{self, Runnable};
-
-/// A task, type-erased, as the queues and the slab hold it.
-pub(crate) type TaskRef = Arc<dyn Runnable>;
+use crate::task;
 
 /// The default of [`Builder::max_depth`]: 128 nested loops.
 ///
@@ -302,11 +300,11 @@ impl Executor {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let (task, handle) = task::new_local(future, self.inner.shared.clone());
-        let key = self.inner.tasks.borrow_mut().insert(task.clone());
-        task.set_key(key);
+        let (task, listed, handle) = task::new_local(future, self.inner.shared.clone());
+        let key = self.inner.tasks.borrow_mut().insert(listed);
+        task.header().set_key(key);
         self.inner.queue.borrow_mut().push_back(task);
-        handle
+        JoinHandle::new(handle)
     }
 
     /// Returns a [`Spawner`]: a `Send + Sync + Clone` handle that other
@@ -470,13 +468,13 @@ impl Inner {
                 break;
             };
             budget -= 1;
-            if task.key() == task::UNADOPTED {
-                if !task.is_live() {
+            if task.header().key() == UNADOPTED {
+                if task.is_finished() {
                     self.shared.unadopted.fetch_sub(1, Ordering::AcqRel);
                     continue;
                 }
                 let key = self.tasks.borrow_mut().insert(task.clone());
-                task.set_key(key);
+                task.header().set_key(key);
                 self.shared.unadopted.fetch_sub(1, Ordering::AcqRel);
             }
             self.queue.borrow_mut().push_back(task);
@@ -488,7 +486,7 @@ impl Inner {
         self.tasks
             .borrow()
             .iter()
-            .filter(|(_, t)| t.stuck_awaiter_is(waker))
+            .filter(|(_, t)| task::stuck_awaiter_is(t, waker))
             .count()
     }
 
@@ -516,7 +514,7 @@ impl Inner {
         // borrow: the last reference to a task drops its result.
         let stale = std::mem::take(&mut *self.queue.borrow_mut());
         let (keep, done): (VecDeque<TaskRef>, VecDeque<TaskRef>) =
-            stale.into_iter().partition(|t| t.is_live());
+            stale.into_iter().partition(|t| !t.is_finished());
         self.queue.borrow_mut().extend(keep);
         drop(done);
     }
@@ -581,7 +579,7 @@ impl Shared {
     /// Cancels everything on the injection queue of a dropped executor.
     fn drain_dead(&self) {
         while let Some(task) = self.inject.pop() {
-            if task.key() == task::UNADOPTED && task.cancel_orphan() {
+            if task.header().key() == UNADOPTED && task.cancel_orphan() {
                 self.unadopted.fetch_sub(1, Ordering::AcqRel);
             }
         }
@@ -891,6 +889,6 @@ impl Spawner {
         let (task, handle) = task::new_remote(future, self.shared.clone());
         self.shared.unadopted.fetch_add(1, Ordering::AcqRel);
         self.shared.push_remote(task);
-        handle
+        JoinHandle::new(handle)
     }
 }

@@ -3,29 +3,13 @@
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use parking_lot::Mutex;
 
-/// What an `AbortHandle` needs from its task.
-pub(crate) trait AbortTarget: Send + Sync {
-    /// See [`JoinHandle::abort`].
-    fn abort(self: Arc<Self>);
-    /// See [`JoinHandle::is_finished`].
-    fn is_finished(&self) -> bool;
-}
-
-/// What a `JoinHandle` needs from its task, whatever the future type.
-pub(crate) trait JoinTarget<T>: AbortTarget {
-    /// Takes the result, or registers the awaiter's waker.
-    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>>;
-    /// The handle goes away: drop an unclaimed result.
-    fn drop_handle(&self);
-}
+use crate::raw::{JoinRef, TaskRef};
 
 /// An owned permission to await a spawned task's result.
 ///
@@ -50,18 +34,13 @@ pub(crate) trait JoinTarget<T>: AbortTarget {
 /// assert_send(ex.spawn(async { std::rc::Rc::new(1) }));
 /// ```
 pub struct JoinHandle<T> {
-    /// The task.
-    task: Arc<dyn JoinTarget<T>>,
-    /// Makes the handle `Send`/`Sync` exactly when `T` is.
-    _output: PhantomData<T>,
+    /// The task (`Send`/`Sync` exactly when `T` is).
+    task: JoinRef<T>,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(task: Arc<dyn JoinTarget<T>>) -> Self {
-        JoinHandle {
-            task,
-            _output: PhantomData,
-        }
+    pub(crate) fn new(task: JoinRef<T>) -> Self {
+        JoinHandle { task }
     }
 
     /// Cancels the task: its future is dropped and the handle resolves to a
@@ -84,7 +63,7 @@ impl<T> JoinHandle<T> {
     /// assert!(ex.block_on(handle).unwrap_err().is_cancelled());
     /// ```
     pub fn abort(&self) {
-        self.task.clone().abort();
+        self.task.task().abort();
     }
 
     /// Whether the task has finished (completed, panicked or was cancelled).
@@ -99,7 +78,7 @@ impl<T> JoinHandle<T> {
     /// assert!(handle.is_finished());
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
+        self.task.task().is_finished()
     }
 
     /// A handle that can abort the task (from any thread) without owning its
@@ -116,7 +95,7 @@ impl<T> JoinHandle<T> {
     /// ```
     pub fn abort_handle(&self) -> AbortHandle {
         AbortHandle {
-            task: self.task.clone(),
+            task: self.task.task().clone(),
         }
     }
 }
@@ -137,7 +116,7 @@ impl<T> JoinHandle<T> {
 #[derive(Clone)]
 pub struct AbortHandle {
     /// The task.
-    task: Arc<dyn AbortTarget>,
+    task: TaskRef,
 }
 
 impl AbortHandle {
@@ -152,7 +131,7 @@ impl AbortHandle {
     /// assert!(ex.block_on(handle).unwrap_err().is_cancelled());
     /// ```
     pub fn abort(&self) {
-        self.task.clone().abort();
+        self.task.abort();
     }
 
     /// Whether the task has finished, like [`JoinHandle::is_finished`].
@@ -191,12 +170,6 @@ impl<T> Future for JoinHandle<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.task.poll_join(cx)
-    }
-}
-
-impl<T> Drop for JoinHandle<T> {
-    fn drop(&mut self) {
-        self.task.drop_handle();
     }
 }
 

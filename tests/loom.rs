@@ -4,9 +4,13 @@
 //! executor drop. Runs only with `--cfg nestloop_loom`:
 //!
 //! ```sh
-//! RUSTFLAGS="--cfg nestloop_loom" LOOM_MAX_PREEMPTIONS=3 \
-//!     cargo test --release --target-dir target/loom --test loom
+//! RUSTFLAGS="--cfg nestloop_loom" cargo test --release --target-dir target/loom --test loom
 //! ```
+//!
+//! Loom sees every atomic operation on a task's state word, reference
+//! counts included, so an unbounded search no longer ends in reasonable
+//! time: the models explore every interleaving with up to `PREEMPTIONS`
+//! preemptions per execution (raise it with `LOOM_MAX_PREEMPTIONS`).
 #![cfg(nestloop_loom)]
 
 use std::future::{Future, poll_fn};
@@ -17,6 +21,19 @@ use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 use nestloop::{Executor, yield_now};
+
+/// Preemptions per execution explored by default (5: about 10 s for the
+/// whole file in release; each level costs about five times the last).
+const PREEMPTIONS: usize = 5;
+
+/// `loom::model` with the default bound above.
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(PREEMPTIONS);
+    }
+    builder.check(f);
+}
 
 /// A one-value channel built on loom's primitives, so loom sees its races.
 #[derive(Default)]
@@ -104,7 +121,7 @@ fn task_with_parked_waker(ex: &Executor) -> (nestloop::JoinHandle<u32>, Waker) {
 
 #[test]
 fn a_wake_from_another_thread_never_races_past_the_parking_loop() {
-    loom::model(|| {
+    model(|| {
         let ex = Executor::new();
         let mailbox = Arc::new(Mailbox::default());
         let m2 = mailbox.clone();
@@ -116,7 +133,7 @@ fn a_wake_from_another_thread_never_races_past_the_parking_loop() {
 
 #[test]
 fn a_remote_spawn_never_races_past_the_parking_loop() {
-    loom::model(|| {
+    model(|| {
         let ex = Executor::new();
         let spawner = ex.spawner();
         let mailbox = Arc::new(Mailbox::default());
@@ -130,7 +147,7 @@ fn a_remote_spawn_never_races_past_the_parking_loop() {
 
 #[test]
 fn a_remote_task_wake_races_with_its_completion() {
-    loom::model(|| {
+    model(|| {
         let ex = Executor::new();
         let (handle, waker) = task_with_parked_waker(&ex);
         // Two wakes: the first makes the task complete, the second races
@@ -148,7 +165,7 @@ fn a_remote_task_wake_races_with_its_completion() {
 
 #[test]
 fn an_abort_from_another_thread_races_with_the_task() {
-    loom::model(|| {
+    model(|| {
         let ex = Executor::new();
         let drops = Arc::new(AtomicUsize::new(0));
         let d = drops.clone();
@@ -179,7 +196,7 @@ fn an_abort_from_another_thread_races_with_the_task() {
 
 #[test]
 fn a_wake_from_another_thread_races_with_executor_drop() {
-    loom::model(|| {
+    model(|| {
         let ex = Executor::new();
         let (handle, waker) = task_with_parked_waker(&ex);
         let waking = spawn_flagged(move || waker.wake());
@@ -194,7 +211,7 @@ fn a_wake_from_another_thread_races_with_executor_drop() {
 
 #[test]
 fn a_remote_spawn_races_with_executor_drop() {
-    loom::model(|| {
+    model(|| {
         let ex = Executor::new();
         let spawner = ex.spawner();
         let remote = spawn_flagged(move || spawner.spawn(async { 1 }));
@@ -209,7 +226,7 @@ fn a_remote_spawn_races_with_executor_drop() {
 
 #[test]
 fn a_result_taken_on_another_thread_races_with_completion() {
-    loom::model(|| {
+    model(|| {
         let ex = Executor::new();
         let handle = ex.spawn(async { 5 });
         // The other thread awaits the handle with its own nestloop loop.
