@@ -555,19 +555,16 @@ impl<F: Future + 'static> Task<F> {
         // SAFETY: the allocation is a `TaskCell<F>` made by `allocate`
         // (`Box`), and with no reference left nothing else can reach it.
         let cell = unsafe { Box::from_raw(ptr.cast::<TaskCell<F>>().as_ptr()) };
-        let wrong_thread = !cell.header.may_touch_here();
-        // SAFETY: `&mut`: no other reference to the cell exists.
-        let stage = cell
-            .stage
-            .with_mut(|stage| unsafe { mem::replace(&mut *stage, Stage::Empty) });
-        if wrong_thread && !matches!(stage, Stage::Empty) {
+        if !cell.header.may_touch_here() {
             // The owner thread's executor always empties its tasks before it
             // goes away; if that ever did not happen, leaking a `!Send` value
-            // is safe and dropping it here would not be.
-            mem::forget(stage);
-        } else {
-            drop(stage);
+            // is safe and dropping it here would not be: overwrite it
+            // without dropping it.
+            // SAFETY: the box is ours alone; `write` drops nothing.
+            cell.stage
+                .with_mut(|stage| unsafe { std::ptr::write(stage, Stage::Empty) });
         }
+        // A future still there is dropped in place (it is pinned).
         drop(cell);
     }
 }
@@ -711,8 +708,24 @@ impl<F: Future + 'static> Running<F> {
     /// Drops the future (running its destructor, which may panic: the cell is
     /// already empty by then).
     pub(crate) fn drop_future(&mut self) {
-        let old = self.with_stage(|stage| mem::replace(stage, Stage::Empty));
-        drop(old);
+        /// Leaves the cell empty once the future's drop returns or unwinds.
+        struct Emptied<F: Future>(*mut Stage<F>);
+        impl<F: Future> Drop for Emptied<F> {
+            fn drop(&mut self) {
+                // SAFETY: the stage was just dropped in place (below); this
+                // writes over it without dropping it again.
+                unsafe { std::ptr::write(self.0, Stage::Empty) };
+            }
+        }
+        self.with_stage(|stage| {
+            let stage: *mut Stage<F> = stage;
+            let _emptied = Emptied(stage);
+            // SAFETY: the future is pinned, so it is dropped where it is,
+            // never moved (`Pin`'s drop guarantee: it may point into
+            // itself); `Running` gives exclusive access; `Emptied` makes
+            // the cell valid again before anything else can look.
+            unsafe { std::ptr::drop_in_place(stage) };
+        });
     }
 
     /// Ends a poll that returned `Pending`. `Ok(Some(task))` when the task
