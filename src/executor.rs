@@ -543,23 +543,18 @@ impl Shared {
         self.signal.interrupt();
     }
 
-    /// Queues a woken task: locally when on the executor's thread, else on
-    /// the injection queue.
+    /// Queues a woken task locally when this is the executor's thread and
+    /// its loop is not using the queue; else gives it back for
+    /// `push_remote`.
     #[inline]
-    pub(crate) fn schedule(&self, task: TaskRef) {
-        let local = if self.signal.key() == crate::park::thread_key() {
-            frames::try_with(|s| s.executor_for(self)).flatten()
-        } else {
-            None
-        };
-        let task = match local {
-            Some(inner) => match inner.push_local(task) {
-                Ok(()) => return,
-                Err(task) => task,
-            },
-            None => task,
-        };
-        self.push_remote(task);
+    pub(crate) fn push_local_here(&self, task: TaskRef) -> Result<(), TaskRef> {
+        if self.signal.key() != crate::park::thread_key() {
+            return Err(task);
+        }
+        match frames::try_with(|s| s.executor_for(self)).flatten() {
+            Some(inner) => inner.push_local(task),
+            None => Err(task),
+        }
     }
 
     /// Pushes on the injection queue and unparks the executor's thread; if

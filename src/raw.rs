@@ -182,11 +182,10 @@ impl Header {
         }
     }
 
-    /// Like `schedule_by_ref`, for a wake that owns a reference: true when
-    /// that reference goes to a run queue; otherwise it is released here,
-    /// and `Err(())` says it was the last (the caller frees the task).
+    /// Like `schedule_by_ref`, for a wake that owns a reference: either
+    /// that reference goes to a run queue, or it is released here.
     #[inline]
-    fn schedule_owned(&self) -> Result<bool, ()> {
+    fn schedule_owned(&self) -> Owned {
         let mut s = self.state.load(Ordering::Acquire);
         loop {
             let (next, queue) = if s & (SCHEDULED | COMPLETED) != 0 {
@@ -200,9 +199,8 @@ impl Header {
                 .state
                 .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) if queue => return Ok(true),
-                Ok(_) if next & REF_MASK == 0 => return Err(()),
-                Ok(_) => return Ok(false),
+                Ok(_) if queue => return Owned::Queue,
+                Ok(_) => return Owned::Released(next),
                 Err(actual) => s = actual,
             }
         }
@@ -225,6 +223,14 @@ impl Header {
             self.state.fetch_or(AWAITER, Ordering::AcqRel);
         }
     }
+}
+
+/// What became of the reference a wake by value owned.
+enum Owned {
+    /// It must go to a run queue.
+    Queue,
+    /// It was released; the state word it left (see `TaskRef::released`).
+    Released(usize),
 }
 
 /// An owned reference to a task of any future type: the entry of run
@@ -278,26 +284,57 @@ impl TaskRef {
         self.header().state() & COMPLETED != 0
     }
 
-    /// Marks the task woken by a waker it does not own. Returns the reference
-    /// to put in a run queue, when one is needed.
+    /// Wakes the task through a reference it keeps: marks it scheduled and
+    /// queues a new reference, unless it is queued, running (then it is
+    /// requeued when its poll returns) or completed.
     #[inline]
-    pub(crate) fn schedule(&self) -> Option<TaskRef> {
-        // `then`, not `then_some`: a reference made and dropped for nothing
-        // would release one the task never gave.
-        self.header().schedule_by_ref().then(|| TaskRef(self.0))
+    pub(crate) fn wake_by_ref(&self) {
+        if self.header().schedule_by_ref() {
+            // The reference `schedule_by_ref` just counted.
+            TaskRef(self.0).enqueue();
+        }
+    }
+
+    /// Puts this reference, of a task just marked scheduled, in its
+    /// executor's run queue: the local one on the executor's thread, else
+    /// the injection queue.
+    #[inline]
+    fn enqueue(self) {
+        let shared: *const Shared = Arc::as_ptr(&self.header().shared);
+        // SAFETY: `self` keeps the task, and the task's `Arc` keeps `Shared`,
+        // alive until the reference is handed over. `push_local_here` hands
+        // it over only on the executor's thread, where the executor it finds
+        // holds its own `Arc` of `Shared` for the rest of the call and
+        // nothing can run the task before the call returns.
+        let task = match unsafe { &*shared }.push_local_here(self) {
+            Ok(()) => return,
+            Err(task) => task,
+        };
+        // Another thread may run and free the task as soon as it is pushed:
+        // keep `Shared` alive for `push_remote` with a reference of its own.
+        let shared = task.header().shared.clone();
+        shared.push_remote(task);
     }
 
     /// Releases this reference, freeing the task if it was the last.
     #[inline]
     fn release(self, count: usize) {
-        let this = ManuallyDrop::new(self);
-        let prev = this
+        let prev = self
             .header()
             .state
             .fetch_sub(count * REF_ONE, Ordering::AcqRel);
         debug_assert!((prev & REF_MASK) >= count * REF_ONE);
-        if prev & REF_MASK == count * REF_ONE {
-            // SAFETY: that was the last reference.
+        self.released(prev - count * REF_ONE);
+    }
+
+    /// Forgets this reference, which a combined transition has already taken
+    /// off the count, leaving the state word `state`; frees the task if no
+    /// reference is left.
+    #[inline]
+    fn released(self, state: usize) {
+        let this = ManuallyDrop::new(self);
+        if state & REF_MASK == 0 {
+            // SAFETY: that was the last reference, and it is forgotten.
             unsafe { (this.header().vtable.dealloc)(this.0) };
         }
     }
@@ -306,7 +343,7 @@ impl TaskRef {
     /// (`self` and `other`, which must point at the same task).
     #[inline]
     pub(crate) fn release_pair(self, other: TaskRef) {
-        assert_eq!(
+        debug_assert_eq!(
             self.0, other.0,
             "nestloop: internal error: pair of different tasks"
         );
@@ -347,7 +384,7 @@ static WAKER_VTABLE: RawWakerVTable =
 ///
 /// # Safety
 ///
-/// `data` must come from a waker made by `TaskRef::waker` or `waker_clone`,
+/// `data` must come from a waker made by `Running::poll` or `waker_clone`,
 /// and the reference it stands for must be used exactly once.
 unsafe fn waker_ref_of(data: *const ()) -> ManuallyDrop<TaskRef> {
     // SAFETY: per the contract, `data` is a live task header.
@@ -367,25 +404,14 @@ unsafe fn waker_wake(data: *const ()) {
     // SAFETY: a waker woken by value gives up its reference.
     let task = ManuallyDrop::into_inner(unsafe { waker_ref_of(data) });
     match task.header().schedule_owned() {
-        Ok(true) => {
-            let shared = task.header().shared.clone();
-            shared.schedule(task);
-        }
-        Ok(false) => mem::forget(task),
-        Err(()) => {
-            let task = ManuallyDrop::new(task);
-            // SAFETY: its reference was the last one.
-            unsafe { (task.header().vtable.dealloc)(task.0) };
-        }
+        Owned::Queue => task.enqueue(),
+        Owned::Released(state) => task.released(state),
     }
 }
 
 unsafe fn waker_wake_by_ref(data: *const ()) {
     // SAFETY: the waker holds (or borrows) a reference for this call.
-    let task = unsafe { waker_ref_of(data) };
-    if let Some(queued) = task.schedule() {
-        task.header().shared.schedule(queued);
-    }
+    unsafe { waker_ref_of(data) }.wake_by_ref();
 }
 
 unsafe fn waker_drop(data: *const ()) {
@@ -522,13 +548,7 @@ impl<F: Future + 'static> Task<F> {
                     drop(ManuallyDrop::into_inner(this).task);
                     return;
                 }
-                Ok(_) => {
-                    if next & REF_MASK == 0 {
-                        // SAFETY: the handle's reference was the last one.
-                        unsafe { (header.vtable.dealloc)(this.task.0) };
-                    }
-                    return;
-                }
+                Ok(_) => return ManuallyDrop::into_inner(this).task.released(next),
                 Err(actual) => s = actual,
             }
         }
@@ -748,11 +768,7 @@ impl<F: Future + 'static> Running<F> {
             match state.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) if requeue => return Ok(Some(self.task.erase())),
                 Ok(_) => {
-                    let task = ManuallyDrop::new(self.task.erase());
-                    if next & REF_MASK == 0 {
-                        // SAFETY: the claimer's reference was the last one.
-                        unsafe { (task.header().vtable.dealloc)(task.0) };
-                    }
+                    self.task.erase().released(next);
                     return Ok(None);
                 }
                 Err(actual) => s = actual,

@@ -160,10 +160,7 @@ pub(crate) fn abort<F: Future + 'static>(task: Task<F>) {
             return;
         }
     }
-    if let Some(queued) = task.as_ref().schedule() {
-        let shared = task.header().shared.clone();
-        shared.schedule(queued);
-    }
+    task.as_ref().wake_by_ref();
 }
 
 /// Takes the result, or registers the awaiter's waker.
