@@ -94,11 +94,8 @@ pub(crate) struct ThreadState {
     /// run user code. Emptied whenever `active` changes (so a stale snapshot
     /// never keeps an executor alive) and rebuilt when a loop next asks.
     active_snapshot: Cell<Option<Rc<[Executor]>>>,
-    /// The state of the last outermost `block_on`, reused by the next one
-    /// when nothing else holds it (no allocation per call).
-    top_root: Cell<Option<Rc<RootState>>>,
-    /// The same for each nesting depth above the outermost (index 0 is
-    /// depth 1).
+    /// Per depth, the state of the last `block_on` there, reused by the next
+    /// one when nothing else holds it (no allocation per call).
     root_cache: RefCell<Vec<Option<Rc<RootState>>>>,
     /// Every live executor created on this thread.
     registry: RefCell<Vec<Registered>>,
@@ -140,7 +137,6 @@ thread_locals! {
         lazy_pending: Cell::new(false),
         active: RefCell::new(Vec::new()),
         active_snapshot: Cell::new(None),
-        top_root: Cell::new(None),
         root_cache: RefCell::new(Vec::new()),
         registry: RefCell::new(Vec::new()),
         timers: RefCell::new(TimerHeap::default()),
@@ -326,37 +322,24 @@ impl ThreadState {
     /// carry an old wake over), else a new one.
     #[inline]
     pub(crate) fn root_state(&self, depth: usize) -> Rc<RootState> {
-        if depth == 0 {
-            // The outermost call, the common one: a plain cell.
-            let cached = self.top_root.take();
-            let state = self.reuse_or_new(cached);
-            self.top_root.set(Some(state.clone()));
-            return state;
-        }
         let mut cache = self.root_cache.borrow_mut();
-        if cache.len() < depth {
-            cache.resize(depth, None);
+        if cache.len() <= depth {
+            grow(&mut cache, depth + 1);
         }
-        let slot = &mut cache[depth - 1];
-        let state = self.reuse_or_new(slot.take());
+        let slot = &mut cache[depth];
+        if let Some(state) = slot
+            && Rc::strong_count(state) == 1
+            && Arc::strong_count(&state.waker) == 2
+        {
+            state.done.set(false);
+            state.waker.clear_woken();
+            return state.clone();
+        }
+        let state = self.new_root_state();
+        // The replaced state (if any) is still held elsewhere: not dropped
+        // here.
         *slot = Some(state.clone());
         state
-    }
-
-    /// `cached` made ready for a new call when nothing else holds it, else a
-    /// new state (the old one is still held elsewhere: not dropped here).
-    #[inline]
-    fn reuse_or_new(&self, cached: Option<Rc<RootState>>) -> Rc<RootState> {
-        match cached {
-            Some(state)
-                if Rc::strong_count(&state) == 1 && Arc::strong_count(&state.waker) == 2 =>
-            {
-                state.done.set(false);
-                state.waker.clear_woken();
-                state
-            }
-            _ => self.new_root_state(),
-        }
     }
 
     /// A fresh root state (the cached one is in use, or there is none yet).
@@ -481,6 +464,12 @@ impl ThreadState {
             .inner
             .upgrade()
     }
+}
+
+/// Makes room in the root-state cache for a new depth.
+#[cold]
+fn grow(cache: &mut Vec<Option<Rc<RootState>>>, len: usize) {
+    cache.resize(len, None);
 }
 
 /// Pops its frame on return or unwind.

@@ -128,7 +128,6 @@ fn run<F: Future>(
     let exit = if ready_at_once {
         Ok(Ok(0))
     } else {
-        frames::with(ThreadState::materialize);
         raw::with_root(&mut root, |id| {
             state.id.set(id);
             frames::with(|ts| ts.set_root(index, state.clone()));
