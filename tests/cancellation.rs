@@ -386,3 +386,59 @@ fn executors_kept_alive_by_their_tasks_are_shut_down_at_thread_exit() {
     .unwrap();
     assert_eq!(drops.dropped(), 1);
 }
+
+/// A pinned future notes where it was polled; its destructor reports
+/// whether it is dropped at that same address (`Pin`'s drop guarantee).
+struct PinnedProbe {
+    /// Where the first poll saw it, once polled.
+    polled_at: Cell<usize>,
+    /// Receives `true` when dropped where it was polled.
+    in_place: Rc<Cell<Option<bool>>>,
+    _pinned: std::marker::PhantomPinned,
+}
+
+impl PinnedProbe {
+    fn new(in_place: Rc<Cell<Option<bool>>>) -> Self {
+        PinnedProbe {
+            polled_at: Cell::new(0),
+            in_place,
+            _pinned: std::marker::PhantomPinned,
+        }
+    }
+}
+
+impl std::future::Future for PinnedProbe {
+    type Output = ();
+    fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<()> {
+        self.polled_at.set(&*self as *const Self as usize);
+        Poll::Pending
+    }
+}
+
+impl Drop for PinnedProbe {
+    fn drop(&mut self) {
+        let here = self as *const Self as usize;
+        self.in_place.set(Some(self.polled_at.get() == here));
+    }
+}
+
+#[test]
+fn a_cancelled_future_is_dropped_where_it_was_pinned() {
+    watchdog(|| {
+        type End = fn(&Executor, nestloop::JoinHandle<()>);
+        let ends: [(&str, End); 3] = [
+            ("abort", |_, handle| handle.abort()),
+            ("shutdown", |ex, _| ex.shutdown()),
+            ("executor drop", |_, _| {}),
+        ];
+        for (how, end) in ends {
+            let ex = Executor::new();
+            let in_place = Rc::new(Cell::new(None));
+            let handle = ex.spawn(PinnedProbe::new(in_place.clone()));
+            ex.run_until_stalled();
+            end(&ex, handle);
+            drop(ex);
+            assert_eq!(in_place.get(), Some(true), "{how}");
+        }
+    });
+}
