@@ -215,6 +215,7 @@ impl Executor {
     /// assert_eq!(ex.block_on(async move { wait_for(&ex2, rx) * 2 }), 10);
     /// ```
     #[doc(alias = "run_until_complete")]
+    #[inline]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         match run_loop::block_on(self, future, false) {
             Ok(output) => output,

@@ -7,7 +7,7 @@
 //! find the executors whose queues it must drive (R1, R6) and the `block_on`
 //! futures it may poll when they are woken (R3).
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, Ref, RefCell};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::task::Waker;
@@ -55,17 +55,6 @@ impl Frame {
     }
 }
 
-/// The frame of a top-level `block_on` during its first poll, not pushed
-/// yet: most such futures are ready at once, and then nothing ever reads the
-/// frame. Anything that reads the frames pushes it first (`materialize`).
-#[derive(Debug)]
-struct LazyFrame {
-    /// The executor whose `block_on` this is.
-    executor: Executor,
-    /// Approximate stack pointer when the call began (R10).
-    stack_mark: usize,
-}
-
 /// An executor created on this thread, found by its shared part's address
 /// when a waker on this thread wants its local queue.
 #[derive(Debug)]
@@ -83,9 +72,15 @@ pub(crate) struct ThreadState {
     /// The active loops, outermost first. Read through `frames()` and
     /// `frames_mut()`, which push a lazy frame first.
     frames: RefCell<Vec<Frame>>,
-    /// A top-level frame not pushed yet (see `LazyFrame`).
-    lazy: Cell<Option<LazyFrame>>,
-    /// Whether `lazy` holds a frame (read without moving it).
+    /// The executor of the innermost plain `block_on` while it polls its
+    /// future for the first time, its frame not pushed yet: most such
+    /// futures are ready at once, and then nothing ever reads the frame.
+    /// Anything that reads or pushes frames pushes it first
+    /// (`materialize`), so at most one frame is pending, the innermost.
+    lazy: Cell<Option<Executor>>,
+    /// Approximate stack pointer when that call began (R10).
+    lazy_mark: Cell<usize>,
+    /// Whether `lazy` holds an executor (read without moving it).
     lazy_pending: Cell<bool>,
     /// Distinct executors with at least one frame (each counts its frames
     /// in `Inner::loops`).
@@ -94,8 +89,12 @@ pub(crate) struct ThreadState {
     /// run user code. Emptied whenever `active` changes (so a stale snapshot
     /// never keeps an executor alive) and rebuilt when a loop next asks.
     active_snapshot: Cell<Option<Rc<[Executor]>>>,
-    /// Per depth, the state of the last `block_on` there, reused by the next
-    /// one when nothing else holds it (no allocation per call).
+    /// The state of the outermost plain `block_on`'s future, reused by every
+    /// such call (see `begin_outermost`). Borrowed, not cloned, while the
+    /// future is first polled: no other call can use it meanwhile.
+    outermost_root: RefCell<Rc<RootState>>,
+    /// Per depth, the state of the last other `block_on` there, reused by
+    /// the next one when nothing else holds it (no allocation per call).
     root_cache: RefCell<Vec<Option<Rc<RootState>>>>,
     /// Every live executor created on this thread.
     registry: RefCell<Vec<Registered>>,
@@ -130,18 +129,7 @@ thread_locals! {
     static OWNER: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
 
     /// Everything else.
-    static STATE: ThreadState = ThreadState {
-        signal: ThreadSignal::for_current_thread(),
-        frames: RefCell::new(Vec::new()),
-        lazy: Cell::new(None),
-        lazy_pending: Cell::new(false),
-        active: RefCell::new(Vec::new()),
-        active_snapshot: Cell::new(None),
-        root_cache: RefCell::new(Vec::new()),
-        registry: RefCell::new(Vec::new()),
-        timers: RefCell::new(TimerHeap::default()),
-        default_executor: RefCell::new(None),
-    };
+    static STATE: ThreadState = ThreadState::new();
 }
 
 /// Runs `f` with this thread's state; `None` while the thread is exiting.
@@ -168,13 +156,32 @@ pub(crate) fn depth() -> usize {
 }
 
 /// Approximate current stack pointer.
-#[inline(never)]
+#[inline(always)]
 pub(crate) fn stack_mark() -> usize {
     let marker = 0u8;
     std::hint::black_box(&marker) as *const u8 as usize
 }
 
 impl ThreadState {
+    /// The state of a thread that has not run nestloop code yet.
+    fn new() -> Self {
+        let signal = ThreadSignal::for_current_thread();
+        ThreadState {
+            outermost_root: RefCell::new(new_root_state(&signal)),
+            signal,
+            frames: RefCell::new(Vec::new()),
+            lazy: Cell::new(None),
+            lazy_mark: Cell::new(0),
+            lazy_pending: Cell::new(false),
+            active: RefCell::new(Vec::new()),
+            active_snapshot: Cell::new(None),
+            root_cache: RefCell::new(Vec::new()),
+            registry: RefCell::new(Vec::new()),
+            timers: RefCell::new(TimerHeap::default()),
+            default_executor: RefCell::new(None),
+        }
+    }
+
     /// This thread's signal.
     pub(crate) fn signal(&self) -> &Arc<ThreadSignal> {
         &self.signal
@@ -213,22 +220,83 @@ impl ThreadState {
     #[inline(never)]
     fn push_lazy_now(&self) {
         self.lazy_pending.set(false);
-        if let Some(lazy) = self.lazy.take() {
-            self.push(&lazy.executor, lazy.stack_mark, false);
+        if let Some(executor) = self.lazy.take() {
+            self.push(&executor, self.lazy_mark.get(), false);
         }
     }
 
-    /// Begins a top-level `block_on`'s frame lazily (see `LazyFrame`); the
-    /// guard pops it, if it was ever pushed. Only with no loop running.
-    #[inline]
-    pub(crate) fn push_lazy(&self, executor: &Executor, stack_mark: usize) -> FrameGuard {
-        debug_assert_eq!(self.depth(), 0);
-        self.lazy.set(Some(LazyFrame {
-            executor: executor.clone(),
-            stack_mark,
-        }));
+    /// Begins an outermost plain `block_on` if no loop runs on this thread:
+    /// its frame lazily (see `defer_frame`), and the thread's outermost root
+    /// state, borrowed for the first poll. `None` when a loop runs (the call
+    /// is nested).
+    #[inline(always)]
+    pub(crate) fn begin_outermost(
+        &self,
+        executor: &Executor,
+        stack_mark: usize,
+    ) -> Option<(LazyGuard<'_>, Ref<'_, Rc<RootState>>)> {
+        if self.lazy_pending.get() || !self.frames.borrow().is_empty() {
+            return None;
+        }
+        // No loop runs, so no frame holds the state: it is free unless a
+        // clone of its waker survived an earlier call (that clone could
+        // wake this call, and would hide a deadlock from R9's count).
+        let mut state = self.outermost_root.borrow();
+        if Rc::strong_count(&state) != 1 || Arc::strong_count(&state.waker) != 2 {
+            drop(state);
+            self.renew_outermost_root();
+            state = self.outermost_root.borrow();
+        }
+        state.done.set(false);
+        state.waker.clear_woken();
+        Some((self.defer_frame(executor, stack_mark), state))
+    }
+
+    /// See `begin_outermost`.
+    #[cold]
+    fn renew_outermost_root(&self) {
+        let fresh = new_root_state(&self.signal);
+        let old = self.outermost_root.replace(fresh);
+        drop(old);
+    }
+
+    /// Begins a nested plain `block_on` at `depth` (one more than the
+    /// loops running: the caller checked it may nest): its frame lazily,
+    /// like the outermost call's, and the cached root state of that depth.
+    #[inline(always)]
+    pub(crate) fn begin_nested(
+        &self,
+        executor: &Executor,
+        stack_mark: usize,
+        depth: usize,
+    ) -> (LazyGuard<'_>, Rc<RootState>) {
+        debug_assert!(!self.lazy_pending.get() && depth == self.frames.borrow().len());
+        (
+            self.defer_frame(executor, stack_mark),
+            self.root_state(depth),
+        )
+    }
+
+    /// Records the frame of a plain `block_on` about to poll its future for
+    /// the first time, to be pushed only if something looks for it (see
+    /// `lazy`).
+    #[inline(always)]
+    fn defer_frame(&self, executor: &Executor, stack_mark: usize) -> LazyGuard<'_> {
+        self.lazy.set(Some(executor.clone()));
+        self.lazy_mark.set(stack_mark);
         self.lazy_pending.set(true);
-        FrameGuard { lazy: true }
+        LazyGuard { ts: self }
+    }
+
+    /// Ends the frame a guard stands for: a lazy frame still pending was
+    /// never seen, so there is nothing to pop.
+    #[inline]
+    fn end_frame(&self, lazy: bool) {
+        if lazy && self.lazy_pending.replace(false) {
+            drop(self.lazy.take());
+        } else {
+            self.pop_frame();
+        }
     }
 
     /// The stack used since the innermost frame was entered (0 outside any
@@ -335,23 +403,11 @@ impl ThreadState {
             state.waker.clear_woken();
             return state.clone();
         }
-        let state = self.new_root_state();
+        let state = new_root_state(&self.signal);
         // The replaced state (if any) is still held elsewhere: not dropped
         // here.
         *slot = Some(state.clone());
         state
-    }
-
-    /// A fresh root state (the cached one is in use, or there is none yet).
-    #[cold]
-    fn new_root_state(&self) -> Rc<RootState> {
-        let waker = Arc::new(RootWaker::new(self.signal.clone()));
-        Rc::new(RootState {
-            id: Cell::new(RootId::UNREGISTERED),
-            handle: Waker::from(waker.clone()),
-            waker,
-            done: Cell::new(false),
-        })
     }
 
     /// The first woken, unfinished root at or above frame `*index` that is
@@ -466,6 +522,18 @@ impl ThreadState {
     }
 }
 
+/// A fresh root state for a `block_on` of this thread.
+#[cold]
+fn new_root_state(signal: &Arc<ThreadSignal>) -> Rc<RootState> {
+    let waker = Arc::new(RootWaker::new(signal.clone()));
+    Rc::new(RootState {
+        id: Cell::new(RootId::UNREGISTERED),
+        handle: Waker::from(waker.clone()),
+        waker,
+        done: Cell::new(false),
+    })
+}
+
 /// Makes room in the root-state cache for a new depth.
 #[cold]
 fn grow(cache: &mut Vec<Option<Rc<RootState>>>, len: usize) {
@@ -482,14 +550,31 @@ pub(crate) struct FrameGuard {
 impl Drop for FrameGuard {
     #[inline]
     fn drop(&mut self) {
-        try_with(|s| {
-            // A lazy frame still pending was never seen: nothing to pop.
-            if self.lazy && s.lazy_pending.replace(false) {
-                drop(s.lazy.take());
-            } else {
-                s.pop_frame();
-            }
-        });
+        try_with(|s| s.end_frame(self.lazy));
+    }
+}
+
+/// The frame of a plain `block_on` during its first poll (see
+/// `ThreadState::defer_frame`): ends it on return or unwind, without
+/// looking the thread's state up again.
+pub(crate) struct LazyGuard<'a> {
+    /// This thread's state.
+    ts: &'a ThreadState,
+}
+
+impl LazyGuard<'_> {
+    /// The future is pending: the frame lives on past this borrow of the
+    /// thread's state, as an ordinary guard.
+    pub(crate) fn keep(self) -> FrameGuard {
+        std::mem::forget(self);
+        FrameGuard { lazy: true }
+    }
+}
+
+impl Drop for LazyGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.ts.end_frame(true);
     }
 }
 

@@ -24,7 +24,7 @@ use std::sync::atomic::{Ordering, fence};
 use std::task::{Context, Poll};
 
 use crate::executor::{Executor, Inner, Interrupted};
-use crate::frames::{self, RootState, ThreadState};
+use crate::frames::{self, FrameGuard, RootState, ThreadState};
 use crate::park;
 use crate::raw::{self, PollRoot};
 
@@ -66,6 +66,7 @@ impl<F: Future> PollRoot for Root<'_, F> {
 
 /// `Executor::block_on` (`interruptible == false`, never `Err`) and
 /// `Executor::try_block_on`.
+#[inline]
 pub(crate) fn block_on<F: Future>(
     executor: &Executor,
     future: F,
@@ -81,48 +82,92 @@ pub(crate) fn block_on<F: Future>(
 
 /// `block_on` proper: pushes the frame, polls the future once, and drives
 /// the loop if it is not done yet.
+#[inline]
 fn run<F: Future>(
     executor: &Executor,
     future: F,
     interruptible: bool,
 ) -> Result<F::Output, Interrupted> {
     let mark = frames::stack_mark();
-    let future = pin!(future);
+    let mut future = pin!(future);
+    // A plain `block_on` polls its future once before anything else: its
+    // frame is pushed only if something looks for it (most such futures are
+    // ready at once, and then nothing else is needed), and the outermost
+    // call borrows the thread's root state instead of cloning it.
+    // `try_block_on` goes the general way: an `Interrupted` unwinding out of
+    // its first poll must become `Err(Interrupted)`.
+    if !interruptible && executor.inner.max_depth != 0 {
+        let first = frames::with(|ts| {
+            let _context = executor.inner.poll_context();
+            if let Some((guard, state)) = ts.begin_outermost(executor, mark) {
+                let mut cx = Context::from_waker(&state.handle);
+                // Polled by this call itself: a panic unwinds straight out
+                // (the guard ends the frame), as it would after
+                // `resume_unwind`.
+                return match future.as_mut().poll(&mut cx) {
+                    Poll::Ready(output) => Ok(output),
+                    Poll::Pending => Err((guard.keep(), Rc::clone(&state), 0)),
+                };
+            }
+            let index = check_enter(executor, ts, mark);
+            let (guard, state) = ts.begin_nested(executor, mark, index);
+            let _owner = frames::enter_owner(&executor.inner);
+            let mut cx = Context::from_waker(&state.handle);
+            match future.as_mut().poll(&mut cx) {
+                Poll::Ready(output) => Ok(output),
+                Poll::Pending => Err((guard.keep(), state, index)),
+            }
+        });
+        return match first {
+            Ok(output) => Ok(output),
+            Err(begun) => run_rest(executor, future, false, mark, Some(begun)),
+        };
+    }
+    run_rest(executor, future, interruptible, mark, None)
+}
+
+/// `run` after a plain call's first poll (`begun`: its frame, root state
+/// and index), or from the start for `try_block_on`.
+#[inline(never)]
+fn run_rest<F: Future>(
+    executor: &Executor,
+    future: Pin<&mut F>,
+    interruptible: bool,
+    mark: usize,
+    begun: Option<(FrameGuard, Rc<RootState>, usize)>,
+) -> Result<F::Output, Interrupted> {
     let mut root = Root {
         future,
         outcome: None,
     };
-    let (state, frame, index) = frames::with(|ts| {
-        let index = ts.depth();
-        let guard = if index == 0 && !interruptible && executor.inner.max_depth > 0 {
-            // The outermost loop: its frame is pushed only if something
-            // looks for it (most futures here are ready at once).
-            ts.push_lazy(executor, mark)
-        } else {
-            check_enter(executor, ts, mark);
-            ts.push_frame(executor, mark, interruptible)
-        };
-        (ts.root_state(index), guard, index)
-    });
-    // The first poll happens before the future is registered for other
-    // loops: it is on the stack meanwhile, so none of them could poll it
-    // anyway, and a future that is ready at once costs no registration.
-    let ready_at_once = {
-        let _owner = frames::enter_owner(&executor.inner);
-        let _context = executor.inner.poll_context();
-        let mut cx = Context::from_waker(&state.handle);
-        if interruptible {
-            root.poll_root(&mut cx).is_ready()
-        } else {
-            // Polled by this call itself: a panic unwinds straight out (the
-            // guards pop the frame), as it would after `resume_unwind`.
-            match root.future.as_mut().poll(&mut cx) {
-                Poll::Ready(output) => {
-                    drop(frame);
-                    return Ok(output);
+    let (state, frame, index, ready_at_once) = match begun {
+        Some((frame, state, index)) => (state, frame, index, false),
+        None => {
+            let (state, frame, index) = frames::with(|ts| {
+                let index = check_enter(executor, ts, mark);
+                let frame = ts.push_frame(executor, mark, interruptible);
+                (ts.root_state(index), frame, index)
+            });
+            // The first poll happens before the future is registered for
+            // other loops: it is on the stack meanwhile, so none of them
+            // could poll it anyway, and a future that is ready at once
+            // costs no registration.
+            let _owner = frames::enter_owner(&executor.inner);
+            let _context = executor.inner.poll_context();
+            let mut cx = Context::from_waker(&state.handle);
+            let ready = if interruptible {
+                root.poll_root(&mut cx).is_ready()
+            } else {
+                // As above: a panic unwinds straight out.
+                match root.future.as_mut().poll(&mut cx) {
+                    Poll::Ready(output) => {
+                        drop(frame);
+                        return Ok(output);
+                    }
+                    Poll::Pending => false,
                 }
-                Poll::Pending => false,
-            }
+            };
+            (state, frame, index, ready)
         }
     };
     let exit = if ready_at_once {
@@ -179,8 +224,10 @@ pub(crate) fn run_until_stalled(executor: &Executor) -> usize {
 }
 
 /// Refuses to nest past `max_depth` or past the stack the thread has (R10).
-fn check_enter(executor: &Executor, ts: &ThreadState, mark: usize) {
-    let depth = ts.depth() + 1;
+/// Returns the index the new frame will have (the loops running now).
+fn check_enter(executor: &Executor, ts: &ThreadState, mark: usize) -> usize {
+    let index = ts.depth();
+    let depth = index + 1;
     let max_depth = executor.inner.max_depth;
     if depth > max_depth {
         panic!(
@@ -191,7 +238,7 @@ fn check_enter(executor: &Executor, ts: &ThreadState, mark: usize) {
         );
     }
     if depth == 1 {
-        return; // the outermost loop: no nesting to bound
+        return index; // the outermost loop: no nesting to bound
     }
     if let Some(remaining) = remaining_stack() {
         let level = ts.last_level_stack(mark);
@@ -208,6 +255,7 @@ fn check_enter(executor: &Executor, ts: &ThreadState, mark: usize) {
             );
         }
     }
+    index
 }
 
 /// The stack left on this thread, when it can be known.

@@ -256,6 +256,59 @@ fn free_functions_use_the_executor_that_owns_the_polled_task() {
 /// The outermost `block_on` pushes its frame only when something looks for
 /// it during the first poll; everything must see it all the same.
 #[test]
+fn a_nested_frame_is_seen_during_its_first_poll() {
+    watchdog(|| {
+        let ex = Executor::new();
+        let other = Executor::new();
+        let other2 = other.clone();
+        let ex2 = ex.clone();
+        let seen = ex
+            .block_on(ex.spawn(async move {
+                // Ready at once, reading nothing: nothing is left behind.
+                assert_eq!(other2.block_on(async { 5 }), 5);
+                assert_eq!(depth(), 1);
+                // Ready at once, after looking at the frame in every way.
+                let other3 = other2.clone();
+                let inner = other2.block_on(async move {
+                    let d = depth();
+                    let current = Executor::current().is_some_and(|c| c.ptr_eq(&other3));
+                    let ran = Rc::new(Cell::new(false));
+                    let flag = ran.clone();
+                    // The free function spawns onto the executor of this call.
+                    let task = spawn(async move { flag.set(true) });
+                    assert!(
+                        other3.task_count() == 1,
+                        "spawned onto the nested call's executor"
+                    );
+                    // A call nested in this one drives that executor's tasks.
+                    block_on(task).unwrap();
+                    (d, current, ran.get(), depth())
+                });
+                // A panic in a nested first poll leaves no frame behind.
+                let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    other2.block_on(async {
+                        let _ = depth();
+                        panic!("first poll");
+                    })
+                }));
+                assert!(panicked.is_err());
+                // Pending first, then a real nested loop: the frame is there.
+                let looped = other2.block_on(async {
+                    yield_now().await;
+                    depth()
+                });
+                // Back in the task: its own executor is current again.
+                let back = Executor::current().is_some_and(|c| c.ptr_eq(&ex2));
+                (inner, depth(), looped, back)
+            }))
+            .unwrap();
+        assert_eq!(seen, ((2, true, true, 2), 1, 2, true));
+        assert_eq!(depth(), 0);
+        assert_eq!(other.task_count(), 0);
+    });
+}
+
+#[test]
 fn the_outermost_frame_is_seen_during_the_first_poll() {
     watchdog(|| {
         let ex = Executor::new();
