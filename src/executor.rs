@@ -25,7 +25,7 @@ use slab::Slab;
 use crate::frames;
 use crate::join::JoinHandle;
 use crate::park::ThreadSignal;
-use crate::raw::{TaskRef, UNADOPTED};
+use crate::raw::{SharedHold, TaskRef, UNADOPTED};
 use crate::run_loop;
 use crate::sync::{AtomicBool, AtomicUsize, InjectQueue, Ordering, fence};
 use crate::task;
@@ -100,6 +100,9 @@ pub(crate) struct Inner {
     pub(crate) detect_deadlock: bool,
     /// How many loop frames of this executor are on its thread's stack.
     pub(crate) loops: std::cell::Cell<usize>,
+    /// Holds on `shared` taken and not yet given to a task (see
+    /// `raw::SharedHold`).
+    pub(crate) holds: std::cell::Cell<usize>,
     /// The tokio runtime whose context polls enter.
     #[cfg(feature = "tokio")]
     tokio: Option<::tokio::runtime::Handle>,
@@ -117,6 +120,9 @@ pub(crate) struct Shared {
     unadopted: AtomicUsize,
     /// Bumped by each `InterruptHandle::interrupt`.
     interrupt_epoch: AtomicUsize,
+    /// The executor, its reserve and its tasks' holds (see
+    /// `raw::SharedHold`).
+    pub(crate) holders: AtomicUsize,
 }
 
 impl fmt::Debug for Executor {
@@ -301,7 +307,7 @@ impl Executor {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let (task, listed, handle) = task::new_local(future, self.inner.shared.clone());
+        let (task, listed, handle) = task::new_local(future, SharedHold::local(&self.inner));
         let key = self.inner.tasks.borrow_mut().insert(listed);
         task.header().set_key(key);
         self.inner.queue.borrow_mut().push_back(task);
@@ -529,6 +535,7 @@ impl Drop for Inner {
         self.shared.drain_dead();
         let shared = Arc::as_ptr(&self.shared);
         frames::try_with(|s| s.unregister(shared));
+        SharedHold::release_executor(self);
     }
 }
 
@@ -809,19 +816,23 @@ impl Builder {
     /// ```
     pub fn build(self) -> Executor {
         let signal = frames::with(|s| s.signal().clone());
+        let shared = Arc::new(Shared {
+            inject: InjectQueue::new(),
+            alive: AtomicBool::new(true),
+            signal,
+            unadopted: AtomicUsize::new(0),
+            interrupt_epoch: AtomicUsize::new(0),
+            holders: AtomicUsize::new(1),
+        });
+        SharedHold::first(&shared);
         let inner = Rc::new(Inner {
-            shared: Arc::new(Shared {
-                inject: InjectQueue::new(),
-                alive: AtomicBool::new(true),
-                signal,
-                unadopted: AtomicUsize::new(0),
-                interrupt_epoch: AtomicUsize::new(0),
-            }),
+            shared: shared.clone(),
             queue: RefCell::new(VecDeque::new()),
             tasks: RefCell::new(Slab::new()),
             max_depth: self.max_depth,
             detect_deadlock: self.detect_deadlock,
             loops: std::cell::Cell::new(0),
+            holds: std::cell::Cell::new(0),
             #[cfg(feature = "tokio")]
             tokio: self.tokio,
         });
@@ -882,7 +893,7 @@ impl Spawner {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (task, handle) = task::new_remote(future, self.shared.clone());
+        let (task, handle) = task::new_remote(future, SharedHold::remote(&self.shared));
         self.shared.unadopted.fetch_add(1, Ordering::AcqRel);
         self.shared.push_remote(task);
         JoinHandle::new(handle)

@@ -90,8 +90,9 @@ struct VTable {
     /// Takes the result into `*out` (a `Poll<Result<F::Output, JoinError>>`)
     /// or registers the awaiter.
     poll_join: unsafe fn(&TaskRef, *mut (), &mut Context<'_>),
-    /// Frees the allocation; the reference count is zero.
-    dealloc: unsafe fn(NonNull<Header>),
+    /// Frees the allocation; the reference count is zero. The executor,
+    /// when the caller is running it (its hold goes back to the reserve).
+    dealloc: unsafe fn(NonNull<Header>, Option<&Inner>),
 }
 
 /// The part of a task that does not depend on the future's type, at the
@@ -101,8 +102,9 @@ pub(crate) struct Header {
     state: AtomicUsize,
     /// The operations for this task's future type.
     vtable: &'static VTable,
-    /// The executor's thread-safe side, where wakes go.
-    pub(crate) shared: Arc<Shared>,
+    /// The executor's thread-safe side, where wakes go. Released by
+    /// `dealloc`, which knows whether it can go back to a reserve.
+    pub(crate) shared: ManuallyDrop<SharedHold>,
     /// Key in the executor's task list (`UNADOPTED` before adoption). Only
     /// the owner thread writes it.
     key: AtomicUsize,
@@ -300,8 +302,8 @@ impl TaskRef {
     /// the injection queue.
     #[inline]
     fn enqueue(self) {
-        let shared: *const Shared = Arc::as_ptr(&self.header().shared);
-        // SAFETY: `self` keeps the task, and the task's `Arc` keeps `Shared`,
+        let shared: *const Shared = &**self.header().shared;
+        // SAFETY: `self` keeps the task, and the task's hold keeps `Shared`,
         // alive until the reference is handed over. `push_local_here` hands
         // it over only on the executor's thread, where the executor it finds
         // holds its own `Arc` of `Shared` for the rest of the call and
@@ -312,19 +314,25 @@ impl TaskRef {
         };
         // Another thread may run and free the task as soon as it is pushed:
         // keep `Shared` alive for `push_remote` with a reference of its own.
-        let shared = task.header().shared.clone();
+        let shared = task.header().shared.to_arc();
         shared.push_remote(task);
     }
 
     /// Releases this reference, freeing the task if it was the last.
     #[inline]
     fn release(self, count: usize) {
+        self.release_in(count, None);
+    }
+
+    /// `release`, by the thread running `executor` (the task's).
+    #[inline]
+    fn release_in(self, count: usize, executor: Option<&Inner>) {
         let prev = self
             .header()
             .state
             .fetch_sub(count * REF_ONE, Ordering::AcqRel);
         debug_assert!((prev & REF_MASK) >= count * REF_ONE);
-        self.released(prev - count * REF_ONE);
+        self.released_in(prev - count * REF_ONE, executor);
     }
 
     /// Forgets this reference, which a combined transition has already taken
@@ -332,23 +340,30 @@ impl TaskRef {
     /// reference is left.
     #[inline]
     fn released(self, state: usize) {
+        self.released_in(state, None);
+    }
+
+    /// `released`, by the thread running `executor` (the task's).
+    #[inline]
+    fn released_in(self, state: usize, executor: Option<&Inner>) {
         let this = ManuallyDrop::new(self);
         if state & REF_MASK == 0 {
             // SAFETY: that was the last reference, and it is forgotten.
-            unsafe { (this.header().vtable.dealloc)(this.0) };
+            unsafe { (this.header().vtable.dealloc)(this.0, executor) };
         }
     }
 
     /// Releases two references to the same task with one atomic operation
-    /// (`self` and `other`, which must point at the same task).
+    /// (`self` and `other`, which must point at the same task), on the
+    /// thread running the task's `executor`.
     #[inline]
-    pub(crate) fn release_pair(self, other: TaskRef) {
+    pub(crate) fn release_pair(self, other: TaskRef, executor: &Inner) {
         debug_assert_eq!(
             self.0, other.0,
             "nestloop: internal error: pair of different tasks"
         );
         mem::forget(other);
-        self.release(2);
+        self.release_in(2, Some(executor));
     }
 }
 
@@ -442,12 +457,12 @@ impl<F: Future + 'static> Task<F> {
 
     /// A new task holding `future`, with `refs` references (all returned
     /// as the caller's to hand out) and the initial flags.
-    fn allocate(future: F, shared: Arc<Shared>, flags: usize, refs: usize) -> TaskRef {
+    fn allocate(future: F, shared: SharedHold, flags: usize, refs: usize) -> TaskRef {
         let cell = Box::new(TaskCell {
             header: Header {
                 state: AtomicUsize::new(flags | (refs * REF_ONE)),
                 vtable: &Self::VTABLE,
-                shared,
+                shared: ManuallyDrop::new(shared),
                 key: AtomicUsize::new(UNADOPTED),
                 awaiter: Mutex::new(None),
             },
@@ -571,10 +586,10 @@ impl<F: Future + 'static> Task<F> {
     /// # Safety
     ///
     /// The reference count of the task at `ptr` must be zero.
-    unsafe fn dealloc(ptr: NonNull<Header>) {
+    unsafe fn dealloc(ptr: NonNull<Header>, executor: Option<&Inner>) {
         // SAFETY: the allocation is a `TaskCell<F>` made by `allocate`
         // (`Box`), and with no reference left nothing else can reach it.
-        let cell = unsafe { Box::from_raw(ptr.cast::<TaskCell<F>>().as_ptr()) };
+        let mut cell = unsafe { Box::from_raw(ptr.cast::<TaskCell<F>>().as_ptr()) };
         if !cell.header.may_touch_here() {
             // The owner thread's executor always empties its tasks before it
             // goes away; if that ever did not happen, leaking a `!Send` value
@@ -584,15 +599,18 @@ impl<F: Future + 'static> Task<F> {
             cell.stage
                 .with_mut(|stage| unsafe { std::ptr::write(stage, Stage::Empty) });
         }
+        // SAFETY: taken once, here, and the cell is not used after.
+        let hold = unsafe { ManuallyDrop::take(&mut cell.header.shared) };
         // A future still there is dropped in place (it is pinned).
         drop(cell);
+        hold.release(executor);
     }
 }
 
 /// Creates a task for `Executor::spawn`: owned by this thread, scheduled,
 /// with a handle. Returns its references for the run queue, the task list
 /// and the handle.
-pub(crate) fn new_local<F>(future: F, shared: Arc<Shared>) -> (TaskRef, TaskRef, JoinRef<F::Output>)
+pub(crate) fn new_local<F>(future: F, shared: SharedHold) -> (TaskRef, TaskRef, JoinRef<F::Output>)
 where
     F: Future + 'static,
     F::Output: 'static,
@@ -605,7 +623,7 @@ where
 /// Creates a task for `Spawner::spawn`: owned by the executor's thread,
 /// scheduled, with a handle, not yet adopted. Returns its references for the
 /// injection queue and the handle.
-pub(crate) fn new_remote<F>(future: F, shared: Arc<Shared>) -> (TaskRef, JoinRef<F::Output>)
+pub(crate) fn new_remote<F>(future: F, shared: SharedHold) -> (TaskRef, JoinRef<F::Output>)
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
@@ -793,6 +811,129 @@ impl<F: Future + 'static> Running<F> {
         debug_assert!(prev & RUNNING != 0 && prev & COMPLETED == 0);
         let orphan = (prev & HANDLE == 0).then(|| cell.take_stage_result());
         (orphan, prev & AWAITER != 0, self.task)
+    }
+}
+
+/// Holds taken in one atomic operation when an executor's reserve runs out.
+const HOLD_BATCH: usize = 64;
+
+/// A task's way back to its executor's [`Shared`]: a pointer kept valid by
+/// `Shared::holders` instead of the `Arc`'s own count. The executor's
+/// thread takes holds for its tasks from a reserve it refills
+/// `HOLD_BATCH` at a time, and a task freed while its executor runs gives
+/// its hold back to the reserve, so spawning and freeing a task costs no
+/// atomic operation on `Shared`, where an `Arc` clone per task would cost
+/// two.
+///
+/// While `holders` is above zero it owns one strong count of the `Arc`
+/// (taken when it rises from zero, given back when it falls to zero). The
+/// executor (`Inner`) counts as one holder, plus its unused reserve.
+pub(crate) struct SharedHold(NonNull<Shared>);
+
+// SAFETY: a hold is a counted shared reference to `Shared`, which is `Send +
+// Sync`; it gives out only `&Shared`.
+unsafe impl Send for SharedHold {}
+// SAFETY: as above.
+unsafe impl Sync for SharedHold {}
+
+impl SharedHold {
+    /// Makes a new executor the first holder of its `Shared` (created with
+    /// `holders` at 1); `release_executor` gives that hold back.
+    pub(crate) fn first(shared: &Arc<Shared>) {
+        // The strong count the holders own from now on.
+        mem::forget(shared.clone());
+    }
+
+    /// A hold for a task spawned on `executor`'s thread, from its reserve.
+    #[inline]
+    pub(crate) fn local(executor: &Inner) -> SharedHold {
+        let reserve = executor.holds.get();
+        let reserve = if reserve == 0 {
+            // The executor's own hold keeps the count above zero: adding
+            // needs no new strong count.
+            executor
+                .shared
+                .holders
+                .fetch_add(HOLD_BATCH, Ordering::Relaxed);
+            HOLD_BATCH
+        } else {
+            reserve
+        };
+        executor.holds.set(reserve - 1);
+        SharedHold(arc_ptr(&executor.shared))
+    }
+
+    /// A hold for a task spawned from another thread.
+    pub(crate) fn remote(shared: &Arc<Shared>) -> SharedHold {
+        if shared.holders.fetch_add(1, Ordering::Relaxed) == 0 {
+            // The executor and all its tasks are gone, and the last holder
+            // gave the strong count back (or is about to): take one again.
+            mem::forget(shared.clone());
+        }
+        SharedHold(arc_ptr(shared))
+    }
+
+    /// A strong reference, for work that may outlive the task.
+    #[inline]
+    pub(crate) fn to_arc(&self) -> Arc<Shared> {
+        // SAFETY: the hold keeps the strong count the holders own, so the
+        // pointer is that of a live `Arc<Shared>`.
+        unsafe {
+            Arc::increment_strong_count(self.0.as_ptr());
+            Arc::from_raw(self.0.as_ptr())
+        }
+    }
+
+    /// Gives the hold back: to `executor`'s reserve when it is this task's
+    /// executor (on its thread), else to the shared count.
+    #[inline]
+    pub(crate) fn release(self, executor: Option<&Inner>) {
+        let this = ManuallyDrop::new(self);
+        match executor {
+            Some(executor) if std::ptr::eq(Arc::as_ptr(&executor.shared), this.0.as_ptr()) => {
+                executor.holds.set(executor.holds.get() + 1);
+            }
+            _ => release_holds(this.0, 1),
+        }
+    }
+
+    /// The executor goes away: gives back its own hold and its reserve.
+    pub(crate) fn release_executor(executor: &Inner) {
+        let count = executor.holds.replace(0) + 1;
+        release_holds(arc_ptr(&executor.shared), count);
+    }
+}
+
+impl std::ops::Deref for SharedHold {
+    type Target = Shared;
+
+    #[inline]
+    fn deref(&self) -> &Shared {
+        // SAFETY: the hold keeps `Shared` alive (see the type's docs).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+/// The pointer an `Arc` stands for, with the provenance `Arc::from_raw`
+/// needs.
+#[inline]
+fn arc_ptr(shared: &Arc<Shared>) -> NonNull<Shared> {
+    NonNull::new(Arc::as_ptr(shared).cast_mut())
+        .unwrap_or_else(|| unreachable!("nestloop: internal error: null Arc"))
+}
+
+/// Gives back `count` holds on `shared`; the last one gives back the strong
+/// count the holders own.
+fn release_holds(shared: NonNull<Shared>, count: usize) {
+    // SAFETY: the caller's holds keep `Shared` alive until this returns
+    // (the strong count goes only after the subtraction below).
+    let holders = unsafe { &shared.as_ref().holders };
+    if holders.fetch_sub(count, Ordering::Release) == count {
+        // See everything the other holders did before giving theirs back.
+        crate::sync::fence(Ordering::Acquire);
+        // SAFETY: the holders owned one strong count (see `SharedHold`),
+        // and this was the last hold.
+        drop(unsafe { Arc::from_raw(shared.as_ptr()) });
     }
 }
 
@@ -1031,5 +1172,54 @@ mod tests {
         parked.borrow_mut().take().unwrap().wake();
         drop(aborter);
         assert_eq!(ex.task_count(), 0);
+    }
+
+    #[test]
+    fn tasks_keep_their_executors_shared_part_alive_and_free_it_once() {
+        let ex = Executor::new();
+        let shared = std::sync::Arc::downgrade(&ex.inner.shared);
+        let spawner = ex.spawner();
+        // More tasks than one batch of holds: the reserve is refilled, and
+        // the finished ones give their holds back to it.
+        let parked: std::sync::Arc<std::sync::Mutex<Vec<Waker>>> = Default::default();
+        for i in 0..super::HOLD_BATCH + 10 {
+            let p = parked.clone();
+            drop(ex.spawn(async move {
+                if i % 2 == 0 {
+                    poll_fn(|cx| {
+                        p.lock().unwrap().push(cx.waker().clone());
+                        Poll::<()>::Pending
+                    })
+                    .await
+                }
+            }));
+        }
+        ex.run_until_stalled();
+        assert_eq!(ex.task_count(), super::HOLD_BATCH / 2 + 5);
+        // The executor goes; its pending tasks live on through their wakers.
+        drop(ex);
+        assert!(shared.upgrade().is_some());
+        let wakers = std::mem::take(&mut *parked.lock().unwrap());
+        std::thread::spawn(move || {
+            let mut wakers = wakers.into_iter();
+            // Woken after the executor is gone, then dropped, on another
+            // thread: each gives its hold back there.
+            wakers.next().unwrap().wake();
+            wakers.next().unwrap().wake_by_ref();
+        })
+        .join()
+        .unwrap();
+        // Only the spawner keeps it now; a spawn takes a hold again.
+        let late = spawner.spawn(async {});
+        assert!(
+            futures::executor::block_on(late)
+                .unwrap_err()
+                .is_cancelled()
+        );
+        drop(spawner);
+        assert!(
+            shared.upgrade().is_none(),
+            "freed once the last hold is gone"
+        );
     }
 }

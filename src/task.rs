@@ -29,7 +29,8 @@ fn finish<F: Future + 'static>(
     if let Some(orphan) = orphan {
         drop_contained(orphan);
     }
-    let listed = executor.and_then(|executor| executor.remove(task.header().key()));
+    let listed =
+        executor.and_then(|executor| Some((executor.remove(task.header().key())?, executor)));
     // Last: the awaiter's waker is user code and may panic; the task is
     // consistent by now. (A handle that registers after `complete` sees
     // the result when it checks again.)
@@ -40,7 +41,7 @@ fn finish<F: Future + 'static>(
     };
     let task = task.erase();
     match listed {
-        Some(listed) => task.release_pair(listed),
+        Some((listed, executor)) => task.release_pair(listed, executor),
         None => drop(task),
     }
     if let Some(waker) = awaiter {
