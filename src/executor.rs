@@ -25,7 +25,7 @@ use slab::Slab;
 use crate::frames;
 use crate::join::JoinHandle;
 use crate::park::ThreadSignal;
-use crate::raw::{SharedHold, TaskRef, UNADOPTED};
+use crate::raw::{HoldReserve, SharedHold, TaskRef, UNADOPTED};
 use crate::run_loop;
 use crate::sync::{AtomicBool, AtomicUsize, InjectQueue, Ordering, fence};
 use crate::task;
@@ -100,9 +100,6 @@ pub(crate) struct Inner {
     pub(crate) detect_deadlock: bool,
     /// How many loop frames of this executor are on its thread's stack.
     pub(crate) loops: std::cell::Cell<usize>,
-    /// Holds on `shared` taken and not yet given to a task (see
-    /// `raw::SharedHold`).
-    pub(crate) holds: std::cell::Cell<usize>,
     /// The tokio runtime whose context polls enter.
     #[cfg(feature = "tokio")]
     tokio: Option<::tokio::runtime::Handle>,
@@ -123,6 +120,8 @@ pub(crate) struct Shared {
     /// The executor, its reserve and its tasks' holds (see
     /// `raw::SharedHold`).
     pub(crate) holders: AtomicUsize,
+    /// Holds taken for tasks and not yet given to one.
+    pub(crate) reserve: HoldReserve,
 }
 
 impl fmt::Debug for Executor {
@@ -307,7 +306,7 @@ impl Executor {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let (task, listed, handle) = task::new_local(future, SharedHold::local(&self.inner));
+        let (task, listed, handle) = task::new_local(future, SharedHold::local(&self.inner.shared));
         let key = self.inner.tasks.borrow_mut().insert(listed);
         task.header().set_key(key);
         self.inner.queue.borrow_mut().push_back(task);
@@ -535,7 +534,7 @@ impl Drop for Inner {
         self.shared.drain_dead();
         let shared = Arc::as_ptr(&self.shared);
         frames::try_with(|s| s.unregister(shared));
-        SharedHold::release_executor(self);
+        SharedHold::release_executor(&self.shared);
     }
 }
 
@@ -823,6 +822,7 @@ impl Builder {
             unadopted: AtomicUsize::new(0),
             interrupt_epoch: AtomicUsize::new(0),
             holders: AtomicUsize::new(1),
+            reserve: HoldReserve::new(),
         });
         SharedHold::first(&shared);
         let inner = Rc::new(Inner {
@@ -832,7 +832,6 @@ impl Builder {
             max_depth: self.max_depth,
             detect_deadlock: self.detect_deadlock,
             loops: std::cell::Cell::new(0),
-            holds: std::cell::Cell::new(0),
             #[cfg(feature = "tokio")]
             tokio: self.tokio,
         });

@@ -38,6 +38,13 @@ pub(crate) fn thread_key() -> u64 {
     })
 }
 
+/// `thread_key`, or `None` where thread-locals are gone (only under loom,
+/// whose thread-locals are unreachable while a thread exits).
+#[inline]
+pub(crate) fn try_thread_key() -> Option<u64> {
+    THREAD_KEY.try_with(|_| ()).ok().map(|()| thread_key())
+}
+
 /// One per thread that runs loops: unparks it and flags woken roots.
 #[derive(Debug)]
 pub(crate) struct ThreadSignal {

@@ -90,9 +90,8 @@ struct VTable {
     /// Takes the result into `*out` (a `Poll<Result<F::Output, JoinError>>`)
     /// or registers the awaiter.
     poll_join: unsafe fn(&TaskRef, *mut (), &mut Context<'_>),
-    /// Frees the allocation; the reference count is zero. The executor,
-    /// when the caller is running it (its hold goes back to the reserve).
-    dealloc: unsafe fn(NonNull<Header>, Option<&Inner>),
+    /// Frees the allocation; the reference count is zero.
+    dealloc: unsafe fn(NonNull<Header>),
 }
 
 /// The part of a task that does not depend on the future's type, at the
@@ -321,18 +320,12 @@ impl TaskRef {
     /// Releases this reference, freeing the task if it was the last.
     #[inline]
     fn release(self, count: usize) {
-        self.release_in(count, None);
-    }
-
-    /// `release`, by the thread running `executor` (the task's).
-    #[inline]
-    fn release_in(self, count: usize, executor: Option<&Inner>) {
         let prev = self
             .header()
             .state
             .fetch_sub(count * REF_ONE, Ordering::AcqRel);
         debug_assert!((prev & REF_MASK) >= count * REF_ONE);
-        self.released_in(prev - count * REF_ONE, executor);
+        self.released(prev - count * REF_ONE);
     }
 
     /// Forgets this reference, which a combined transition has already taken
@@ -340,30 +333,23 @@ impl TaskRef {
     /// reference is left.
     #[inline]
     fn released(self, state: usize) {
-        self.released_in(state, None);
-    }
-
-    /// `released`, by the thread running `executor` (the task's).
-    #[inline]
-    fn released_in(self, state: usize, executor: Option<&Inner>) {
         let this = ManuallyDrop::new(self);
         if state & REF_MASK == 0 {
             // SAFETY: that was the last reference, and it is forgotten.
-            unsafe { (this.header().vtable.dealloc)(this.0, executor) };
+            unsafe { (this.header().vtable.dealloc)(this.0) };
         }
     }
 
     /// Releases two references to the same task with one atomic operation
-    /// (`self` and `other`, which must point at the same task), on the
-    /// thread running the task's `executor`.
+    /// (`self` and `other`, which must point at the same task).
     #[inline]
-    pub(crate) fn release_pair(self, other: TaskRef, executor: &Inner) {
+    pub(crate) fn release_pair(self, other: TaskRef) {
         debug_assert_eq!(
             self.0, other.0,
             "nestloop: internal error: pair of different tasks"
         );
         mem::forget(other);
-        self.release_in(2, Some(executor));
+        self.release(2);
     }
 }
 
@@ -586,7 +572,7 @@ impl<F: Future + 'static> Task<F> {
     /// # Safety
     ///
     /// The reference count of the task at `ptr` must be zero.
-    unsafe fn dealloc(ptr: NonNull<Header>, executor: Option<&Inner>) {
+    unsafe fn dealloc(ptr: NonNull<Header>) {
         // SAFETY: the allocation is a `TaskCell<F>` made by `allocate`
         // (`Box`), and with no reference left nothing else can reach it.
         let mut cell = unsafe { Box::from_raw(ptr.cast::<TaskCell<F>>().as_ptr()) };
@@ -603,7 +589,7 @@ impl<F: Future + 'static> Task<F> {
         let hold = unsafe { ManuallyDrop::take(&mut cell.header.shared) };
         // A future still there is dropped in place (it is pinned).
         drop(cell);
-        hold.release(executor);
+        drop(hold);
     }
 }
 
@@ -819,15 +805,14 @@ const HOLD_BATCH: usize = 64;
 
 /// A task's way back to its executor's [`Shared`]: a pointer kept valid by
 /// `Shared::holders` instead of the `Arc`'s own count. The executor's
-/// thread takes holds for its tasks from a reserve it refills
-/// `HOLD_BATCH` at a time, and a task freed while its executor runs gives
-/// its hold back to the reserve, so spawning and freeing a task costs no
-/// atomic operation on `Shared`, where an `Arc` clone per task would cost
-/// two.
+/// thread takes holds for its tasks from a reserve (`HoldReserve`) it
+/// refills `HOLD_BATCH` at a time, and a task freed on that thread gives its
+/// hold back there, so spawning and freeing a task costs no atomic
+/// operation on `Shared`, where an `Arc` clone per task would cost two.
 ///
 /// While `holders` is above zero it owns one strong count of the `Arc`
 /// (taken when it rises from zero, given back when it falls to zero). The
-/// executor (`Inner`) counts as one holder, plus its unused reserve.
+/// executor counts as one holder, plus its unused reserve.
 pub(crate) struct SharedHold(NonNull<Shared>);
 
 // SAFETY: a hold is a counted shared reference to `Shared`, which is `Send +
@@ -844,23 +829,23 @@ impl SharedHold {
         mem::forget(shared.clone());
     }
 
-    /// A hold for a task spawned on `executor`'s thread, from its reserve.
+    /// A hold for a task spawned on the executor's thread, from its
+    /// reserve.
     #[inline]
-    pub(crate) fn local(executor: &Inner) -> SharedHold {
-        let reserve = executor.holds.get();
-        let reserve = if reserve == 0 {
-            // The executor's own hold keeps the count above zero: adding
-            // needs no new strong count.
-            executor
-                .shared
-                .holders
-                .fetch_add(HOLD_BATCH, Ordering::Relaxed);
-            HOLD_BATCH
-        } else {
-            reserve
-        };
-        executor.holds.set(reserve - 1);
-        SharedHold(arc_ptr(&executor.shared))
+    pub(crate) fn local(shared: &Arc<Shared>) -> SharedHold {
+        let taken = shared.reserve.update(shared.signal.key(), |reserve| {
+            if *reserve == 0 {
+                // The executor's own hold keeps the count above zero:
+                // adding needs no new strong count.
+                shared.holders.fetch_add(HOLD_BATCH, Ordering::Relaxed);
+                *reserve = HOLD_BATCH;
+            }
+            *reserve -= 1;
+        });
+        match taken {
+            Some(()) => SharedHold(arc_ptr(shared)),
+            None => SharedHold::remote(shared),
+        }
     }
 
     /// A hold for a task spawned from another thread.
@@ -884,23 +869,64 @@ impl SharedHold {
         }
     }
 
-    /// Gives the hold back: to `executor`'s reserve when it is this task's
-    /// executor (on its thread), else to the shared count.
+    /// The executor goes away (on its thread): gives back its own hold and
+    /// its reserve, and closes the reserve.
+    pub(crate) fn release_executor(shared: &Arc<Shared>) {
+        let reserve = shared
+            .reserve
+            .update(shared.signal.key(), |reserve| mem::replace(reserve, CLOSED))
+            .unwrap_or(0);
+        release_holds(arc_ptr(shared), reserve + 1);
+    }
+}
+
+impl Drop for SharedHold {
+    /// Gives the hold back: to the reserve on the executor's thread while
+    /// the executor lives, else to the shared count.
     #[inline]
-    pub(crate) fn release(self, executor: Option<&Inner>) {
-        let this = ManuallyDrop::new(self);
-        match executor {
-            Some(executor) if std::ptr::eq(Arc::as_ptr(&executor.shared), this.0.as_ptr()) => {
-                executor.holds.set(executor.holds.get() + 1);
+    fn drop(&mut self) {
+        let shared: &Shared = self;
+        let returned = shared.reserve.update(shared.signal.key(), |reserve| {
+            if *reserve == CLOSED {
+                return false;
             }
-            _ => release_holds(this.0, 1),
+            *reserve += 1;
+            true
+        });
+        if returned != Some(true) {
+            release_holds(self.0, 1);
         }
     }
+}
 
-    /// The executor goes away: gives back its own hold and its reserve.
-    pub(crate) fn release_executor(executor: &Inner) {
-        let count = executor.holds.replace(0) + 1;
-        release_holds(arc_ptr(&executor.shared), count);
+/// The reserve's value once its executor is gone.
+const CLOSED: usize = usize::MAX;
+
+/// An executor's holds on its `Shared` taken and not yet given to a task
+/// (see `SharedHold`). Only the executor's thread touches it.
+pub(crate) struct HoldReserve(UnsafeCell<usize>);
+
+// SAFETY: the count is read and written only on one thread (`update`
+// checks), so sharing the reserve between threads shares no access.
+unsafe impl Sync for HoldReserve {}
+
+impl HoldReserve {
+    /// An empty reserve.
+    pub(crate) fn new() -> Self {
+        HoldReserve(UnsafeCell::new(0))
+    }
+
+    /// Runs `f` on the count if this is the thread with key `owner` (the
+    /// executor's), else returns `None`.
+    #[inline]
+    fn update<R>(&self, owner: u64, f: impl FnOnce(&mut usize) -> R) -> Option<R> {
+        if crate::park::try_thread_key() != Some(owner) {
+            return None;
+        }
+        // SAFETY: only the owner thread gets here, and `f` cannot reach
+        // the reserve again (it is private to this module's callers, none
+        // of which nest), so the borrow is exclusive.
+        Some(self.0.with_mut(|count| f(unsafe { &mut *count })))
     }
 }
 

@@ -29,8 +29,7 @@ fn finish<F: Future + 'static>(
     if let Some(orphan) = orphan {
         drop_contained(orphan);
     }
-    let listed =
-        executor.and_then(|executor| Some((executor.remove(task.header().key())?, executor)));
+    let listed = executor.and_then(|executor| executor.remove(task.header().key()));
     // Last: the awaiter's waker is user code and may panic; the task is
     // consistent by now. (A handle that registers after `complete` sees
     // the result when it checks again.)
@@ -41,7 +40,7 @@ fn finish<F: Future + 'static>(
     };
     let task = task.erase();
     match listed {
-        Some((listed, executor)) => task.release_pair(listed, executor),
+        Some(listed) => task.release_pair(listed),
         None => drop(task),
     }
     if let Some(waker) = awaiter {
