@@ -63,7 +63,10 @@ impl<T> JoinHandle<T> {
     /// assert!(ex.block_on(handle).unwrap_err().is_cancelled());
     /// ```
     pub fn abort(&self) {
-        self.task.task().abort();
+        // No task left: the result was taken, so it finished.
+        if let Some(task) = self.task.task() {
+            task.abort();
+        }
     }
 
     /// Whether the task has finished (completed, panicked or was cancelled).
@@ -78,7 +81,7 @@ impl<T> JoinHandle<T> {
     /// assert!(handle.is_finished());
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.task.task().is_finished()
+        self.task.task().is_none_or(TaskRef::is_finished)
     }
 
     /// A handle that can abort the task (from any thread) without owning its
@@ -95,7 +98,7 @@ impl<T> JoinHandle<T> {
     /// ```
     pub fn abort_handle(&self) -> AbortHandle {
         AbortHandle {
-            task: self.task.task().clone(),
+            task: self.task.task().cloned(),
         }
     }
 }
@@ -115,8 +118,9 @@ impl<T> JoinHandle<T> {
 /// ```
 #[derive(Clone)]
 pub struct AbortHandle {
-    /// The task.
-    task: TaskRef,
+    /// The task; `None` when made from a handle that already returned the
+    /// result.
+    task: Option<TaskRef>,
 }
 
 impl AbortHandle {
@@ -131,7 +135,9 @@ impl AbortHandle {
     /// assert!(ex.block_on(handle).unwrap_err().is_cancelled());
     /// ```
     pub fn abort(&self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 
     /// Whether the task has finished, like [`JoinHandle::is_finished`].
@@ -146,7 +152,7 @@ impl AbortHandle {
     /// assert!(aborter.is_finished());
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
+        self.task.as_ref().is_none_or(TaskRef::is_finished)
     }
 }
 
@@ -169,7 +175,7 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.task.poll_join(cx)
+        self.get_mut().task.poll_join(cx)
     }
 }
 

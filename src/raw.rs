@@ -88,8 +88,9 @@ struct VTable {
     /// The `JoinHandle` goes away; takes its reference.
     drop_handle: fn(TaskRef),
     /// Takes the result into `*out` (a `Poll<Result<F::Output, JoinError>>`)
-    /// or registers the awaiter.
-    poll_join: unsafe fn(&TaskRef, *mut (), &mut Context<'_>),
+    /// or registers the awaiter. Returns true when it used up the handle's
+    /// reference (see `Task::take_last`).
+    poll_join: unsafe fn(&TaskRef, *mut (), &mut Context<'_>) -> bool,
     /// Frees the allocation; the reference count is zero.
     dealloc: unsafe fn(NonNull<Header>),
 }
@@ -560,11 +561,35 @@ impl<F: Future + 'static> Task<F> {
     /// # Safety
     ///
     /// `out` must point at a `Poll<Result<F::Output, JoinError>>`.
-    unsafe fn poll_join_erased(task: &TaskRef, out: *mut (), cx: &mut Context<'_>) {
+    unsafe fn poll_join_erased(task: &TaskRef, out: *mut (), cx: &mut Context<'_>) -> bool {
         let typed = ManuallyDrop::new(Self::typed(TaskRef(task.0)));
-        let poll = task::poll_join(&typed, cx);
+        let (poll, spent) = match typed.take_last() {
+            Some(result) => (Poll::Ready(result), true),
+            None => (task::poll_join(&typed, cx), false),
+        };
         // SAFETY: per the contract.
         unsafe { *out.cast::<Poll<Result<F::Output, JoinError>>>() = poll };
+        spent
+    }
+
+    /// For the `JoinHandle`, holding the last reference to a completed
+    /// task: takes the result and frees the task. Nobody else can reach the
+    /// task, so neither needs an atomic operation. `None` (and nothing
+    /// done) in any other state; the caller's reference is gone after
+    /// `Some`.
+    #[inline]
+    fn take_last(&self) -> Option<Result<F::Output, JoinError>> {
+        // Acquire: pairs with the release of every other reference and with
+        // `complete`'s, so the result and every use of the task are seen.
+        let state = self.header().state.load(Ordering::Acquire);
+        if state & (COMPLETED | TAKEN) != COMPLETED || state & REF_MASK != REF_ONE {
+            return None;
+        }
+        let result = self.cell().take_stage_result();
+        // SAFETY: the caller's was the last reference, and it is used up
+        // here (the caller forgets it).
+        unsafe { Self::dealloc(self.task.0) };
+        Some(result)
     }
 
     /// `VTable::dealloc`.
@@ -622,8 +647,9 @@ where
 /// The reference a `JoinHandle<T>` holds: made only together with its task,
 /// so `T` is the task's output type.
 pub(crate) struct JoinRef<T> {
-    /// The handle's reference.
-    task: ManuallyDrop<TaskRef>,
+    /// The handle's reference; `None` once the result was taken with it
+    /// (see `Task::take_last`).
+    task: Option<TaskRef>,
     /// The output type.
     _output: PhantomData<T>,
 }
@@ -631,43 +657,53 @@ pub(crate) struct JoinRef<T> {
 impl<T> JoinRef<T> {
     fn new(task: TaskRef) -> Self {
         JoinRef {
-            task: ManuallyDrop::new(task),
+            task: Some(task),
             _output: PhantomData,
         }
     }
 
-    /// The task.
-    pub(crate) fn task(&self) -> &TaskRef {
-        &self.task
+    /// The task, unless the handle used its reference up with the result.
+    #[inline]
+    pub(crate) fn task(&self) -> Option<&TaskRef> {
+        self.task.as_ref()
     }
 
     /// Takes the result, or registers the awaiter's waker.
-    pub(crate) fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>> {
+    #[inline]
+    pub(crate) fn poll_join(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>> {
+        let Some(task) = &self.task else {
+            panic!("nestloop: JoinHandle polled again after it returned the task's result");
+        };
         let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
-        let poll_join = self.task.header().vtable.poll_join;
+        let poll_join = task.header().vtable.poll_join;
         // SAFETY: `JoinRef<T>` is only made (by `new_local`/`new_remote`)
         // for a task whose output is `T`, so `out` has the type the vtable's
         // `poll_join` writes.
-        unsafe { poll_join(&self.task, (&raw mut out).cast(), cx) };
+        let spent = unsafe { poll_join(task, (&raw mut out).cast(), cx) };
+        if spent {
+            // Released (the task is freed): forget it.
+            mem::forget(self.task.take());
+        }
         out
     }
 }
 
 impl<T> Drop for JoinRef<T> {
     fn drop(&mut self) {
-        // SAFETY: dropped once, here.
-        let task = unsafe { ManuallyDrop::take(&mut self.task) };
-        (task.header().vtable.drop_handle)(task);
+        if let Some(task) = self.task.take() {
+            (task.header().vtable.drop_handle)(task);
+        }
     }
 }
 
 impl<F: Future> TaskCell<F> {
     /// Moves the result out of the cell. Only for whoever just set `TAKEN`
-    /// on a completed task.
+    /// on a completed task, or holds its last reference.
     fn take_stage_result(&self) -> Result<F::Output, JoinError> {
         // SAFETY: the caller set TAKEN on a COMPLETED task (acquire ordering
         // pairs with the release in `Running::complete`), which only one
-        // party can do; after COMPLETED nobody else touches the cell.
+        // party can do, or is the only one left who can reach the task;
+        // after COMPLETED nobody else touches the cell.
         let stage = self
             .stage
             .with_mut(|stage| unsafe { mem::replace(&mut *stage, Stage::Empty) });

@@ -96,16 +96,29 @@ fn run_until_stalled_returns_the_number_of_polls() {
 #[test]
 fn join_handle_reports_finished_and_panics_when_polled_after_its_result() {
     watchdog(|| {
-        let ex = Executor::new();
-        let mut handle = ex.spawn(async { 1 });
-        assert!(!handle.is_finished());
-        assert_eq!(ex.block_on(&mut handle).unwrap(), 1);
-        assert!(handle.is_finished());
-        let msg = common::expect_panic(|| ex.block_on(&mut handle));
-        assert!(
-            msg.starts_with("nestloop: JoinHandle polled again"),
-            "{msg}"
-        );
+        // The handle alone holds the finished task (it frees the task as it
+        // takes the result), or an abort handle holds it too.
+        for keep_aborter in [false, true] {
+            let ex = Executor::new();
+            let mut handle = ex.spawn(async { 1 });
+            let kept = keep_aborter.then(|| handle.abort_handle());
+            assert!(!handle.is_finished());
+            assert_eq!(ex.block_on(&mut handle).unwrap(), 1);
+            assert!(handle.is_finished());
+            // Aborting a finished task does nothing; an abort handle made
+            // now sees it finished.
+            handle.abort();
+            let late = handle.abort_handle();
+            assert!(late.is_finished());
+            late.abort();
+            assert!(kept.is_none_or(|k| k.is_finished()));
+            let msg = common::expect_panic(|| ex.block_on(&mut handle));
+            assert!(
+                msg.starts_with("nestloop: JoinHandle polled again"),
+                "{msg}"
+            );
+            assert!(handle.is_finished());
+        }
     });
 }
 
