@@ -10,11 +10,11 @@
 use std::cell::{Cell, Ref, RefCell};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::task::Waker;
+use std::task::{Poll, Waker};
 
 use crate::executor::{Executor, Inner, Shared};
 use crate::park::{RootWaker, ThreadSignal};
-use crate::raw::{self, RootId};
+use crate::raw::{self, LentExecutor, RootId};
 use crate::sync::thread_locals;
 use crate::time::TimerHeap;
 
@@ -77,11 +77,9 @@ pub(crate) struct ThreadState {
     /// futures are ready at once, and then nothing ever reads the frame.
     /// Anything that reads or pushes frames pushes it first
     /// (`materialize`), so at most one frame is pending, the innermost.
-    lazy: Cell<Option<Executor>>,
+    lazy: LentExecutor,
     /// Approximate stack pointer when that call began (R10).
     lazy_mark: Cell<usize>,
-    /// Whether `lazy` holds an executor (read without moving it).
-    lazy_pending: Cell<bool>,
     /// Distinct executors with at least one frame (each counts its frames
     /// in `Inner::loops`).
     active: RefCell<Vec<Executor>>,
@@ -170,9 +168,8 @@ impl ThreadState {
             outermost_root: RefCell::new(new_root_state(&signal)),
             signal,
             frames: RefCell::new(Vec::new()),
-            lazy: Cell::new(None),
+            lazy: LentExecutor::new(),
             lazy_mark: Cell::new(0),
-            lazy_pending: Cell::new(false),
             active: RefCell::new(Vec::new()),
             active_snapshot: Cell::new(None),
             root_cache: RefCell::new(Vec::new()),
@@ -210,7 +207,7 @@ impl ThreadState {
     /// Pushes the lazy frame, if there is one: someone needs to see it.
     #[inline]
     pub(crate) fn materialize(&self) {
-        if self.lazy_pending.get() {
+        if self.lazy.is_lent() {
             self.push_lazy_now();
         }
     }
@@ -219,23 +216,17 @@ impl ThreadState {
     #[cold]
     #[inline(never)]
     fn push_lazy_now(&self) {
-        self.lazy_pending.set(false);
         if let Some(executor) = self.lazy.take() {
             self.push(&executor, self.lazy_mark.get(), false);
         }
     }
 
-    /// Begins an outermost plain `block_on` if no loop runs on this thread:
-    /// its frame lazily (see `defer_frame`), and the thread's outermost root
-    /// state, borrowed for the first poll. `None` when a loop runs (the call
-    /// is nested).
+    /// The root state of an outermost plain `block_on`, if no loop runs on
+    /// this thread: the thread's own, borrowed for the first poll. `None`
+    /// when a loop runs (the call is nested).
     #[inline(always)]
-    pub(crate) fn begin_outermost(
-        &self,
-        executor: &Executor,
-        stack_mark: usize,
-    ) -> Option<(LazyGuard<'_>, Ref<'_, Rc<RootState>>)> {
-        if self.lazy_pending.get() || !self.frames.borrow().is_empty() {
+    pub(crate) fn outermost_root(&self) -> Option<Ref<'_, Rc<RootState>>> {
+        if self.lazy.is_lent() || !self.frames.borrow().is_empty() {
             return None;
         }
         // No loop runs, so no frame holds the state: it is free unless a
@@ -249,10 +240,10 @@ impl ThreadState {
         }
         state.done.set(false);
         state.waker.clear_woken();
-        Some((self.defer_frame(executor, stack_mark), state))
+        Some(state)
     }
 
-    /// See `begin_outermost`.
+    /// See `outermost_root`.
     #[cold]
     fn renew_outermost_root(&self) {
         let fresh = new_root_state(&self.signal);
@@ -260,43 +251,29 @@ impl ThreadState {
         drop(old);
     }
 
-    /// Begins a nested plain `block_on` at `depth` (one more than the
-    /// loops running: the caller checked it may nest): its frame lazily,
-    /// like the outermost call's, and the cached root state of that depth.
+    /// Runs `poll`, a plain `block_on`'s first poll of its future, with the
+    /// call's frame deferred: pushed only if something looks for it (see
+    /// `lazy`), as most such futures are ready at once. `Ready` leaves no
+    /// frame behind; `Pending` leaves it pushed, with its guard.
     #[inline(always)]
-    pub(crate) fn begin_nested(
+    pub(crate) fn first_poll<T>(
         &self,
         executor: &Executor,
         stack_mark: usize,
-        depth: usize,
-    ) -> (LazyGuard<'_>, Rc<RootState>) {
-        debug_assert!(!self.lazy_pending.get() && depth == self.frames.borrow().len());
-        (
-            self.defer_frame(executor, stack_mark),
-            self.root_state(depth),
-        )
-    }
-
-    /// Records the frame of a plain `block_on` about to poll its future for
-    /// the first time, to be pushed only if something looks for it (see
-    /// `lazy`).
-    #[inline(always)]
-    fn defer_frame(&self, executor: &Executor, stack_mark: usize) -> LazyGuard<'_> {
-        self.lazy.set(Some(executor.clone()));
+        poll: impl FnOnce() -> Poll<T>,
+    ) -> Result<T, FrameGuard> {
         self.lazy_mark.set(stack_mark);
-        self.lazy_pending.set(true);
-        LazyGuard { ts: self }
-    }
-
-    /// Ends the frame a guard stands for: a lazy frame still pending was
-    /// never seen, so there is nothing to pop.
-    #[inline]
-    fn end_frame(&self, lazy: bool) {
-        if lazy && self.lazy_pending.replace(false) {
-            drop(self.lazy.take());
-        } else {
-            self.pop_frame();
-        }
+        self.lazy.lend(executor, || {
+            let guard = LazyGuard { ts: self };
+            match poll() {
+                Poll::Ready(output) => Ok(output),
+                Poll::Pending => {
+                    std::mem::forget(guard);
+                    self.materialize();
+                    Err(FrameGuard(()))
+                }
+            }
+        })
     }
 
     /// The stack used since the innermost frame was entered (0 outside any
@@ -324,7 +301,7 @@ impl ThreadState {
     ) -> FrameGuard {
         self.materialize();
         self.push(executor, stack_mark, interruptible);
-        FrameGuard { lazy: false }
+        FrameGuard(())
     }
 
     /// Pushes a loop frame (no lazy one pending).
@@ -542,39 +519,28 @@ fn grow(cache: &mut Vec<Option<Rc<RootState>>>, len: usize) {
 
 /// Pops its frame on return or unwind.
 #[derive(Debug)]
-pub(crate) struct FrameGuard {
-    /// Made by `push_lazy`: the frame may never have been pushed.
-    lazy: bool,
-}
+pub(crate) struct FrameGuard(());
 
 impl Drop for FrameGuard {
     #[inline]
     fn drop(&mut self) {
-        try_with(|s| s.end_frame(self.lazy));
+        try_with(ThreadState::pop_frame);
     }
 }
 
-/// The frame of a plain `block_on` during its first poll (see
-/// `ThreadState::defer_frame`): ends it on return or unwind, without
-/// looking the thread's state up again.
-pub(crate) struct LazyGuard<'a> {
+/// Ends a deferred frame (see `ThreadState::first_poll`) on return or
+/// unwind: pops it if it was pushed meanwhile.
+struct LazyGuard<'a> {
     /// This thread's state.
     ts: &'a ThreadState,
-}
-
-impl LazyGuard<'_> {
-    /// The future is pending: the frame lives on past this borrow of the
-    /// thread's state, as an ordinary guard.
-    pub(crate) fn keep(self) -> FrameGuard {
-        std::mem::forget(self);
-        FrameGuard { lazy: true }
-    }
 }
 
 impl Drop for LazyGuard<'_> {
     #[inline]
     fn drop(&mut self) {
-        self.ts.end_frame(true);
+        if !self.ts.lazy.is_lent() {
+            self.ts.pop_frame();
+        }
     }
 }
 

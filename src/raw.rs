@@ -22,7 +22,7 @@
 //! `#![deny(unsafe_code)]`.
 #![allow(unsafe_code)]
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::{self, ManuallyDrop};
@@ -31,7 +31,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
-use crate::executor::{Inner, Shared};
+use crate::executor::{Executor, Inner, Shared};
 use crate::join::JoinError;
 use crate::park::thread_key;
 use crate::sync::{AtomicUsize, Mutex, Ordering, UnsafeCell, thread_locals};
@@ -996,6 +996,60 @@ fn release_holds(shared: NonNull<Shared>, count: usize) {
         // SAFETY: the holders owned one strong count (see `SharedHold`),
         // and this was the last hold.
         drop(unsafe { Arc::from_raw(shared.as_ptr()) });
+    }
+}
+
+/// A `block_on`'s executor, lent to its thread's state while the call polls
+/// its future for the first time with its frame deferred (see
+/// `frames::ThreadState::first_poll`): a pointer rather than a clone, so the
+/// loan costs no reference count.
+pub(crate) struct LentExecutor(Cell<Option<NonNull<Executor>>>);
+
+impl LentExecutor {
+    /// No loan.
+    pub(crate) const fn new() -> Self {
+        LentExecutor(Cell::new(None))
+    }
+
+    /// Whether an executor is lent.
+    #[inline]
+    pub(crate) fn is_lent(&self) -> bool {
+        self.0.get().is_some()
+    }
+
+    /// Runs `f` with `executor` lent. The loan ends when `f` returns or
+    /// unwinds (what was there before is put back), or earlier by `take`.
+    #[inline(always)]
+    pub(crate) fn lend<R>(&self, executor: &Executor, f: impl FnOnce() -> R) -> R {
+        /// Puts the previous value back.
+        struct EndLoan<'a> {
+            cell: &'a Cell<Option<NonNull<Executor>>>,
+            previous: Option<NonNull<Executor>>,
+        }
+        impl Drop for EndLoan<'_> {
+            #[inline]
+            fn drop(&mut self) {
+                self.cell.set(self.previous);
+            }
+        }
+        let _end = EndLoan {
+            cell: &self.0,
+            previous: self.0.replace(Some(NonNull::from(executor))),
+        };
+        f()
+    }
+
+    /// Ends the loan early, with a clone of the executor.
+    #[inline]
+    pub(crate) fn take(&self) -> Option<Executor> {
+        let executor = self.0.take()?;
+        // SAFETY: a pointer in the cell was put there by a `lend` that is
+        // still running: each one puts the previous value back before it
+        // returns or unwinds (a local guard that nothing can leak), and its
+        // `executor` reference outlives the call. A `lend` further up the
+        // stack puts back the pointer of one further down, which is still
+        // running too.
+        Some(unsafe { executor.as_ref() }.clone())
     }
 }
 

@@ -99,24 +99,20 @@ fn run<F: Future>(
     if !interruptible && executor.inner.max_depth != 0 {
         let first = frames::with(|ts| {
             let _context = executor.inner.poll_context();
-            if let Some((guard, state)) = ts.begin_outermost(executor, mark) {
+            // Polled by this call itself: a panic unwinds straight out (the
+            // frame is ended on the way), as it would after `resume_unwind`.
+            if let Some(state) = ts.outermost_root() {
                 let mut cx = Context::from_waker(&state.handle);
-                // Polled by this call itself: a panic unwinds straight out
-                // (the guard ends the frame), as it would after
-                // `resume_unwind`.
-                return match future.as_mut().poll(&mut cx) {
-                    Poll::Ready(output) => Ok(output),
-                    Poll::Pending => Err((guard.keep(), Rc::clone(&state), 0)),
-                };
+                return ts
+                    .first_poll(executor, mark, || future.as_mut().poll(&mut cx))
+                    .map_err(|frame| (frame, Rc::clone(&state), 0));
             }
             let index = check_enter(executor, ts, mark);
-            let (guard, state) = ts.begin_nested(executor, mark, index);
+            let state = ts.root_state(index);
             let _owner = frames::enter_owner(&executor.inner);
             let mut cx = Context::from_waker(&state.handle);
-            match future.as_mut().poll(&mut cx) {
-                Poll::Ready(output) => Ok(output),
-                Poll::Pending => Err((guard.keep(), state, index)),
-            }
+            ts.first_poll(executor, mark, || future.as_mut().poll(&mut cx))
+                .map_err(|frame| (frame, state.clone(), index))
         });
         return match first {
             Ok(output) => Ok(output),
