@@ -20,12 +20,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
 
-use slab::Slab;
-
 use crate::frames;
 use crate::join::JoinHandle;
 use crate::park::ThreadSignal;
-use crate::raw::{HoldReserve, SharedHold, TaskRef, UNADOPTED};
+use crate::raw::{HoldReserve, SharedHold, TaskList, TaskRef};
 use crate::run_loop;
 use crate::sync::{AtomicBool, AtomicUsize, InjectQueue, Ordering, fence};
 use crate::task;
@@ -93,7 +91,7 @@ pub(crate) struct Inner {
     /// Tasks woken or spawned on this thread, in wake order.
     queue: RefCell<VecDeque<TaskRef>>,
     /// Every live task, so shutdown can reach them all.
-    tasks: RefCell<Slab<TaskRef>>,
+    tasks: TaskList,
     /// Nesting depth at which `block_on` refuses to nest further.
     pub(crate) max_depth: usize,
     /// Whether a `block_on` that can never finish panics (R9).
@@ -307,8 +305,7 @@ impl Executor {
         F::Output: 'static,
     {
         let (task, listed, handle) = task::new_local(future, SharedHold::local(&self.inner.shared));
-        let key = self.inner.tasks.borrow_mut().insert(listed);
-        task.header().set_key(key);
+        self.inner.tasks.push(listed);
         self.inner.queue.borrow_mut().push_back(task);
         JoinHandle::new(handle)
     }
@@ -366,7 +363,7 @@ impl Executor {
     /// assert_eq!(ex.task_count(), 0);
     /// ```
     pub fn task_count(&self) -> usize {
-        self.inner.tasks.borrow().len() + self.inner.shared.unadopted.load(Ordering::Acquire)
+        self.inner.tasks.len() + self.inner.shared.unadopted.load(Ordering::Acquire)
     }
 
     /// Aborts every task and drops its future now; each [`JoinHandle`]
@@ -474,13 +471,12 @@ impl Inner {
                 break;
             };
             budget -= 1;
-            if task.header().key() == UNADOPTED {
+            if !task.header().is_adopted() {
                 if task.is_finished() {
                     self.shared.unadopted.fetch_sub(1, Ordering::AcqRel);
                     continue;
                 }
-                let key = self.tasks.borrow_mut().insert(task.clone());
-                task.header().set_key(key);
+                self.tasks.push(task.clone());
                 self.shared.unadopted.fetch_sub(1, Ordering::AcqRel);
             }
             self.queue.borrow_mut().push_back(task);
@@ -489,24 +485,23 @@ impl Inner {
 
     /// How many tasks on the stack hold `waker` as their awaiter's waker.
     pub(crate) fn stuck_awaiters(&self, waker: &Waker) -> usize {
+        let mut stuck = 0;
         self.tasks
-            .borrow()
-            .iter()
-            .filter(|(_, t)| task::stuck_awaiter_is(t, waker))
-            .count()
+            .for_each(|t| stuck += usize::from(task::stuck_awaiter_is(t, waker)));
+        stuck
     }
 
     /// Forgets a finished task; the reference is dropped by the caller after
     /// every borrow is released.
-    pub(crate) fn remove(&self, key: usize) -> Option<TaskRef> {
-        self.tasks.borrow_mut().try_remove(key)
+    pub(crate) fn remove(&self, task: &TaskRef) -> Option<TaskRef> {
+        self.tasks.remove(task)
     }
 
     /// See [`Executor::shutdown`].
     pub(crate) fn shutdown(&self) {
         loop {
             self.drain_inject();
-            let tasks: Vec<TaskRef> = self.tasks.borrow().iter().map(|(_, t)| t.clone()).collect();
+            let tasks = self.tasks.snapshot();
             let mut dropped_any = false;
             for task in tasks {
                 dropped_any |= task.shut_down(self);
@@ -581,7 +576,7 @@ impl Shared {
     /// Cancels everything on the injection queue of a dropped executor.
     fn drain_dead(&self) {
         while let Some(task) = self.inject.pop() {
-            if task.header().key() == UNADOPTED && task.cancel_orphan() {
+            if !task.header().is_adopted() && task.cancel_orphan() {
                 self.unadopted.fetch_sub(1, Ordering::AcqRel);
             }
         }
@@ -828,7 +823,7 @@ impl Builder {
         let inner = Rc::new(Inner {
             shared: shared.clone(),
             queue: RefCell::new(VecDeque::new()),
-            tasks: RefCell::new(Slab::new()),
+            tasks: TaskList::new(),
             max_depth: self.max_depth,
             detect_deadlock: self.detect_deadlock,
             loops: std::cell::Cell::new(0),

@@ -55,14 +55,13 @@ pub(crate) const AWAITER: usize = 1 << 6;
 /// for tasks of a `Spawner`, which may be cancelled before the owner thread
 /// ever sees them).
 const SEND_FUTURE: usize = 1 << 7;
+/// Spawned from another thread and not yet adopted into its executor's
+/// task list (set at creation, cleared on the owner thread by adoption).
+const UNADOPTED: usize = 1 << 8;
 /// One reference; the count is the state word's bits above the flags.
-const REF_ONE: usize = 1 << 8;
+const REF_ONE: usize = 1 << 9;
 /// The reference-count bits.
 const REF_MASK: usize = !(REF_ONE - 1);
-
-/// The key of a task spawned from another thread and not yet adopted into
-/// its executor's task list.
-pub(crate) const UNADOPTED: usize = usize::MAX;
 
 /// What a task's cell holds over its life.
 enum Stage<F: Future> {
@@ -105,9 +104,9 @@ pub(crate) struct Header {
     /// The executor's thread-safe side, where wakes go. Released by
     /// `dealloc`, which knows whether it can go back to a reserve.
     pub(crate) shared: ManuallyDrop<SharedHold>,
-    /// Key in the executor's task list (`UNADOPTED` before adoption). Only
-    /// the owner thread writes it.
-    key: AtomicUsize,
+    /// Neighbours in the executor's task list (see `TaskList`); only the
+    /// owner thread touches them.
+    links: UnsafeCell<Links>,
     /// The waker of whoever awaits the `JoinHandle`. A mutex rather than an
     /// `AtomicWaker` so the deadlock check can see whose waker it is.
     pub(crate) awaiter: Mutex<Option<Waker>>,
@@ -129,16 +128,11 @@ impl Header {
         self.state.load(Ordering::Acquire)
     }
 
-    /// The task's key in its executor's task list, or `UNADOPTED`.
+    /// Whether the task was ever in its executor's task list (false only
+    /// for a task spawned from another thread and not yet adopted).
     #[inline]
-    pub(crate) fn key(&self) -> usize {
-        self.key.load(Ordering::Relaxed)
-    }
-
-    /// Sets the key (on the owner thread).
-    #[inline]
-    pub(crate) fn set_key(&self, key: usize) {
-        self.key.store(key, Ordering::Relaxed);
+    pub(crate) fn is_adopted(&self) -> bool {
+        self.state.load(Ordering::Acquire) & UNADOPTED == 0
     }
 
     /// Whether this thread may touch the future: it is the owner, or the
@@ -240,7 +234,8 @@ enum Owned {
 pub(crate) struct TaskRef(NonNull<Header>);
 
 // SAFETY: through a `TaskRef`, other threads only reach the header (atomics,
-// a mutex, an `Arc`) and the vtable's operations, which touch the future only
+// a mutex, the executor's shared part; never the task-list links, see
+// `TaskList`) and the vtable's operations, which touch the future only
 // on a thread where that is allowed (`Header::may_touch_here`) and the
 // result only as `TaskCell`'s protocol allows (see `Running`).
 unsafe impl Send for TaskRef {}
@@ -450,7 +445,7 @@ impl<F: Future + 'static> Task<F> {
                 state: AtomicUsize::new(flags | (refs * REF_ONE)),
                 vtable: &Self::VTABLE,
                 shared: ManuallyDrop::new(shared),
-                key: AtomicUsize::new(UNADOPTED),
+                links: UnsafeCell::new(Links::UNLISTED),
                 awaiter: Mutex::new(None),
             },
             stage: UnsafeCell::new(Stage::Pending(future)),
@@ -639,7 +634,12 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let task = Task::<F>::allocate(future, shared, SCHEDULED | HANDLE | SEND_FUTURE, 2);
+    let task = Task::<F>::allocate(
+        future,
+        shared,
+        SCHEDULED | HANDLE | SEND_FUTURE | UNADOPTED,
+        2,
+    );
     let handle = TaskRef(task.0);
     (task, JoinRef::new(handle))
 }
@@ -833,6 +833,142 @@ impl<F: Future + 'static> Running<F> {
         debug_assert!(prev & RUNNING != 0 && prev & COMPLETED == 0);
         let orphan = (prev & HANDLE == 0).then(|| cell.take_stage_result());
         (orphan, prev & AWAITER != 0, self.task)
+    }
+}
+
+/// A task's neighbours in its executor's task list.
+struct Links {
+    /// The task before it, `None` at the head, `UNLISTED_MARK` when the
+    /// task is in no list.
+    prev: Option<NonNull<Header>>,
+    /// The task after it.
+    next: Option<NonNull<Header>>,
+}
+
+/// `Links::prev` of a task in no list: an address no task has.
+const UNLISTED_MARK: NonNull<Header> = NonNull::dangling();
+
+impl Links {
+    /// In no list.
+    const UNLISTED: Links = Links {
+        prev: Some(UNLISTED_MARK),
+        next: None,
+    };
+}
+
+/// Every live task of an executor, so shutdown can reach them all: a list
+/// linked through the tasks themselves (no side table to grow), holding one
+/// reference of each. Only the executor's thread has it (it is not `Send`),
+/// and a task is only ever in its own executor's list, so only that thread
+/// touches a task's links.
+pub(crate) struct TaskList {
+    /// The most recently added task.
+    head: Cell<Option<NonNull<Header>>>,
+    /// The number of tasks in the list.
+    len: Cell<usize>,
+}
+
+impl TaskList {
+    /// An empty list.
+    pub(crate) fn new() -> Self {
+        TaskList {
+            head: Cell::new(None),
+            len: Cell::new(0),
+        }
+    }
+
+    /// The number of tasks in the list.
+    pub(crate) fn len(&self) -> usize {
+        self.len.get()
+    }
+
+    /// Adds a task of this list's executor, with the list's reference; on
+    /// the executor's thread. A task spawned from another thread is adopted
+    /// here.
+    #[inline]
+    pub(crate) fn push(&self, task: TaskRef) {
+        let this = ManuallyDrop::new(task);
+        let header = this.header();
+        if header.state.load(Ordering::Relaxed) & UNADOPTED != 0 {
+            header.state.fetch_and(!UNADOPTED, Ordering::AcqRel);
+        }
+        let head = self.head.get();
+        // SAFETY: links are only touched on the executor's thread (see the
+        // type's docs), by this list, one task at a time; `head` is alive
+        // (the list holds a reference of it).
+        unsafe {
+            header.links.with_mut(|links| {
+                debug_assert!((*links).prev == Some(UNLISTED_MARK));
+                *links = Links {
+                    prev: None,
+                    next: head,
+                };
+            });
+            if let Some(head) = head {
+                head.as_ref()
+                    .links
+                    .with_mut(|links| (*links).prev = Some(this.0));
+            }
+        }
+        self.head.set(Some(this.0));
+        self.len.set(self.len.get() + 1);
+    }
+
+    /// Takes `task` (of this list's executor) out of the list, with the
+    /// list's reference; `None` if it is not in it. On the executor's
+    /// thread.
+    #[inline]
+    pub(crate) fn remove(&self, task: &TaskRef) -> Option<TaskRef> {
+        // SAFETY: as in `push`; the neighbours are alive (the list holds a
+        // reference of each).
+        let Links { prev, next } = unsafe {
+            task.header().links.with_mut(|links| {
+                if (*links).prev == Some(UNLISTED_MARK) {
+                    return None;
+                }
+                Some(mem::replace(&mut *links, Links::UNLISTED))
+            })
+        }?;
+        // SAFETY: as above.
+        unsafe {
+            match prev {
+                Some(prev) => prev.as_ref().links.with_mut(|links| (*links).next = next),
+                None => self.head.set(next),
+            }
+            if let Some(next) = next {
+                next.as_ref().links.with_mut(|links| (*links).prev = prev);
+            }
+        }
+        self.len.set(self.len.get() - 1);
+        Some(TaskRef(task.0))
+    }
+
+    /// A reference to every task in the list, most recent first.
+    pub(crate) fn snapshot(&self) -> Vec<TaskRef> {
+        let mut tasks = Vec::with_capacity(self.len());
+        self.for_each(|task| tasks.push(task.clone()));
+        tasks
+    }
+
+    /// Calls `f` for every task in the list, which `f` must not change.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&TaskRef)) {
+        let mut cursor = self.head.get();
+        while let Some(ptr) = cursor {
+            let task = ManuallyDrop::new(TaskRef(ptr));
+            f(&task);
+            // SAFETY: as in `push`.
+            cursor = unsafe { task.header().links.with_mut(|links| (*links).next) };
+        }
+    }
+}
+
+impl Drop for TaskList {
+    fn drop(&mut self) {
+        // Normally empty by now (shutdown finished every task).
+        while let Some(head) = self.head.get() {
+            let task = ManuallyDrop::new(TaskRef(head));
+            drop(self.remove(&task));
+        }
     }
 }
 
@@ -1337,5 +1473,41 @@ mod tests {
             shared.upgrade().is_none(),
             "freed once the last hold is gone"
         );
+    }
+
+    #[test]
+    fn the_task_list_unlinks_tasks_from_anywhere_in_it() {
+        let ex = Executor::new();
+        let drops = Rc::new(Cell::new(0));
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                let d = drops.clone();
+                ex.spawn(async move {
+                    let _token = Counted(d);
+                    std::future::pending::<()>().await
+                })
+            })
+            .collect();
+        ex.run_until_stalled();
+        assert_eq!(ex.task_count(), 6);
+        // The newest (the list's head), the oldest (its tail), one between.
+        for i in [5, 0, 2] {
+            handles[i].abort();
+        }
+        assert_eq!((ex.task_count(), drops.get()), (3, 3));
+        // A task spawned from another thread joins the list when adopted.
+        let spawner = ex.spawner();
+        let remote = std::thread::spawn(move || spawner.spawn(std::future::pending::<()>()))
+            .join()
+            .unwrap();
+        ex.run_until_stalled();
+        assert_eq!(ex.task_count(), 4);
+        // Shutdown reaches every task still in the list.
+        ex.shutdown();
+        assert_eq!((ex.task_count(), drops.get()), (0, 6));
+        assert!(ex.block_on(remote).unwrap_err().is_cancelled());
+        for handle in handles {
+            assert!(ex.block_on(handle).unwrap_err().is_cancelled());
+        }
     }
 }
