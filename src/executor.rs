@@ -459,7 +459,7 @@ impl Inner {
     }
 
     /// Moves tasks pushed by other threads to the local queue, adopting new
-    /// ones into the slab. Bounded, so a thread that keeps pushing cannot
+    /// ones into the task list. Bounded, so a thread that keeps pushing cannot
     /// keep a loop here.
     pub(crate) fn drain_inject(&self) {
         if self.shared.inject.is_empty() {
