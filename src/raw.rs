@@ -34,7 +34,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use crate::executor::{Executor, Inner, Shared};
 use crate::join::JoinError;
 use crate::park::thread_key;
-use crate::sync::{AtomicUsize, Mutex, Ordering, UnsafeCell, thread_locals};
+use crate::sync::{AtomicUsize, Ordering, UnsafeCell, thread_locals};
 use crate::task;
 
 /// In a run queue, or to be queued again when the current poll returns.
@@ -58,8 +58,10 @@ const SEND_FUTURE: usize = 1 << 7;
 /// Spawned from another thread and not yet adopted into its executor's
 /// task list (set at creation, cleared on the owner thread by adoption).
 const UNADOPTED: usize = 1 << 8;
+/// The awaiter's slot is locked (see `Header::lock_awaiter`).
+const AWAITER_LOCK: usize = 1 << 9;
 /// One reference; the count is the state word's bits above the flags.
-const REF_ONE: usize = 1 << 9;
+const REF_ONE: usize = 1 << 10;
 /// The reference-count bits.
 const REF_MASK: usize = !(REF_ONE - 1);
 
@@ -107,9 +109,11 @@ pub(crate) struct Header {
     /// Neighbours in the executor's task list (see `TaskList`); only the
     /// owner thread touches them.
     links: UnsafeCell<Links>,
-    /// The waker of whoever awaits the `JoinHandle`. A mutex rather than an
-    /// `AtomicWaker` so the deadlock check can see whose waker it is.
-    pub(crate) awaiter: Mutex<Option<Waker>>,
+    /// The waker of whoever awaits the `JoinHandle`, behind the state
+    /// word's `AWAITER_LOCK` bit (a lock rather than an `AtomicWaker`, so
+    /// the deadlock check can see whose waker it is; a bit rather than a
+    /// mutex, to keep the header small).
+    awaiter: UnsafeCell<Option<Waker>>,
 }
 
 /// A task's allocation: the header, then the future-then-result cell.
@@ -212,12 +216,75 @@ impl Header {
             .ok()
     }
 
-    /// Notes that the `JoinHandle` registered a waker (see `AWAITER`).
-    pub(crate) fn note_awaiter(&self) {
-        // Once set it stays set: a handle polled again skips the write.
-        if self.state.load(Ordering::Relaxed) & AWAITER == 0 {
-            self.state.fetch_or(AWAITER, Ordering::AcqRel);
+    /// Locks the awaiter's slot. It is held only to move a waker in or out
+    /// or to compare one, never across user code (cloning, waking or
+    /// dropping a waker happens outside), so waiting for it is a short spin.
+    #[inline]
+    pub(crate) fn lock_awaiter(&self) -> AwaiterGuard<'_> {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s & AWAITER_LOCK != 0 {
+                crate::sync::spin_hint();
+                s = self.state.load(Ordering::Relaxed);
+                continue;
+            }
+            match self.state.compare_exchange_weak(
+                s,
+                s | AWAITER_LOCK,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    return AwaiterGuard {
+                        header: self,
+                        registered: s & AWAITER != 0,
+                    };
+                }
+                Err(actual) => s = actual,
+            }
         }
+    }
+}
+
+/// The awaiter's slot, locked (see `Header::lock_awaiter`).
+pub(crate) struct AwaiterGuard<'a> {
+    /// The task's header.
+    header: &'a Header,
+    /// `AWAITER` was set when the lock was taken (only the lock holder sets
+    /// it, and it is never cleared).
+    registered: bool,
+}
+
+impl AwaiterGuard<'_> {
+    /// Runs `f` on the slot.
+    #[inline]
+    pub(crate) fn with<R>(&mut self, f: impl FnOnce(&mut Option<Waker>) -> R) -> R {
+        // SAFETY: the lock bit is ours, so the slot is ours alone.
+        self.header
+            .awaiter
+            .with_mut(|slot| f(unsafe { &mut *slot }))
+    }
+
+    /// Unlocks, noting that a waker is registered (`AWAITER`), in one step.
+    #[inline]
+    pub(crate) fn unlock_registered(self) {
+        let this = ManuallyDrop::new(self);
+        if this.registered {
+            this.header.state.fetch_sub(AWAITER_LOCK, Ordering::Release);
+        } else {
+            // AWAITER is clear and AWAITER_LOCK set: one addition flips
+            // both.
+            this.header
+                .state
+                .fetch_add(AWAITER.wrapping_sub(AWAITER_LOCK), Ordering::Release);
+        }
+    }
+}
+
+impl Drop for AwaiterGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.header.state.fetch_sub(AWAITER_LOCK, Ordering::Release);
     }
 }
 
@@ -234,7 +301,7 @@ enum Owned {
 pub(crate) struct TaskRef(NonNull<Header>);
 
 // SAFETY: through a `TaskRef`, other threads only reach the header (atomics,
-// a mutex, the executor's shared part; never the task-list links, see
+// the awaiter's slot behind its lock bit, the executor's shared part; never the task-list links, see
 // `TaskList`) and the vtable's operations, which touch the future only
 // on a thread where that is allowed (`Header::may_touch_here`) and the
 // result only as `TaskCell`'s protocol allows (see `Running`).
@@ -446,7 +513,7 @@ impl<F: Future + 'static> Task<F> {
                 vtable: &Self::VTABLE,
                 shared: ManuallyDrop::new(shared),
                 links: UnsafeCell::new(Links::UNLISTED),
-                awaiter: Mutex::new(None),
+                awaiter: UnsafeCell::new(None),
             },
             stage: UnsafeCell::new(Stage::Pending(future)),
         });
@@ -1509,5 +1576,58 @@ mod tests {
         for handle in handles {
             assert!(ex.block_on(handle).unwrap_err().is_cancelled());
         }
+    }
+
+    #[test]
+    fn the_awaiter_slot_keeps_the_latest_waker_and_clones_only_when_it_changes() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::task::{Context, Wake};
+
+        struct Flag(AtomicBool);
+        impl Wake for Flag {
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let ex = Executor::new();
+        let (tx, rx) = futures::channel::oneshot::channel::<()>();
+        let mut handle = ex.spawn(async move {
+            rx.await.unwrap();
+            5
+        });
+        ex.run_until_stalled();
+        let (a, b) = (
+            Arc::new(Flag(AtomicBool::new(false))),
+            Arc::new(Flag(AtomicBool::new(false))),
+        );
+        let (wa, wb) = (Waker::from(a.clone()), Waker::from(b.clone()));
+        let mut poll =
+            |waker: &Waker| std::pin::Pin::new(&mut handle).poll(&mut Context::from_waker(waker));
+        assert!(poll(&wa).is_pending());
+        assert_eq!(
+            Arc::strong_count(&a),
+            3,
+            "registered: one clone in the slot"
+        );
+        assert!(poll(&wa).is_pending());
+        assert_eq!(
+            Arc::strong_count(&a),
+            3,
+            "the same waker again: no new clone"
+        );
+        assert!(poll(&wb).is_pending());
+        assert_eq!(
+            Arc::strong_count(&a),
+            2,
+            "replaced: the old clone is dropped"
+        );
+        assert_eq!(Arc::strong_count(&b), 3);
+        tx.send(()).unwrap();
+        ex.run_until_stalled();
+        assert!(!a.0.load(Ordering::SeqCst));
+        assert!(b.0.load(Ordering::SeqCst), "the latest waker is woken");
+        assert_eq!(Arc::strong_count(&b), 2, "and taken out of the slot");
+        assert!(matches!(poll(&wb), Poll::Ready(Ok(5))));
     }
 }

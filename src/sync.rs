@@ -1,7 +1,7 @@
 //! The primitives of the cross-thread protocol, through one shim so the same
 //! code runs under the loom model checker (`RUSTFLAGS="--cfg nestloop_loom"`, see
-//! `tests/loom.rs`): atomics, the awaiter mutex, the injection queue, the
-//! task cell, thread parking and thread-locals.
+//! `tests/loom.rs`): atomics, spinning, the injection queue, the task cell,
+//! thread parking and thread-locals.
 //!
 //! Under loom, timers are not modeled: parking ignores its deadline.
 
@@ -31,34 +31,13 @@ macro_rules! thread_locals {
 }
 pub(crate) use thread_locals;
 
-/// A mutex for state shared with other threads (the `JoinHandle` awaiter).
-#[derive(Debug, Default)]
-pub(crate) struct Mutex<T>(
-    /// The lock.
-    #[cfg(not(nestloop_loom))]
-    parking_lot::Mutex<T>,
-    #[cfg(nestloop_loom)] loom::sync::Mutex<T>,
-);
-
-impl<T> Mutex<T> {
-    pub(crate) fn new(value: T) -> Self {
-        #[cfg(not(nestloop_loom))]
-        return Mutex(parking_lot::Mutex::new(value));
-        #[cfg(nestloop_loom)]
-        return Mutex(loom::sync::Mutex::new(value));
-    }
-
-    #[cfg(not(nestloop_loom))]
-    pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, T> {
-        self.0.lock()
-    }
-
+/// A hint inside a spin loop; under loom, a yield so the model moves on.
+#[inline]
+pub(crate) fn spin_hint() {
     #[cfg(nestloop_loom)]
-    pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
+    loom::thread::yield_now();
+    #[cfg(not(nestloop_loom))]
+    std::hint::spin_loop();
 }
 
 /// The queue other threads push wakes and spawns into.

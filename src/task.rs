@@ -14,7 +14,7 @@ use crate::executor::{Inner, Interrupted};
 use crate::frames;
 use crate::join::{JoinError, drop_contained};
 use crate::park::thread_key;
-use crate::raw::{RUNNING, Running, TAKEN, Task, TaskRef};
+use crate::raw::{AWAITER, RUNNING, Running, TAKEN, Task, TaskRef};
 
 pub(crate) use crate::raw::{new_local, new_remote};
 
@@ -34,7 +34,7 @@ fn finish<F: Future + 'static>(
     // consistent by now. (A handle that registers after `complete` sees
     // the result when it checks again.)
     let awaiter = if awaited {
-        task.header().awaiter.lock().take()
+        task.header().lock_awaiter().with(Option::take)
     } else {
         None
     };
@@ -172,17 +172,34 @@ pub(crate) fn poll_join<F: Future + 'static>(
         return Poll::Ready(result);
     }
     let header = task.header();
-    if header.state() & TAKEN != 0 {
+    let state = header.state();
+    if state & TAKEN != 0 {
         panic!("nestloop: JoinHandle polled again after it returned the task's result");
     }
-    let mut slot = header.awaiter.lock();
-    let replaced = match &*slot {
-        Some(current) if current.will_wake(cx.waker()) => None,
-        _ => slot.replace(cx.waker().clone()),
+    // Cloning a waker is user code: never under the slot's lock. A handle
+    // polled again with the same waker clones nothing.
+    let mut fresh = (state & AWAITER == 0).then(|| cx.waker().clone());
+    let replaced = loop {
+        let mut slot = header.lock_awaiter();
+        let stored = slot.with(|slot| {
+            if let Some(waker) = fresh.take() {
+                return Some(slot.replace(waker));
+            }
+            let same = slot.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+            same.then_some(None)
+        });
+        match stored {
+            Some(replaced) => {
+                slot.unlock_registered();
+                break replaced;
+            }
+            None => {
+                drop(slot);
+                fresh = Some(cx.waker().clone());
+            }
+        }
     };
-    drop(slot);
     drop(replaced);
-    header.note_awaiter();
     match task.take_result() {
         Some(result) => Poll::Ready(result),
         None => Poll::Pending,
@@ -195,15 +212,15 @@ pub(crate) fn poll_join<F: Future + 'static>(
 pub(crate) fn stuck_awaiter_is(task: &TaskRef, waker: &Waker) -> bool {
     let header = task.header();
     header.state() & RUNNING != 0
-        && header
-            .awaiter
-            .lock()
-            .as_ref()
-            // The data pointer alone: `will_wake` also compares vtable
-            // addresses, which the same vtable need not share (Miri and
-            // separate codegen units duplicate them). The data pointer of
-            // a root's waker is its `Arc`, which nothing else points at.
-            .is_some_and(|w| w.data() == waker.data())
+        && header.lock_awaiter().with(|slot| {
+            slot.as_ref()
+                // The data pointer alone: `will_wake` also compares vtable
+                // addresses, which the same vtable need not share (Miri and
+                // separate codegen units duplicate them). The data pointer
+                // of a root's waker is its `Arc`, which nothing else points
+                // at.
+                .is_some_and(|w| w.data() == waker.data())
+        })
 }
 
 #[cfg(test)]
@@ -213,7 +230,7 @@ mod tests {
     #[test]
     fn a_task_of_an_empty_future_stays_small() {
         let cell = std::mem::size_of::<crate::raw::TaskCell<std::future::Ready<()>>>();
-        assert!(cell <= 80, "a task grew to {cell} bytes");
+        assert!(cell <= 72, "a task grew to {cell} bytes");
         assert_eq!(std::mem::size_of::<crate::join::JoinError>(), 8);
     }
 }
