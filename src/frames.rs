@@ -88,7 +88,7 @@ pub(crate) struct ThreadState {
     /// never keeps an executor alive) and rebuilt when a loop next asks.
     active_snapshot: Cell<Option<Rc<[Executor]>>>,
     /// The state of the outermost plain `block_on`'s future, reused by every
-    /// such call (see `begin_outermost`). Borrowed, not cloned, while the
+    /// such call (see `outermost_root()`). Borrowed, not cloned, while the
     /// future is first polled: no other call can use it meanwhile.
     outermost_root: RefCell<Rc<RootState>>,
     /// Per depth, the state of the last other `block_on` there, reused by

@@ -123,7 +123,8 @@ fn run<F: Future>(
 }
 
 /// `run` after a plain call's first poll (`begun`: its frame, root state
-/// and index), or from the start for `try_block_on`.
+/// and index), or from the start for `try_block_on` (and for a plain call
+/// that may not run at all: `max_depth` 0).
 #[inline(never)]
 fn run_rest<F: Future>(
     executor: &Executor,
@@ -148,21 +149,14 @@ fn run_rest<F: Future>(
             // other loops: it is on the stack meanwhile, so none of them
             // could poll it anyway, and a future that is ready at once
             // costs no registration.
+            // Only `try_block_on` gets here (a plain call with `max_depth`
+            // 0 panics in `check_enter`): its first poll turns an
+            // `Interrupted` unwinding out of the future into `Err`.
+            debug_assert!(interruptible);
             let _owner = frames::enter_owner(&executor.inner);
             let _context = executor.inner.poll_context();
             let mut cx = Context::from_waker(&state.handle);
-            let ready = if interruptible {
-                root.poll_root(&mut cx).is_ready()
-            } else {
-                // As above: a panic unwinds straight out.
-                match root.future.as_mut().poll(&mut cx) {
-                    Poll::Ready(output) => {
-                        drop(frame);
-                        return Ok(output);
-                    }
-                    Poll::Pending => false,
-                }
-            };
+            let ready = root.poll_root(&mut cx).is_ready();
             (state, frame, index, ready)
         }
     };
@@ -407,7 +401,9 @@ fn check_deadlock(ts: &ThreadState, root: &RootState, active: &[Executor]) {
     if root.waker.is_woken() {
         return;
     }
-    let stuck = if clones == 0 {
+    // Only a task that called a nested loop can be on the stack: with this
+    // loop the only one, none is, and the task list needs no walk.
+    let stuck = if clones == 0 || ts.depth() == 1 {
         0
     } else {
         active
