@@ -301,10 +301,11 @@ enum Owned {
 pub(crate) struct TaskRef(NonNull<Header>);
 
 // SAFETY: through a `TaskRef`, other threads only reach the header (atomics,
-// the awaiter's slot behind its lock bit, the executor's shared part; never the task-list links, see
-// `TaskList`) and the vtable's operations, which touch the future only
-// on a thread where that is allowed (`Header::may_touch_here`) and the
-// result only as `TaskCell`'s protocol allows (see `Running`).
+// the awaiter's slot behind its lock bit, the executor's shared part; never
+// the task-list links, see `TaskList`) and the vtable's operations, which
+// touch the future only on a thread where that is allowed
+// (`Header::may_touch_here`) and the result only as `TaskCell`'s protocol
+// allows (see `Running`).
 unsafe impl Send for TaskRef {}
 // SAFETY: as for `Send`; `&TaskRef` gives nothing more than `&Header`.
 unsafe impl Sync for TaskRef {}
