@@ -14,13 +14,14 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
-use futures::StreamExt;
-use futures::channel::{mpsc, oneshot};
+use futures::channel::oneshot;
 
 #[path = "common/peers.rs"]
 mod peers;
 
-use peers::{AsyncExecutor, LocalPool, Nestloop, Peer, TokioCurrentThread, TokioLocalSet};
+use peers::{
+    AsyncExecutor, LocalPool, Nestloop, Peer, TokioCurrentThread, TokioLocalSet, remote_messages,
+};
 
 /// Spawn `n` trivial tasks, then await every handle.
 fn spawn_many<P: Peer>(peer: &P, n: u64) -> u64 {
@@ -71,21 +72,6 @@ fn ping_pong<P: Peer>(peer: &P, pairs: usize) {
         for h in handles {
             h.await;
         }
-    })
-}
-
-/// Another thread sends `n` messages over an unbounded channel.
-fn remote_messages<P: Peer>(peer: &P, n: u64) -> u64 {
-    peer.block_on(async {
-        let (tx, rx) = mpsc::unbounded::<u64>();
-        let sender = std::thread::spawn(move || {
-            for i in 0..n {
-                tx.unbounded_send(i).unwrap();
-            }
-        });
-        let sum = rx.fold(0, |acc, v| async move { acc + v }).await;
-        sender.join().unwrap();
-        sum
     })
 }
 

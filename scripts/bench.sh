@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench --bench peers "$@"
 cargo bench --bench memory | grep '^|' > target/memory-table.md
+cargo bench --bench remote | grep '^|' > target/remote-table.md
 python3 scripts/bench_table.py > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"

@@ -50,6 +50,16 @@ def fmt(ns):
     return f"{ns:.1f} ns"
 
 
+def print_table(bench):
+    """Prints the Markdown table that `cargo bench --bench <bench>` left in
+    target/ (see scripts/bench.sh)."""
+    try:
+        with open(f"target/{bench}-table.md") as f:
+            print(f.read().rstrip())
+    except OSError:
+        print(f"(run `cargo bench --bench {bench}`)")
+
+
 def machine():
     cpu = "unknown CPU"
     try:
@@ -107,6 +117,12 @@ def main():
     print("(measured: 0 to 1,024 spins, same time).")
     print("The other rows are stable to a few percent.")
     print()
+    print("The same workload with the executors interleaved (`cargo bench --bench")
+    print("remote`: 31 rounds, each executor once per round in rotating order, so")
+    print("all of them run under the same conditions), median per message:")
+    print()
+    print_table("remote")
+    print()
     print("## Memory")
     print()
     print("Bytes (and allocations) per spawned pending task, counted by a global")
@@ -124,11 +140,7 @@ def main():
     print("shutdown must reach every pending task, which costs a list link or a")
     print("table entry of at least 8 bytes more, before any run queue.")
     print()
-    try:
-        with open("target/memory-table.md") as f:
-            print(f.read().rstrip())
-    except OSError:
-        print("(run `cargo bench --bench memory`)")
+    print_table("memory")
     print()
     print("## Nesting, timers and cross-thread spawns")
     print()

@@ -8,8 +8,9 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use futures::FutureExt;
+use futures::channel::mpsc;
 use futures::task::LocalSpawnExt;
+use futures::{FutureExt, StreamExt};
 
 /// An executor under test, driven the way its users drive it.
 pub trait Peer: Clone + 'static {
@@ -225,4 +226,19 @@ impl Peer for AsyncExecutor {
     fn spawn_from_task(future: impl Future<Output = ()> + Send + 'static) {
         LOCAL_EXECUTOR.with(|e| e.borrow().as_ref().unwrap().spawn(future).detach());
     }
+}
+
+/// Another thread sends `n` messages over an unbounded channel.
+pub fn remote_messages<P: Peer>(peer: &P, n: u64) -> u64 {
+    peer.block_on(async {
+        let (tx, rx) = mpsc::unbounded::<u64>();
+        let sender = std::thread::spawn(move || {
+            for i in 0..n {
+                tx.unbounded_send(i).unwrap();
+            }
+        });
+        let sum = rx.fold(0, |acc, v| async move { acc + v }).await;
+        sender.join().unwrap();
+        sum
+    })
 }
