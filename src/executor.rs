@@ -2,15 +2,17 @@
 //!
 //! An executor has a thread-local side ([`Inner`], behind the `Rc` of
 //! [`Executor`]) and a thread-safe side ([`Shared`], behind an `Arc` that
-//! tasks, wakers and [`Spawner`]s hold):
+//! [`Spawner`]s and handles hold, and that tasks reach through counted holds,
+//! see `raw::SharedHold`):
 //!
 //! * wakes made on the executor's own thread go to `Inner::queue`, a plain
 //!   `VecDeque` (no atomics);
 //! * wakes and spawns from other threads go to `Shared::inject`, a lock-free
 //!   queue, and unpark the thread; loops move them to the local queue.
 //!
-//! Every live task is in `Inner::tasks` (a slab), so `shutdown` and drop can
-//! find and drop every future.
+//! Every live task is in `Inner::tasks` (a list linked through the tasks,
+//! see `raw::TaskList`), so `shutdown` and drop can find and drop every
+//! future.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;

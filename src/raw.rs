@@ -1,6 +1,6 @@
 //! The only module with `unsafe` code.
 //!
-//! It holds two things whose safety rests on invariants that the borrow
+//! It holds the things whose safety rests on invariants that the borrow
 //! checker cannot see:
 //!
 //! * Tasks: one allocation per task, a [`Header`] (state word with the
@@ -13,10 +13,16 @@
 //!   `!Send`, yet wakers that point at the task are `Send + Sync`; the
 //!   state word's `RUNNING` bit and an owner-thread check make every access
 //!   to the future exclusive and on the right thread.
+//!   Around them: the executor's task list, linked through the tasks
+//!   ([`TaskList`]); the tasks' counted holds on their executor's shared
+//!   part ([`SharedHold`]); the awaiter's slot behind a lock bit
+//!   ([`AwaiterGuard`]).
 //! * The root table: `block_on` futures live on the stack of the `block_on`
 //!   call that owns them, yet a nested loop further up the stack must be able
 //!   to poll them (rule R3). They are reached through lifetime-erased pointers
 //!   that a guard removes before the owning call returns or unwinds.
+//! * [`LentExecutor`]: a `block_on`'s executor, lent by pointer to the
+//!   thread's state while its frame is deferred.
 //!
 //! Everything here exposes a safe API; the rest of the crate has
 //! `#![deny(unsafe_code)]`.
