@@ -32,6 +32,22 @@ pub(crate) struct RootState {
     pub(crate) done: Cell<bool>,
 }
 
+impl RootState {
+    /// Readies a state for the next `block_on` at its depth, if nothing
+    /// else holds it: no frame (its `Rc` is unique) and no clone of its
+    /// waker (one would carry an old wake over, and would hide a deadlock
+    /// from R9's count). Returns false, leaving it alone, otherwise.
+    #[inline]
+    fn reuse(self: &Rc<Self>) -> bool {
+        if Rc::strong_count(self) != 1 || Arc::strong_count(&self.waker) != 2 {
+            return false;
+        }
+        self.done.set(false);
+        self.waker.clear_woken();
+        true
+    }
+}
+
 /// One active loop.
 #[derive(Debug)]
 struct Frame {
@@ -230,17 +246,14 @@ impl ThreadState {
             return None;
         }
         // No loop runs, so no frame holds the state: it is free unless a
-        // clone of its waker survived an earlier call (that clone could
-        // wake this call, and would hide a deadlock from R9's count).
-        let mut state = self.outermost_root.borrow();
-        if Rc::strong_count(&state) != 1 || Arc::strong_count(&state.waker) != 2 {
-            drop(state);
-            self.renew_outermost_root();
-            state = self.outermost_root.borrow();
+        // clone of its waker survived an earlier call.
+        let state = self.outermost_root.borrow();
+        if state.reuse() {
+            return Some(state);
         }
-        state.done.set(false);
-        state.waker.clear_woken();
-        Some(state)
+        drop(state);
+        self.renew_outermost_root();
+        Some(self.outermost_root.borrow())
     }
 
     /// See `outermost_root`.
@@ -373,11 +386,8 @@ impl ThreadState {
         }
         let slot = &mut cache[depth];
         if let Some(state) = slot
-            && Rc::strong_count(state) == 1
-            && Arc::strong_count(&state.waker) == 2
+            && state.reuse()
         {
-            state.done.set(false);
-            state.waker.clear_woken();
             return state.clone();
         }
         let state = new_root_state(&self.signal);
