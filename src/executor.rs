@@ -306,7 +306,7 @@ impl Executor {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let (task, listed, handle) = task::new_local(future, SharedHold::local(&self.inner.shared));
+        let (task, listed, handle) = task::new_local(future, SharedHold::local(&self.inner));
         self.inner.tasks.push(listed);
         self.inner.queue.borrow_mut().push_back(task);
         JoinHandle::new(handle)
@@ -531,7 +531,7 @@ impl Drop for Inner {
         self.shared.drain_dead();
         let shared = Arc::as_ptr(&self.shared);
         frames::try_with(|s| s.unregister(shared));
-        SharedHold::release_executor(&self.shared);
+        SharedHold::release_executor(self);
     }
 }
 

@@ -39,7 +39,6 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::executor::{Executor, Inner, Shared};
 use crate::join::JoinError;
-use crate::park::thread_key;
 use crate::sync::{AtomicUsize, Ordering, UnsafeCell, thread_locals};
 use crate::task;
 
@@ -145,10 +144,11 @@ impl Header {
         self.state.load(Ordering::Acquire) & UNADOPTED == 0
     }
 
-    /// Whether this thread may touch the future: it is the owner, or the
-    /// future is `Send`.
-    fn may_touch_here(&self) -> bool {
-        self.shared.signal.key() == thread_key()
+    /// Whether the thread `here` may touch the future: it is the owner, or
+    /// the future is `Send`.
+    #[inline]
+    fn may_touch(&self, here: Option<ThisThread>) -> bool {
+        here.is_some_and(|t| t.owns(&self.shared))
             || self.state.load(Ordering::Relaxed) & SEND_FUTURE != 0
     }
 
@@ -558,12 +558,13 @@ impl<F: Future + 'static> Task<F> {
         self.task.header()
     }
 
-    /// Claims the future: sets `RUNNING`, clears `SCHEDULED`. Gives the
-    /// reference back when the task is running (on the stack), completed,
-    /// or not ours to touch from this thread.
-    pub(crate) fn begin(self) -> Result<Running<F>, Self> {
+    /// Claims the future, on the thread `here`: sets `RUNNING`, clears
+    /// `SCHEDULED`. Gives the reference back when the task is running (on
+    /// the stack), completed, or not `here`'s to touch.
+    #[inline]
+    pub(crate) fn begin(self, here: Option<ThisThread>) -> Result<Running<F>, Self> {
         let header = self.header();
-        if !header.may_touch_here() {
+        if !header.may_touch(here) {
             return Err(self);
         }
         let claimed = header
@@ -670,7 +671,8 @@ impl<F: Future + 'static> Task<F> {
         // SAFETY: the allocation is a `TaskCell<F>` made by `allocate`
         // (`Box`), and with no reference left nothing else can reach it.
         let mut cell = unsafe { Box::from_raw(ptr.cast::<TaskCell<F>>().as_ptr()) };
-        if !cell.header.may_touch_here() {
+        let here = ThisThread::get();
+        if !cell.header.may_touch(here) {
             // The owner thread's executor always empties its tasks before it
             // goes away; if that ever did not happen, leaking a `!Send` value
             // is safe and dropping it here would not be: overwrite it
@@ -683,7 +685,7 @@ impl<F: Future + 'static> Task<F> {
         let hold = unsafe { ManuallyDrop::take(&mut cell.header.shared) };
         // A future still there is dropped in place (it is pinned).
         drop(cell);
-        drop(hold);
+        hold.release(here);
     }
 }
 
@@ -1075,19 +1077,21 @@ impl SharedHold {
         mem::forget(shared.clone());
     }
 
-    /// A hold for a task spawned on the executor's thread, from its
-    /// reserve.
+    /// A hold for a task spawned on `executor`'s thread, from its reserve.
     #[inline]
-    pub(crate) fn local(shared: &Arc<Shared>) -> SharedHold {
-        let taken = shared.reserve.update(shared.signal.key(), |reserve| {
-            if *reserve == 0 {
-                // The executor's own hold keeps the count above zero:
-                // adding needs no new strong count.
-                shared.holders.fetch_add(HOLD_BATCH, Ordering::Relaxed);
-                *reserve = HOLD_BATCH;
-            }
-            *reserve -= 1;
-        });
+    pub(crate) fn local(executor: &Inner) -> SharedHold {
+        let shared = &executor.shared;
+        let taken = shared
+            .reserve
+            .update(shared, ThisThread::of(executor), |reserve| {
+                if *reserve == 0 {
+                    // The executor's own hold keeps the count above zero:
+                    // adding needs no new strong count.
+                    shared.holders.fetch_add(HOLD_BATCH, Ordering::Relaxed);
+                    *reserve = HOLD_BATCH;
+                }
+                *reserve -= 1;
+            });
         match taken {
             Some(()) => SharedHold(arc_ptr(shared)),
             None => SharedHold::remote(shared),
@@ -1115,33 +1119,83 @@ impl SharedHold {
         }
     }
 
-    /// The executor goes away (on its thread): gives back its own hold and
+    /// `executor` goes away (on its thread): gives back its own hold and
     /// its reserve, and closes the reserve.
-    pub(crate) fn release_executor(shared: &Arc<Shared>) {
+    pub(crate) fn release_executor(executor: &Inner) {
+        let shared = &executor.shared;
         let reserve = shared
             .reserve
-            .update(shared.signal.key(), |reserve| mem::replace(reserve, CLOSED))
+            .update(shared, ThisThread::of(executor), |reserve| {
+                mem::replace(reserve, CLOSED)
+            })
             .unwrap_or(0);
         release_holds(arc_ptr(shared), reserve + 1);
+    }
+
+    /// Gives the hold back, on the thread `here`: to the reserve on the
+    /// executor's thread while the executor lives, else to the shared count.
+    #[inline]
+    pub(crate) fn release(self, here: Option<ThisThread>) {
+        let this = ManuallyDrop::new(self);
+        let returned = here.and_then(|here| {
+            this.reserve.update(&this, here, |reserve| {
+                if *reserve == CLOSED {
+                    return false;
+                }
+                *reserve += 1;
+                true
+            })
+        });
+        if returned != Some(true) {
+            release_holds(this.0, 1);
+        }
     }
 }
 
 impl Drop for SharedHold {
-    /// Gives the hold back: to the reserve on the executor's thread while
-    /// the executor lives, else to the shared count.
-    #[inline]
     fn drop(&mut self) {
-        let shared: &Shared = self;
-        let returned = shared.reserve.update(shared.signal.key(), |reserve| {
-            if *reserve == CLOSED {
-                return false;
-            }
-            *reserve += 1;
-            true
-        });
-        if returned != Some(true) {
-            release_holds(self.0, 1);
+        SharedHold(self.0).release(ThisThread::get());
+    }
+}
+
+/// The calling thread, as the proof that the checks letting only an
+/// executor's own thread touch a `!Send` future or the holds reserve need:
+/// made by asking the thread, or from an executor's thread-local side,
+/// which never leaves the thread it was made on. Not `Send`: it cannot
+/// travel to another thread.
+#[derive(Clone, Copy)]
+pub(crate) struct ThisThread {
+    /// The thread's key (`park::thread_key`).
+    key: u64,
+    /// Keeps it on its thread.
+    _not_send: PhantomData<*const ()>,
+}
+
+impl ThisThread {
+    /// Asks the thread; `None` only where its thread-locals are gone
+    /// (see `park::try_thread_key`).
+    #[inline]
+    pub(crate) fn get() -> Option<ThisThread> {
+        crate::park::try_thread_key().map(|key| ThisThread {
+            key,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// The thread `executor` lives on, which is the calling one: `Inner` is
+    /// made on its thread, with that thread's signal, and is not `Send`.
+    #[inline]
+    pub(crate) fn of(executor: &Inner) -> ThisThread {
+        ThisThread {
+            key: executor.shared.signal.key(),
+            _not_send: PhantomData,
         }
+    }
+
+    /// Whether this is the thread of the executor whose `Shared` this is.
+    #[inline]
+    fn owns(self, shared: &Shared) -> bool {
+        self.key == shared.signal.key()
     }
 }
 
@@ -1153,7 +1207,8 @@ const CLOSED: usize = usize::MAX;
 pub(crate) struct HoldReserve(UnsafeCell<usize>);
 
 // SAFETY: the count is read and written only on one thread (`update`
-// checks), so sharing the reserve between threads shares no access.
+// checks, with a `ThisThread`), so sharing the reserve between threads
+// shares no access.
 unsafe impl Sync for HoldReserve {}
 
 impl HoldReserve {
@@ -1162,11 +1217,17 @@ impl HoldReserve {
         HoldReserve(UnsafeCell::new(0))
     }
 
-    /// Runs `f` on the count if this is the thread with key `owner` (the
-    /// executor's), else returns `None`.
+    /// Runs `f` on the count if `here` is the thread of the executor whose
+    /// `Shared` this is, else returns `None`.
     #[inline]
-    fn update<R>(&self, owner: u64, f: impl FnOnce(&mut usize) -> R) -> Option<R> {
-        if crate::park::try_thread_key() != Some(owner) {
+    fn update<R>(
+        &self,
+        shared: &Shared,
+        here: ThisThread,
+        f: impl FnOnce(&mut usize) -> R,
+    ) -> Option<R> {
+        debug_assert!(std::ptr::eq(&shared.reserve, self));
+        if !here.owns(shared) {
             return None;
         }
         // SAFETY: only the owner thread gets here, and `f` cannot reach

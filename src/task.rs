@@ -14,7 +14,7 @@ use crate::executor::{Inner, Interrupted};
 use crate::frames;
 use crate::join::{JoinError, drop_contained};
 use crate::park::thread_key;
-use crate::raw::{AWAITER, RUNNING, Running, TAKEN, Task, TaskRef};
+use crate::raw::{AWAITER, RUNNING, Running, TAKEN, Task, TaskRef, ThisThread};
 
 pub(crate) use crate::raw::{new_local, new_remote};
 
@@ -60,7 +60,7 @@ fn cancel<F: Future + 'static>(mut running: Running<F>, executor: Option<&Inner>
 /// reference. Returns whether a poll ran (false for a stale queue entry or
 /// a cancellation).
 pub(crate) fn run<F: Future + 'static>(task: Task<F>, executor: &Inner) -> bool {
-    let Ok(mut running) = task.begin() else {
+    let Ok(mut running) = task.begin(Some(ThisThread::of(executor))) else {
         return false;
     };
     if running.cancel_requested() {
@@ -118,7 +118,7 @@ pub(crate) fn shut_down<F: Future + 'static>(task: Task<F>, executor: &Inner) ->
     if task.header().request_cancel().is_none() {
         return false;
     }
-    match task.begin() {
+    match task.begin(Some(ThisThread::of(executor))) {
         Ok(running) => {
             cancel(running, Some(executor));
             true
@@ -130,7 +130,7 @@ pub(crate) fn shut_down<F: Future + 'static>(task: Task<F>, executor: &Inner) ->
 /// Cancels a task of a `Spawner` whose executor is gone (any thread).
 /// Returns whether it did.
 pub(crate) fn cancel_orphan<F: Future + 'static>(task: Task<F>) -> bool {
-    match task.begin() {
+    match task.begin(ThisThread::get()) {
         Ok(running) => {
             cancel(running, None);
             true
@@ -154,7 +154,7 @@ pub(crate) fn abort<F: Future + 'static>(task: Task<F>) {
         // On the owner thread: drop the future right away.
         let executor = frames::try_with(|s| s.executor_for(&header.shared)).flatten();
         if let Some(executor) = executor {
-            if let Ok(running) = task.begin() {
+            if let Ok(running) = task.begin(Some(ThisThread::of(&executor))) {
                 cancel(running, Some(&executor));
             }
             return;
