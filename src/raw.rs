@@ -1092,10 +1092,10 @@ impl SharedHold {
                 }
                 *reserve -= 1;
             });
-        match taken {
-            Some(()) => SharedHold(arc_ptr(shared)),
-            None => SharedHold::remote(shared),
-        }
+        // `ThisThread::of` is the executor's thread: the reserve is ours.
+        taken
+            .unwrap_or_else(|| unreachable!("nestloop: internal error: reserve of another thread"));
+        SharedHold(arc_ptr(shared))
     }
 
     /// A hold for a task spawned from another thread.
