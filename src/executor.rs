@@ -5,8 +5,8 @@
 //! [`Spawner`]s and handles hold, and that tasks reach through counted holds,
 //! see `raw::SharedHold`):
 //!
-//! * wakes made on the executor's own thread go to `Inner::queue`, a plain
-//!   `VecDeque` (no atomics);
+//! * wakes made on the executor's own thread go to `Inner::queue`, a queue
+//!   linked through the tasks (no atomics, no buffer; see `raw::RunQueue`);
 //! * wakes and spawns from other threads go to `Shared::inject`, a lock-free
 //!   queue, and unpark the thread; loops move them to the local queue.
 //!
@@ -14,8 +14,6 @@
 //! see `raw::TaskList`), so `shutdown` and drop can find and drop every
 //! future.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::rc::Rc;
@@ -25,7 +23,7 @@ use std::task::Waker;
 use crate::frames;
 use crate::join::JoinHandle;
 use crate::park::ThreadSignal;
-use crate::raw::{HoldReserve, SharedHold, TaskList, TaskRef};
+use crate::raw::{HoldReserve, RunQueue, SharedHold, TaskList, TaskRef};
 use crate::run_loop;
 use crate::sync::{AtomicBool, AtomicUsize, InjectQueue, Ordering, fence};
 use crate::task;
@@ -91,7 +89,7 @@ pub(crate) struct Inner {
     /// The thread-safe side.
     pub(crate) shared: Arc<Shared>,
     /// Tasks woken or spawned on this thread, in wake order.
-    queue: RefCell<VecDeque<TaskRef>>,
+    queue: RunQueue,
     /// Every live task, so shutdown can reach them all.
     tasks: TaskList,
     /// Nesting depth at which `block_on` refuses to nest further.
@@ -308,7 +306,7 @@ impl Executor {
     {
         let (task, listed, handle) = task::new_local(future, SharedHold::local(&self.inner));
         self.inner.tasks.push(listed);
-        self.inner.queue.borrow_mut().push_back(task);
+        self.inner.queue.push(task);
         JoinHandle::new(handle)
     }
 
@@ -439,25 +437,19 @@ impl Inner {
 
     /// Pushes a task woken on this thread.
     #[inline]
-    pub(crate) fn push_local(&self, task: TaskRef) -> Result<(), TaskRef> {
-        match self.queue.try_borrow_mut() {
-            Ok(mut queue) => {
-                queue.push_back(task);
-                Ok(())
-            }
-            Err(_) => Err(task),
-        }
+    pub(crate) fn push_local(&self, task: TaskRef) {
+        self.queue.push(task);
     }
 
     /// The next task to run, if any.
     #[inline]
     pub(crate) fn pop(&self) -> Option<TaskRef> {
-        self.queue.borrow_mut().pop_front()
+        self.queue.pop()
     }
 
     /// Whether a task is waiting to run (locally or from another thread).
     pub(crate) fn has_ready(&self) -> bool {
-        !self.queue.borrow().is_empty() || !self.shared.inject.is_empty()
+        !self.queue.is_empty() || !self.shared.inject.is_empty()
     }
 
     /// Moves tasks pushed by other threads to the local queue, adopting new
@@ -481,7 +473,7 @@ impl Inner {
                 self.tasks.push(task.clone());
                 self.shared.unadopted.fetch_sub(1, Ordering::AcqRel);
             }
-            self.queue.borrow_mut().push_back(task);
+            self.queue.push(task);
         }
     }
 
@@ -515,10 +507,15 @@ impl Inner {
         // What is still queued is finished (shut down above), except what
         // was spawned meanwhile. The finished entries are dropped outside the
         // borrow: the last reference to a task drops its result.
-        let stale = std::mem::take(&mut *self.queue.borrow_mut());
-        let (keep, done): (VecDeque<TaskRef>, VecDeque<TaskRef>) =
-            stale.into_iter().partition(|t| !t.is_finished());
-        self.queue.borrow_mut().extend(keep);
+        let mut queued = Vec::new();
+        while let Some(task) = self.queue.pop() {
+            queued.push(task);
+        }
+        let (keep, done): (Vec<TaskRef>, Vec<TaskRef>) =
+            queued.into_iter().partition(|t| !t.is_finished());
+        for task in keep {
+            self.queue.push(task);
+        }
         drop(done);
     }
 }
@@ -547,8 +544,8 @@ impl Shared {
         self.signal.interrupt();
     }
 
-    /// Queues a woken task locally when this is the executor's thread and
-    /// its loop is not using the queue; else gives it back for
+    /// Queues a woken task locally when this is the executor's thread (and
+    /// the executor still registered there); else gives it back for
     /// `push_remote`.
     #[inline]
     pub(crate) fn push_local_here(&self, task: TaskRef) -> Result<(), TaskRef> {
@@ -556,7 +553,10 @@ impl Shared {
             return Err(task);
         }
         match frames::try_with(|s| s.executor_for(self)).flatten() {
-            Some(inner) => inner.push_local(task),
+            Some(inner) => {
+                inner.push_local(task);
+                Ok(())
+            }
             None => Err(task),
         }
     }
@@ -824,7 +824,7 @@ impl Builder {
         SharedHold::first(&shared);
         let inner = Rc::new(Inner {
             shared: shared.clone(),
-            queue: RefCell::new(VecDeque::new()),
+            queue: RunQueue::new(),
             tasks: TaskList::new(),
             max_depth: self.max_depth,
             detect_deadlock: self.detect_deadlock,

@@ -65,20 +65,31 @@ const SEND_FUTURE: usize = 1 << 7;
 const UNADOPTED: usize = 1 << 8;
 /// The awaiter's slot is locked (see `Header::lock_awaiter`).
 const AWAITER_LOCK: usize = 1 << 9;
+/// The stored result is an error (set together with `COMPLETED`).
+const FAILED: usize = 1 << 10;
 /// One reference; the count is the state word's bits above the flags.
-const REF_ONE: usize = 1 << 10;
+const REF_ONE: usize = 1 << 11;
 /// The reference-count bits.
 const REF_MASK: usize = !(REF_ONE - 1);
 
-/// What a task's cell holds over its life.
-enum Stage<F: Future> {
-    /// The future, not yet finished.
-    Pending(F),
-    /// The result, until the handle takes it.
-    Done(Result<F::Output, JoinError>),
-    /// Neither: between dropping the future and storing the result, or after
-    /// the result was taken.
-    Empty,
+/// What a task's cell holds over its life, one at a time in the same
+/// bytes. The state word says which (no tag of its own, so a task of a
+/// small future with a small output spends 8 bytes here, not 16):
+///
+/// * not `COMPLETED`: the `future` (from `Task::allocate` until
+///   `Running::drop_future`, after which only `Running::complete` touches
+///   the cell);
+/// * `COMPLETED`: the result, `error` if `FAILED` else `output`, until it is
+///   moved out (`TaskCell::take_stage_result`); a task is never freed with
+///   its result still inside (a handle takes it or drops it, and without a
+///   handle `complete` hands it back).
+union Stage<F: Future> {
+    /// The future.
+    future: ManuallyDrop<F>,
+    /// The output.
+    output: ManuallyDrop<F::Output>,
+    /// The task panicked or was cancelled.
+    error: ManuallyDrop<JoinError>,
 }
 
 /// The operations that depend on the future's type (see `crate::task`).
@@ -114,11 +125,15 @@ pub(crate) struct Header {
     /// Neighbours in the executor's task list (see `TaskList`); only the
     /// owner thread touches them.
     links: UnsafeCell<Links>,
+    /// The task after it in its executor's local run queue (see
+    /// `RunQueue`); only the owner thread touches it.
+    queue_next: UnsafeCell<QueueNext>,
     /// The waker of whoever awaits the `JoinHandle`, behind the state
     /// word's `AWAITER_LOCK` bit (a lock rather than an `AtomicWaker`, so
     /// the deadlock check can see whose waker it is; a bit rather than a
-    /// mutex, to keep the header small).
-    awaiter: UnsafeCell<Option<Waker>>,
+    /// mutex, and one word rather than a `Waker`'s two, to keep the header
+    /// small).
+    awaiter: UnsafeCell<AwaiterSlot>,
 }
 
 /// A task's allocation: the header, then the future-then-result cell.
@@ -264,7 +279,7 @@ pub(crate) struct AwaiterGuard<'a> {
 impl AwaiterGuard<'_> {
     /// Runs `f` on the slot.
     #[inline]
-    pub(crate) fn with<R>(&mut self, f: impl FnOnce(&mut Option<Waker>) -> R) -> R {
+    pub(crate) fn with<R>(&mut self, f: impl FnOnce(&mut AwaiterSlot) -> R) -> R {
         // SAFETY: the lock bit is ours, so the slot is ours alone.
         self.header
             .awaiter
@@ -291,6 +306,96 @@ impl Drop for AwaiterGuard<'_> {
     #[inline]
     fn drop(&mut self) {
         self.header.state.fetch_sub(AWAITER_LOCK, Ordering::Release);
+    }
+}
+
+/// A waker in one word, for a task's awaiter (`Header::awaiter`): the
+/// waker of a nestloop task (what a task awaiting another task's handle
+/// registers) is the task's own pointer, as its waker's data is; any other
+/// waker is boxed, and the low bit (free: both pointers are 8-aligned) says
+/// so. Null when empty.
+pub(crate) struct AwaiterSlot(*mut ());
+
+/// The low bit of an `AwaiterSlot` that holds a boxed waker.
+const BOXED: usize = 1;
+
+impl AwaiterSlot {
+    /// No waker.
+    pub(crate) const EMPTY: AwaiterSlot = AwaiterSlot(std::ptr::null_mut());
+
+    /// Holds `waker`. Boxes it (allocates) unless it is a task's: call it
+    /// outside the slot's lock.
+    pub(crate) fn new(waker: Waker) -> Self {
+        if std::ptr::eq(waker.vtable(), &WAKER_VTABLE) {
+            // The waker's reference moves into the slot.
+            let waker = ManuallyDrop::new(waker);
+            AwaiterSlot(waker.data().cast_mut())
+        } else {
+            AwaiterSlot(
+                Box::into_raw(Box::new(waker))
+                    .cast::<()>()
+                    .map_addr(|a| a | BOXED),
+            )
+        }
+    }
+
+    /// The boxed waker, if that is what the slot holds.
+    fn boxed(&self) -> Option<&Waker> {
+        (self.0.addr() & BOXED != 0).then(|| {
+            // SAFETY: with the bit set, the pointer (without it) is a live
+            // `Box<Waker>` this slot owns (see `new`).
+            unsafe { &*self.0.map_addr(|a| a & !BOXED).cast::<Waker>() }
+        })
+    }
+
+    /// Takes the waker out, leaving the slot empty.
+    pub(crate) fn into_waker(self) -> Option<Waker> {
+        let this = ManuallyDrop::new(self);
+        if this.0.is_null() {
+            None
+        } else if this.0.addr() & BOXED != 0 {
+            // SAFETY: see `boxed`; the slot is forgotten, so the box is
+            // taken back once.
+            Some(*unsafe { Box::from_raw(this.0.map_addr(|a| a & !BOXED).cast::<Waker>()) })
+        } else {
+            // SAFETY: without the bit, the pointer is the data of a task's
+            // waker with its reference (see `new`), which the slot gives
+            // back; `WAKER_VTABLE` is that waker's vtable.
+            Some(unsafe { Waker::from_raw(RawWaker::new(this.0, &WAKER_VTABLE)) })
+        }
+    }
+
+    /// Whether the slot holds a waker that wakes the same task as `waker`
+    /// (`Waker::will_wake`).
+    pub(crate) fn will_wake(&self, waker: &Waker) -> bool {
+        match self.boxed() {
+            Some(boxed) => boxed.will_wake(waker),
+            None => {
+                !self.0.is_null()
+                    && std::ptr::eq(waker.vtable(), &WAKER_VTABLE)
+                    && waker.data() == self.0.cast_const()
+            }
+        }
+    }
+
+    /// The data pointer of the waker held, if any (`Waker::data`).
+    pub(crate) fn data(&self) -> Option<*const ()> {
+        match self.boxed() {
+            Some(boxed) => Some(boxed.data()),
+            None => (!self.0.is_null()).then_some(self.0.cast_const()),
+        }
+    }
+}
+
+impl Default for AwaiterSlot {
+    fn default() -> Self {
+        AwaiterSlot::EMPTY
+    }
+}
+
+impl Drop for AwaiterSlot {
+    fn drop(&mut self) {
+        drop(mem::take(self).into_waker());
     }
 }
 
@@ -520,9 +625,12 @@ impl<F: Future + 'static> Task<F> {
                 vtable: &Self::VTABLE,
                 shared: ManuallyDrop::new(shared),
                 links: UnsafeCell::new(Links::UNLISTED),
-                awaiter: UnsafeCell::new(None),
+                queue_next: UnsafeCell::new(UNQUEUED),
+                awaiter: UnsafeCell::new(AwaiterSlot::EMPTY),
             },
-            stage: UnsafeCell::new(Stage::Pending(future)),
+            stage: UnsafeCell::new(Stage {
+                future: ManuallyDrop::new(future),
+            }),
         });
         TaskRef(NonNull::from(Box::leak(cell)).cast())
     }
@@ -672,18 +780,23 @@ impl<F: Future + 'static> Task<F> {
         // (`Box`), and with no reference left nothing else can reach it.
         let mut cell = unsafe { Box::from_raw(ptr.cast::<TaskCell<F>>().as_ptr()) };
         let here = ThisThread::get();
-        if !cell.header.may_touch(here) {
-            // The owner thread's executor always empties its tasks before it
-            // goes away; if that ever did not happen, leaking a `!Send` value
-            // is safe and dropping it here would not be: overwrite it
-            // without dropping it.
-            // SAFETY: the box is ours alone; `write` drops nothing.
-            cell.stage
-                .with_mut(|stage| unsafe { std::ptr::write(stage, Stage::Empty) });
+        // With no reference left, the last release (acquire-release) made
+        // every earlier change to the word visible.
+        let completed = cell.header.state.load(Ordering::Relaxed) & COMPLETED != 0;
+        // A completed task holds nothing any more (see `Stage`). A future
+        // still there is dropped in place (it is pinned), unless this thread
+        // may not touch it: the owner thread's executor always empties its
+        // tasks before it goes away; if that ever did not happen, leaking a
+        // `!Send` value is safe and dropping it here would not be.
+        if !completed && cell.header.may_touch(here) {
+            // SAFETY: not completed, so the cell holds the future (see
+            // `Stage`), never moved; the box is ours alone.
+            cell.stage.with_mut(|stage| unsafe {
+                std::ptr::drop_in_place((&raw mut (*stage).future).cast::<F>());
+            });
         }
         // SAFETY: taken once, here, and the cell is not used after.
         let hold = unsafe { ManuallyDrop::take(&mut cell.header.shared) };
-        // A future still there is dropped in place (it is pinned).
         drop(cell);
         hold.release(here);
     }
@@ -776,17 +889,24 @@ impl<F: Future> TaskCell<F> {
     /// Moves the result out of the cell. Only for whoever just set `TAKEN`
     /// on a completed task, or holds its last reference.
     fn take_stage_result(&self) -> Result<F::Output, JoinError> {
+        // `FAILED` was set with `COMPLETED`, which the caller has seen.
+        let state = self.header.state.load(Ordering::Relaxed);
+        debug_assert!(
+            state & COMPLETED != 0,
+            "nestloop: internal error: took the result of a running task"
+        );
         // SAFETY: the caller set TAKEN on a COMPLETED task (acquire ordering
         // pairs with the release in `Running::complete`), which only one
         // party can do, or is the only one left who can reach the task;
-        // after COMPLETED nobody else touches the cell.
-        let stage = self
-            .stage
-            .with_mut(|stage| unsafe { mem::replace(&mut *stage, Stage::Empty) });
-        match stage {
-            Stage::Done(result) => result,
-            _ => unreachable!("nestloop: internal error: completed task without a result"),
-        }
+        // after COMPLETED nobody else touches the cell, which holds the
+        // result `FAILED` names (see `Stage`), moved out once, here.
+        self.stage.with_mut(|stage| unsafe {
+            if state & FAILED != 0 {
+                Err(ManuallyDrop::take(&mut (*stage).error))
+            } else {
+                Ok(ManuallyDrop::take(&mut (*stage).output))
+            }
+        })
     }
 }
 
@@ -833,34 +953,27 @@ impl<F: Future + 'static> Running<F> {
         // from releasing a reference it does not own (clones get their own).
         let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw) });
         let mut cx = Context::from_waker(&waker);
-        self.with_stage(|stage| match stage {
-            // SAFETY: the future sits in the task's allocation and is never
-            // moved: it is only ever dropped in place (`drop_future`).
-            Stage::Pending(future) => unsafe { Pin::new_unchecked(future) }.poll(&mut cx),
-            _ => unreachable!("nestloop: internal error: polled a finished task"),
-        })
+        // SAFETY: the claim (`RUNNING`) was taken on a task not completed,
+        // and `drop_future` consumes the right to poll (`complete` follows
+        // it), so the cell holds the future (see `Stage`); it sits in the
+        // task's allocation and is never moved: only ever dropped in place.
+        self.with_stage(|stage| unsafe { Pin::new_unchecked(&mut *stage.future) }.poll(&mut cx))
     }
 
     /// Drops the future (running its destructor, which may panic: the cell is
     /// already empty by then).
+    ///
+    /// Called once, then only `complete`: the cell holds nothing until it
+    /// stores the result (`Stage` has no tag to say so; the callers in
+    /// `crate::task` follow every `drop_future` with `complete`).
     pub(crate) fn drop_future(&mut self) {
-        /// Leaves the cell empty once the future's drop returns or unwinds.
-        struct Emptied<F: Future>(*mut Stage<F>);
-        impl<F: Future> Drop for Emptied<F> {
-            fn drop(&mut self) {
-                // SAFETY: the stage was just dropped in place (below); this
-                // writes over it without dropping it again.
-                unsafe { std::ptr::write(self.0, Stage::Empty) };
-            }
-        }
         self.with_stage(|stage| {
-            let stage: *mut Stage<F> = stage;
-            let _emptied = Emptied(stage);
-            // SAFETY: the future is pinned, so it is dropped where it is,
-            // never moved (`Pin`'s drop guarantee: it may point into
-            // itself); `Running` gives exclusive access; `Emptied` makes
-            // the cell valid again before anything else can look.
-            unsafe { std::ptr::drop_in_place(stage) };
+            // SAFETY: not completed, so the cell holds the future (see
+            // `Stage`); it is pinned, so it is dropped where it is, never
+            // moved (`Pin`'s drop guarantee: it may point into itself);
+            // `Running` gives exclusive access. If its destructor panics,
+            // the rest of it is dropped during unwinding, all the same.
+            unsafe { std::ptr::drop_in_place((&raw mut stage.future).cast::<F>()) };
         });
     }
 
@@ -895,17 +1008,20 @@ impl<F: Future + 'static> Running<F> {
     /// Stores the result and publishes completion. The future must have been
     /// dropped. See `Completed` for what comes back.
     pub(crate) fn complete(mut self, result: Result<F::Output, JoinError>) -> Completed<F> {
-        self.with_stage(|stage| {
-            debug_assert!(matches!(stage, Stage::Empty));
-            *stage = Stage::Done(result);
+        let failed = if result.is_err() { FAILED } else { 0 };
+        // The future was dropped (see `drop_future`): the cell's bytes are
+        // free, and overwriting a `ManuallyDrop` field drops nothing.
+        self.with_stage(|stage| match result {
+            Ok(output) => stage.output = ManuallyDrop::new(output),
+            Err(error) => stage.error = ManuallyDrop::new(error),
         });
-        // RUNNING is set and COMPLETED clear: one flip sets them right. With
-        // no handle, nobody else will ever look at the result.
+        // RUNNING is set, COMPLETED and FAILED clear: one flip sets them
+        // right. With no handle, nobody else will ever look at the result.
         let cell = self.task.cell();
         let prev = cell
             .header
             .state
-            .fetch_xor(RUNNING | COMPLETED, Ordering::AcqRel);
+            .fetch_xor(RUNNING | COMPLETED | failed, Ordering::AcqRel);
         debug_assert!(prev & RUNNING != 0 && prev & COMPLETED == 0);
         let orphan = (prev & HANDLE == 0).then(|| cell.take_stage_result());
         (orphan, prev & AWAITER != 0, self.task)
@@ -1044,6 +1160,95 @@ impl Drop for TaskList {
         while let Some(head) = self.head.get() {
             let task = ManuallyDrop::new(TaskRef(head));
             drop(self.remove(&task));
+        }
+    }
+}
+
+/// `Header::queue_next`: the next task in the run queue (`None` at the
+/// tail), or `UNQUEUED`.
+type QueueNext = Option<NonNull<Header>>;
+
+/// `Header::queue_next` of a task in no run queue: an address no task has.
+const UNQUEUED: QueueNext = Some(NonNull::dangling());
+
+/// The tasks woken or spawned on an executor's thread, in wake order: a
+/// queue linked through the tasks themselves (no buffer to grow), holding
+/// one reference of each. A task is in it at most once: only the wake that
+/// sets `SCHEDULED` (or the poll that finds it set, see `Running::suspend`)
+/// queues it, and the bit stays set until the task is taken out and polled;
+/// a task that completes while queued (shut down, aborted) is never queued
+/// again. Like `TaskList`, only the executor's thread has it, so only that
+/// thread touches a task's `queue_next`.
+pub(crate) struct RunQueue {
+    /// The task to run next.
+    head: Cell<Option<NonNull<Header>>>,
+    /// The task queued last.
+    tail: Cell<Option<NonNull<Header>>>,
+}
+
+impl RunQueue {
+    /// An empty queue.
+    pub(crate) fn new() -> Self {
+        RunQueue {
+            head: Cell::new(None),
+            tail: Cell::new(None),
+        }
+    }
+
+    /// Whether no task is queued.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.get().is_none()
+    }
+
+    /// Queues a task of this queue's executor, with the queue's reference.
+    #[inline]
+    pub(crate) fn push(&self, task: TaskRef) {
+        let this = ManuallyDrop::new(task);
+        // SAFETY: `queue_next` is only touched on the executor's thread, by
+        // this queue (see the type's docs); the tail is alive (the queue
+        // holds a reference of it).
+        unsafe {
+            this.header().queue_next.with_mut(|next| {
+                assert!(
+                    *next == UNQUEUED,
+                    "nestloop: internal error: a task queued twice"
+                );
+                *next = None;
+            });
+            match self.tail.get() {
+                Some(tail) => tail
+                    .as_ref()
+                    .queue_next
+                    .with_mut(|next| *next = Some(this.0)),
+                None => self.head.set(Some(this.0)),
+            }
+        }
+        self.tail.set(Some(this.0));
+    }
+
+    /// Takes the next task out, with the queue's reference.
+    #[inline]
+    pub(crate) fn pop(&self) -> Option<TaskRef> {
+        let head = self.head.get()?;
+        // SAFETY: as in `push`; the queue's reference keeps `head` alive.
+        let next = unsafe {
+            head.as_ref()
+                .queue_next
+                .with_mut(|next| mem::replace(&mut *next, UNQUEUED))
+        };
+        self.head.set(next);
+        if next.is_none() {
+            self.tail.set(None);
+        }
+        Some(TaskRef(head))
+    }
+}
+
+impl Drop for RunQueue {
+    fn drop(&mut self) {
+        while let Some(task) = self.pop() {
+            drop(task);
         }
     }
 }
@@ -1644,6 +1849,123 @@ mod tests {
         for handle in handles {
             assert!(ex.block_on(handle).unwrap_err().is_cancelled());
         }
+    }
+
+    #[test]
+    fn the_run_queue_runs_tasks_in_wake_order_and_lets_go_of_stale_entries() {
+        let ex = Executor::new();
+        let order = Rc::new(RefCell::new(Vec::new()));
+        let record = |i: u32| {
+            let order = order.clone();
+            async move {
+                order.borrow_mut().push(i);
+                crate::yield_now().await;
+                order.borrow_mut().push(i + 10);
+            }
+        };
+        let handles: Vec<_> = (0..4).map(|i| ex.spawn(record(i))).collect();
+        assert_eq!(ex.run_until_stalled(), 8);
+        assert_eq!(*order.borrow(), [0, 1, 2, 3, 10, 11, 12, 13]);
+        assert!(handles.iter().all(|h| h.is_finished()));
+
+        // A queued task that completes (aborted before its first poll) leaves
+        // a stale entry: skipped, its reference dropped, the rest run.
+        order.borrow_mut().clear();
+        let drops = Rc::new(Cell::new(0));
+        let token = Counted(drops.clone());
+        let aborted = ex.spawn(async move {
+            let _token = token;
+            std::future::pending::<()>().await
+        });
+        let after = ex.spawn(record(5));
+        aborted.abort();
+        assert_eq!(drops.get(), 1);
+        assert_eq!(ex.run_until_stalled(), 2);
+        assert_eq!(*order.borrow(), [5, 15]);
+        assert!(after.is_finished());
+
+        // Shutdown with tasks queued; the queue keeps working afterwards.
+        let queued: Vec<_> = (0..3)
+            .map(|_| {
+                let token = Counted(drops.clone());
+                ex.spawn(async move {
+                    let _token = token;
+                    std::future::pending::<()>().await
+                })
+            })
+            .collect();
+        ex.shutdown();
+        assert_eq!(drops.get(), 4);
+        order.borrow_mut().clear();
+        let again = ex.spawn(record(7));
+        ex.run_until_stalled();
+        assert_eq!(*order.borrow(), [7, 17]);
+        assert!(again.is_finished() && queued.iter().all(|h| h.is_finished()));
+
+        // Dropping the executor with tasks queued (never polled) drops them.
+        for _ in 0..2 {
+            let token = Counted(drops.clone());
+            drop(ex.spawn(async move {
+                let _token = token;
+            }));
+        }
+        drop(ex);
+        assert_eq!(drops.get(), 6);
+    }
+
+    #[test]
+    fn a_task_awaiting_a_handle_is_held_in_one_word_and_woken_or_let_go() {
+        use futures::channel::oneshot;
+
+        assert_eq!(
+            std::mem::size_of::<super::AwaiterSlot>(),
+            std::mem::size_of::<usize>()
+        );
+        let ex = Executor::new();
+        // A task awaiting another: woken with the result.
+        let (tx, rx) = oneshot::channel::<u32>();
+        let first = ex.spawn(async move { rx.await.unwrap() });
+        let second = ex.spawn(async move { first.await.unwrap() + 1 });
+        ex.run_until_stalled();
+        assert!(!second.is_finished());
+        tx.send(4).unwrap();
+        assert_eq!(ex.run_until_stalled(), 2);
+        assert_eq!(ex.block_on(second).unwrap(), 5);
+
+        // The awaiting task goes away first: the awaited one keeps its
+        // waker (a reference) until it completes, then lets go of it.
+        let drops = Rc::new(Cell::new(0));
+        let (tx, rx) = oneshot::channel::<u32>();
+        let first = ex.spawn(async move { rx.await.unwrap() });
+        let token = Counted(drops.clone());
+        let second = ex.spawn(async move {
+            let _token = token;
+            first.await
+        });
+        ex.run_until_stalled();
+        second.abort();
+        assert_eq!(drops.get(), 1);
+        tx.send(1).unwrap();
+        ex.run_until_stalled();
+        assert_eq!(ex.task_count(), 0);
+
+        // A handle a task registered on, then awaited by `block_on`: the
+        // root's waker (boxed) replaces the task's, and is the one woken.
+        let (tx, rx) = oneshot::channel::<u32>();
+        let first = ex.spawn(async move { rx.await.unwrap() });
+        let parked = Rc::new(RefCell::new(None));
+        let out = parked.clone();
+        let poller = ex.spawn(async move {
+            let mut handle = first;
+            assert!(futures::poll!(&mut handle).is_pending());
+            *out.borrow_mut() = Some(handle);
+        });
+        ex.run_until_stalled();
+        assert!(poller.is_finished());
+        let handle = parked.borrow_mut().take().unwrap();
+        let _sender = ex.spawn(async move { tx.send(9).unwrap() });
+        assert_eq!(ex.block_on(handle).unwrap(), 9);
+        assert_eq!(ex.task_count(), 0);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! it together with the task list's reference, in one atomic operation.
 
 use std::future::Future;
+use std::mem;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::task::{Context, Poll, Waker};
 
@@ -14,7 +15,7 @@ use crate::executor::{Inner, Interrupted};
 use crate::frames;
 use crate::join::{JoinError, drop_contained};
 use crate::park::thread_key;
-use crate::raw::{AWAITER, RUNNING, Running, TAKEN, Task, TaskRef, ThisThread};
+use crate::raw::{AWAITER, AwaiterSlot, RUNNING, Running, TAKEN, Task, TaskRef, ThisThread};
 
 pub(crate) use crate::raw::{new_local, new_remote};
 
@@ -34,7 +35,7 @@ fn finish<F: Future + 'static>(
     // consistent by now. (A handle that registers after `complete` sees
     // the result when it checks again.)
     let awaiter = if awaited {
-        task.header().lock_awaiter().with(Option::take)
+        task.header().lock_awaiter().with(mem::take).into_waker()
     } else {
         None
     };
@@ -74,7 +75,7 @@ pub(crate) fn run<F: Future + 'static>(task: Task<F>, executor: &Inner) -> bool 
     };
     match poll {
         Ok(Poll::Pending) => match running.suspend() {
-            Ok(Some(queued)) => requeue(queued, executor),
+            Ok(Some(queued)) => executor.push_local(queued),
             Ok(None) => {}
             Err(running) => cancel(running, Some(executor)),
         },
@@ -103,13 +104,6 @@ pub(crate) fn run<F: Future + 'static>(task: Task<F>, executor: &Inner) -> bool 
         }
     }
     true
-}
-
-/// Queues the task after a poll during which it was woken.
-fn requeue(task: TaskRef, executor: &Inner) {
-    if let Err(task) = executor.push_local(task) {
-        executor.shared.push_remote(task);
-    }
 }
 
 /// Shutdown: requests cancellation and drops the future now unless it is
@@ -176,17 +170,18 @@ pub(crate) fn poll_join<F: Future + 'static>(
     if state & TAKEN != 0 {
         panic!("nestloop: JoinHandle polled again after it returned the task's result");
     }
-    // Cloning a waker is user code: never under the slot's lock. A handle
-    // polled again with the same waker clones nothing.
-    let mut fresh = (state & AWAITER == 0).then(|| cx.waker().clone());
+    // Cloning a waker is user code, and a slot may box it: never under the
+    // slot's lock. A handle polled again with the same waker clones
+    // nothing.
+    let fresh_slot = || AwaiterSlot::new(cx.waker().clone());
+    let mut fresh = (state & AWAITER == 0).then(fresh_slot);
     let replaced = loop {
         let mut slot = header.lock_awaiter();
         let stored = slot.with(|slot| {
             if let Some(waker) = fresh.take() {
-                return Some(slot.replace(waker));
+                return Some(mem::replace(slot, waker));
             }
-            let same = slot.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
-            same.then_some(None)
+            slot.will_wake(cx.waker()).then(AwaiterSlot::default)
         });
         match stored {
             Some(replaced) => {
@@ -195,7 +190,7 @@ pub(crate) fn poll_join<F: Future + 'static>(
             }
             None => {
                 drop(slot);
-                fresh = Some(cx.waker().clone());
+                fresh = Some(fresh_slot());
             }
         }
     };
@@ -213,13 +208,11 @@ pub(crate) fn stuck_awaiter_is(task: &TaskRef, waker: &Waker) -> bool {
     let header = task.header();
     header.state() & RUNNING != 0
         && header.lock_awaiter().with(|slot| {
-            slot.as_ref()
-                // The data pointer alone: `will_wake` also compares vtable
-                // addresses, which the same vtable need not share (Miri and
-                // separate codegen units duplicate them). The data pointer
-                // of a root's waker is its `Arc`, which nothing else points
-                // at.
-                .is_some_and(|w| w.data() == waker.data())
+            // The data pointer alone: `will_wake` also compares vtable
+            // addresses, which the same vtable need not share (Miri and
+            // separate codegen units duplicate them). The data pointer of a
+            // root's waker is its `Arc`, which nothing else points at.
+            slot.data() == Some(waker.data())
         })
 }
 
@@ -230,7 +223,7 @@ mod tests {
     #[test]
     fn a_task_of_an_empty_future_stays_small() {
         let cell = std::mem::size_of::<crate::raw::TaskCell<std::future::Ready<()>>>();
-        assert!(cell <= 72, "a task grew to {cell} bytes");
+        assert!(cell <= 64, "a task grew to {cell} bytes");
         assert_eq!(std::mem::size_of::<crate::join::JoinError>(), 8);
     }
 }
