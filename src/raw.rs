@@ -13,9 +13,10 @@
 //!   `!Send`, yet wakers that point at the task are `Send + Sync`; the
 //!   state word's `RUNNING` bit and an owner-thread check make every access
 //!   to the future exclusive and on the right thread.
-//!   Around them: the executor's task list, linked through the tasks
-//!   ([`TaskList`]); the tasks' counted holds on their executor's shared
-//!   part ([`SharedHold`]); the awaiter's slot behind a lock bit
+//!   Around them: the executor's task list and local run queue, linked
+//!   through the tasks ([`TaskList`], [`RunQueue`]); the tasks' counted
+//!   holds on their executor's shared part ([`SharedHold`]); the awaiter's
+//!   waker in one word ([`AwaiterSlot`]) behind a lock bit
 //!   ([`AwaiterGuard`]).
 //! * The root table: `block_on` futures live on the stack of the `block_on`
 //!   call that owns them, yet a nested loop further up the stack must be able
