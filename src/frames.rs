@@ -515,7 +515,7 @@ fn new_root_state(signal: &Arc<ThreadSignal>) -> Rc<RootState> {
     let waker = Arc::new(RootWaker::new(signal.clone()));
     Rc::new(RootState {
         id: Cell::new(RootId::UNREGISTERED),
-        handle: Waker::from(waker.clone()),
+        handle: crate::raw::root_waker(waker.clone()),
         waker,
         done: Cell::new(false),
     })

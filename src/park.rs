@@ -9,7 +9,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::task::Wake;
 
 use crate::sync::thread::{self, Thread};
 use crate::sync::{AtomicBool, Ordering, thread_locals};
@@ -177,14 +176,11 @@ impl RootWaker {
     pub(crate) fn clear_woken(&self) {
         self.woken.store(false, Ordering::Relaxed);
     }
-}
 
-impl Wake for RootWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
+    /// Marks the root woken and tells its thread (what its `Waker` does,
+    /// see `raw::root_waker`).
+    #[inline]
+    pub(crate) fn wake(&self) {
         if !self.woken.swap(true, Ordering::AcqRel) {
             self.signal.root_woken();
         }

@@ -40,6 +40,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::executor::{Executor, Inner, Shared};
 use crate::join::JoinError;
+use crate::park::RootWaker;
 use crate::sync::{AtomicUsize, Ordering, UnsafeCell, thread_locals};
 use crate::task;
 
@@ -310,15 +311,72 @@ impl Drop for AwaiterGuard<'_> {
     }
 }
 
-/// A waker in one word, for a task's awaiter (`Header::awaiter`): the
-/// waker of a nestloop task (what a task awaiting another task's handle
-/// registers) is the task's own pointer, as its waker's data is; any other
-/// waker is boxed, and the low bit (free: both pointers are 8-aligned) says
-/// so. Null when empty.
+/// The waker of every `block_on` future: the data pointer is its
+/// `Arc<RootWaker>`, and a waker owns one strong count (so R9's check can
+/// count the clones; see `RootWaker`).
+static ROOT_WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(
+    root_waker_clone,
+    root_waker_wake,
+    root_waker_wake_by_ref,
+    root_waker_drop,
+);
+
+/// The `Waker` of a root, owning `waker`.
+pub(crate) fn root_waker(waker: Arc<RootWaker>) -> Waker {
+    let data = Arc::into_raw(waker).cast::<()>();
+    // SAFETY: `ROOT_WAKER_VTABLE` implements the `RawWaker` contract for a
+    // pointer from `Arc::into_raw` of a `RootWaker` that owns one count.
+    unsafe { Waker::from_raw(RawWaker::new(data, &ROOT_WAKER_VTABLE)) }
+}
+
+unsafe fn root_waker_clone(data: *const ()) -> RawWaker {
+    // SAFETY: the waker being cloned owns (or borrows) a count of this
+    // `Arc`; the clone gets one of its own.
+    unsafe { Arc::increment_strong_count(data.cast::<RootWaker>()) };
+    RawWaker::new(data, &ROOT_WAKER_VTABLE)
+}
+
+unsafe fn root_waker_wake(data: *const ()) {
+    // SAFETY: a waker woken by value gives up its count.
+    let waker = unsafe { Arc::from_raw(data.cast::<RootWaker>()) };
+    waker.wake();
+}
+
+unsafe fn root_waker_wake_by_ref(data: *const ()) {
+    // SAFETY: the waker owns (or borrows) a count for this call.
+    unsafe { &*data.cast::<RootWaker>() }.wake();
+}
+
+unsafe fn root_waker_drop(data: *const ()) {
+    // SAFETY: a dropped waker gives up its count.
+    drop(unsafe { Arc::from_raw(data.cast::<RootWaker>()) });
+}
+
+/// A waker in one word, for a task's awaiter (`Header::awaiter`). The
+/// wakers nestloop makes are stored as their data pointer: a task's (what a
+/// task awaiting another task's handle registers) and a `block_on` root's;
+/// any other waker is boxed. The two low bits (free: every one of these
+/// pointers is 8-aligned) say which. Null when empty.
 pub(crate) struct AwaiterSlot(*mut ());
 
-/// The low bit of an `AwaiterSlot` that holds a boxed waker.
+/// The low bits of an `AwaiterSlot`.
+const KIND: usize = 0b11;
+/// `KIND` of a task's waker.
+const TASK: usize = 0;
+/// `KIND` of a boxed waker.
 const BOXED: usize = 1;
+/// `KIND` of a root's waker.
+const ROOT: usize = 2;
+
+/// The vtables of the wakers an `AwaiterSlot` stores by data pointer, by
+/// `KIND`.
+fn vtable_of(kind: usize) -> &'static RawWakerVTable {
+    if kind == ROOT {
+        &ROOT_WAKER_VTABLE
+    } else {
+        &WAKER_VTABLE
+    }
+}
 
 impl AwaiterSlot {
     /// No waker.
@@ -327,10 +385,18 @@ impl AwaiterSlot {
     /// Holds `waker`. Boxes it (allocates) unless it is a task's: call it
     /// outside the slot's lock.
     pub(crate) fn new(waker: Waker) -> Self {
-        if std::ptr::eq(waker.vtable(), &WAKER_VTABLE) {
+        let kind = if std::ptr::eq(waker.vtable(), &WAKER_VTABLE) {
+            Some(TASK)
+        } else if std::ptr::eq(waker.vtable(), &ROOT_WAKER_VTABLE) {
+            Some(ROOT)
+        } else {
+            None
+        };
+        if let Some(kind) = kind {
+            debug_assert_eq!(waker.data().addr() & KIND, 0);
             // The waker's reference moves into the slot.
             let waker = ManuallyDrop::new(waker);
-            AwaiterSlot(waker.data().cast_mut())
+            AwaiterSlot(waker.data().cast_mut().map_addr(|a| a | kind))
         } else {
             AwaiterSlot(
                 Box::into_raw(Box::new(waker))
@@ -342,7 +408,7 @@ impl AwaiterSlot {
 
     /// The boxed waker, if that is what the slot holds.
     fn boxed(&self) -> Option<&Waker> {
-        (self.0.addr() & BOXED != 0).then(|| {
+        (self.0.addr() & KIND == BOXED).then(|| {
             // SAFETY: with the bit set, the pointer (without it) is a live
             // `Box<Waker>` this slot owns (see `new`).
             unsafe { &*self.0.map_addr(|a| a & !BOXED).cast::<Waker>() }
@@ -352,17 +418,19 @@ impl AwaiterSlot {
     /// Takes the waker out, leaving the slot empty.
     pub(crate) fn into_waker(self) -> Option<Waker> {
         let this = ManuallyDrop::new(self);
+        let kind = this.0.addr() & KIND;
+        let data = this.0.map_addr(|a| a & !KIND);
         if this.0.is_null() {
             None
-        } else if this.0.addr() & BOXED != 0 {
+        } else if kind == BOXED {
             // SAFETY: see `boxed`; the slot is forgotten, so the box is
             // taken back once.
-            Some(*unsafe { Box::from_raw(this.0.map_addr(|a| a & !BOXED).cast::<Waker>()) })
+            Some(*unsafe { Box::from_raw(data.cast::<Waker>()) })
         } else {
-            // SAFETY: without the bit, the pointer is the data of a task's
-            // waker with its reference (see `new`), which the slot gives
-            // back; `WAKER_VTABLE` is that waker's vtable.
-            Some(unsafe { Waker::from_raw(RawWaker::new(this.0, &WAKER_VTABLE)) })
+            // SAFETY: otherwise the pointer is the data of a task's or a
+            // root's waker with its reference (see `new`), which the slot
+            // gives back, and `vtable_of` gives that waker's vtable.
+            Some(unsafe { Waker::from_raw(RawWaker::new(data, vtable_of(kind))) })
         }
     }
 
@@ -373,8 +441,8 @@ impl AwaiterSlot {
             Some(boxed) => boxed.will_wake(waker),
             None => {
                 !self.0.is_null()
-                    && std::ptr::eq(waker.vtable(), &WAKER_VTABLE)
-                    && waker.data() == self.0.cast_const()
+                    && std::ptr::eq(waker.vtable(), vtable_of(self.0.addr() & KIND))
+                    && Some(waker.data()) == self.data()
             }
         }
     }
@@ -383,7 +451,7 @@ impl AwaiterSlot {
     pub(crate) fn data(&self) -> Option<*const ()> {
         match self.boxed() {
             Some(boxed) => Some(boxed.data()),
-            None => (!self.0.is_null()).then_some(self.0.cast_const()),
+            None => (!self.0.is_null()).then(|| self.0.map_addr(|a| a & !KIND).cast_const()),
         }
     }
 }
@@ -1951,7 +2019,8 @@ mod tests {
         assert_eq!(ex.task_count(), 0);
 
         // A handle a task registered on, then awaited by `block_on`: the
-        // root's waker (boxed) replaces the task's, and is the one woken.
+        // root's waker (also one word) replaces the task's, and is the one
+        // woken. (Other wakers are boxed: see the next test.)
         let (tx, rx) = oneshot::channel::<u32>();
         let first = ex.spawn(async move { rx.await.unwrap() });
         let parked = Rc::new(RefCell::new(None));
