@@ -505,8 +505,9 @@ impl Inner {
             }
         }
         // What is still queued is finished (shut down above), except what
-        // was spawned meanwhile. The finished entries are dropped outside the
-        // borrow: the last reference to a task drops its result.
+        // was spawned meanwhile. The finished entries are dropped once the
+        // queue is whole again: the last reference to a task drops its
+        // result, which may run user code that wakes or spawns.
         let mut queued = Vec::new();
         while let Some(task) = self.queue.pop() {
             queued.push(task);
