@@ -505,19 +505,16 @@ impl Inner {
             }
         }
         // What is still queued is finished (shut down above), except what
-        // was spawned meanwhile. The finished entries are dropped once the
-        // queue is whole again: the last reference to a task drops its
-        // result, which may run user code that wakes or spawns.
-        let mut queued = Vec::new();
-        while let Some(task) = self.queue.pop() {
-            queued.push(task);
+        // was spawned meanwhile: only that goes back. Dropping a finished
+        // entry may free its task and drop its awaiter's waker: user code,
+        // whose wakes and spawns land in `self.queue` while the old entries
+        // are sorted apart.
+        let queued = self.queue.take();
+        while let Some(task) = queued.pop() {
+            if !task.is_finished() {
+                self.queue.push(task);
+            }
         }
-        let (keep, done): (Vec<TaskRef>, Vec<TaskRef>) =
-            queued.into_iter().partition(|t| !t.is_finished());
-        for task in keep {
-            self.queue.push(task);
-        }
-        drop(done);
     }
 }
 
