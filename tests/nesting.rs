@@ -253,6 +253,22 @@ fn free_functions_use_the_executor_that_owns_the_polled_task() {
     });
 }
 
+/// The future of a `block_on` of `ex` that looks at its frame in every way
+/// during its first poll, and is ready then: the depth, whether `ex` is the
+/// current executor, whether a task spawned with the free function (onto
+/// `ex`) ran in a call nested in this one, and the depth after that.
+async fn look_at_the_frame(ex: Executor) -> (usize, bool, bool, usize) {
+    let d = depth();
+    let current = Executor::current().is_some_and(|c| c.ptr_eq(&ex));
+    let ran = Rc::new(Cell::new(false));
+    let flag = ran.clone();
+    let task = spawn(async move { flag.set(true) });
+    assert_eq!(ex.task_count(), 1, "spawned onto this call's executor");
+    // A call nested in this one drives that executor's tasks.
+    block_on(task).unwrap();
+    (d, current, ran.get(), depth())
+}
+
 /// The outermost `block_on` pushes its frame only when something looks for
 /// it during the first poll; everything must see it all the same.
 #[test]
@@ -268,22 +284,7 @@ fn a_nested_frame_is_seen_during_its_first_poll() {
                 assert_eq!(other2.block_on(async { 5 }), 5);
                 assert_eq!(depth(), 1);
                 // Ready at once, after looking at the frame in every way.
-                let other3 = other2.clone();
-                let inner = other2.block_on(async move {
-                    let d = depth();
-                    let current = Executor::current().is_some_and(|c| c.ptr_eq(&other3));
-                    let ran = Rc::new(Cell::new(false));
-                    let flag = ran.clone();
-                    // The free function spawns onto the executor of this call.
-                    let task = spawn(async move { flag.set(true) });
-                    assert!(
-                        other3.task_count() == 1,
-                        "spawned onto the nested call's executor"
-                    );
-                    // A call nested in this one drives that executor's tasks.
-                    block_on(task).unwrap();
-                    (d, current, ran.get(), depth())
-                });
+                let inner = other2.block_on(look_at_the_frame(other2.clone()));
                 // A panic in a nested first poll leaves no frame behind.
                 let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     other2.block_on(async {
@@ -316,18 +317,7 @@ fn the_outermost_frame_is_seen_during_the_first_poll() {
         assert_eq!(ex.block_on(async { 5 }), 5);
         assert_eq!(depth(), 0);
         // Ready at once, after looking at the frame in every way.
-        let ex2 = ex.clone();
-        let seen = ex.block_on(async move {
-            let d = depth();
-            let current = Executor::current().is_some_and(|c| c.ptr_eq(&ex2));
-            let ran = Rc::new(Cell::new(false));
-            let flag = ran.clone();
-            // The free function spawns onto the running executor.
-            let task = spawn(async move { flag.set(true) });
-            // A nested call drives that executor's tasks.
-            block_on(task).unwrap();
-            (d, current, ran.get(), depth())
-        });
+        let seen = ex.block_on(look_at_the_frame(ex.clone()));
         assert_eq!(seen, (1, true, true, 1));
         assert_eq!(depth(), 0);
         assert_eq!(ex.task_count(), 0);
