@@ -1993,6 +1993,41 @@ mod tests {
     }
 
     #[test]
+    fn a_task_woken_many_times_while_queued_is_queued_and_polled_once() {
+        let ex = Executor::new();
+        let polls = Rc::new(Cell::new(0));
+        let kept: Rc<RefCell<Option<Waker>>> = Rc::default();
+        let (p, k) = (polls.clone(), kept.clone());
+        let task = ex.spawn(poll_fn(move |cx| {
+            p.set(p.get() + 1);
+            *k.borrow_mut() = Some(cx.waker().clone());
+            if p.get() == 2 {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }));
+        assert_eq!(ex.run_until_stalled(), 1);
+        let waker = kept.borrow_mut().take().unwrap();
+        // Wakes on this thread (by reference and by value), and from
+        // another thread, all while the task is queued.
+        for _ in 0..3 {
+            waker.wake_by_ref();
+        }
+        let remote = waker.clone();
+        std::thread::spawn(move || {
+            remote.wake_by_ref();
+            remote.wake();
+        })
+        .join()
+        .unwrap();
+        waker.wake();
+        assert_eq!(ex.run_until_stalled(), 1);
+        assert_eq!(polls.get(), 2);
+        assert!(task.is_finished());
+    }
+
+    #[test]
     fn a_task_awaiting_a_handle_is_held_in_one_word_and_woken_or_let_go() {
         use futures::channel::oneshot;
 
