@@ -102,10 +102,6 @@
 //! An [`Executor`] and its tasks live on one thread; tasks need not be
 //! `Send`. Wakers are `Send + Sync`: a wake from another thread unparks the
 //! loop at any depth. A [`Spawner`] spawns `Send` futures from any thread.
-//! When the only work a loop has was made ready from another thread, it
-//! yields its thread briefly (two `std::thread::yield_now`) before polling,
-//! so a thread that streams items to it gets them taken in batches; this
-//! adds about 2 µs to a cross-thread round trip.
 //!
 //! The free functions [`block_on`] and [`spawn`] use [`Executor::current`],
 //! or outside any loop a per-thread default executor that is shut down when

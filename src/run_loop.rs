@@ -328,16 +328,13 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Inte
             progressed |= fire_timers(ts);
 
             let active = ts.active_executors();
-            let ran = run_tasks(&active, !progressed);
+            let ran = run_tasks(&active);
             polls += ran;
             progressed |= ran > 0;
 
             if let Some(root) = own {
                 if root.done.get() {
                     return Ok(polls);
-                }
-                if root.waker.is_woken() && !progressed && root.waker.is_woken_remotely() {
-                    pause_for_remote_work();
                 }
                 if root.waker.is_woken() && poll_root(&executor.inner, root).is_some() {
                     polls += 1;
@@ -366,32 +363,6 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Inte
             park::park(deadline);
         }
     })
-}
-
-/// How many times a loop yields its thread before polling its own future
-/// woken from another thread, when nothing else is ready (see
-/// `pause_for_remote_work`).
-const REMOTE_WAKE_YIELDS: u32 = 2;
-
-/// Called before a loop polls its own future woken from another thread,
-/// when it has nothing else to do: yields the thread `REMOTE_WAKE_YIELDS`
-/// times.
-///
-/// Polling at once would take a few items from whatever the other thread
-/// produces (a channel, a queue) and then wait for the next wake: each such
-/// round costs the producer a wake (often a system call to unpark us) and
-/// both threads cache misses on the shared state, and those rounds are most
-/// of the cost of a stream. The pause lets a batch build up first; tokio's
-/// loop pauses alike in its driver (`epoll_wait`) between polls. Measured
-/// (BENCHMARKS.md, cross-thread messages): about 15% more messages per second
-/// when the machine is quick, no change when it is slow; the price is about
-/// 2 µs more per cross-thread round trip (4% of one on the benchmark
-/// machine). A wake from this thread (a task, a timer, the future waking
-/// itself) never pauses.
-fn pause_for_remote_work() {
-    for _ in 0..REMOTE_WAKE_YIELDS {
-        crate::sync::thread::yield_now();
-    }
 }
 
 /// Acts on a pending interrupt: `Err` when it ends the frame at `index`
@@ -485,16 +456,8 @@ fn fire_timers(ts: &ThreadState) -> bool {
 }
 
 /// Polls up to `BUDGET` ready tasks of the active executors. Returns the
-/// number of polls. With `idle` (the loop found nothing else to do this
-/// step), tasks that only other threads made ready wait for
-/// `pause_for_remote_work` first.
-fn run_tasks(active: &[Executor], idle: bool) -> usize {
-    if idle
-        && active.iter().all(|e| !e.inner.has_local_ready())
-        && active.iter().any(|e| e.inner.has_remote_ready())
-    {
-        pause_for_remote_work();
-    }
+/// number of polls.
+fn run_tasks(active: &[Executor]) -> usize {
     for executor in active {
         executor.inner.drain_inject();
     }

@@ -99,14 +99,6 @@ pub(crate) mod thread {
 
     use std::time::Instant;
 
-    /// Offers the rest of the thread's time slice to other threads.
-    pub(crate) fn yield_now() {
-        #[cfg(nestloop_loom)]
-        loom::thread::yield_now();
-        #[cfg(not(nestloop_loom))]
-        std::thread::yield_now();
-    }
-
     /// Parks the calling thread until it is unparked or `deadline` passes.
     pub(crate) fn park(deadline: Option<Instant>) {
         #[cfg(nestloop_loom)]
