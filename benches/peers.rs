@@ -1,7 +1,7 @@
 //! The same workloads on nestloop and on its peers, in one run:
 //! tokio (current_thread, and a LocalSet on it), futures' LocalPool and
 //! async-executor's LocalExecutor. Throughput is per operation (task, yield,
-//! ping-pong pair, call, message, spawn).
+//! ping-pong pair, call, message, spawn, round trip).
 //!
 //! ```sh
 //! cargo bench --bench peers
@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
-use futures::channel::oneshot;
+use futures::channel::{mpsc, oneshot};
+use futures::{SinkExt, StreamExt};
 
 #[path = "common/peers.rs"]
 mod peers;
@@ -22,6 +23,31 @@ mod peers;
 use peers::{
     AsyncExecutor, LocalPool, Nestloop, Peer, TokioCurrentThread, TokioLocalSet, remote_messages,
 };
+
+/// `n` round trips to a thread that echoes each message back, one message
+/// in flight at a time: the latency of a wake from another thread, where
+/// `remote_messages` measures throughput.
+fn remote_round_trips<P: Peer>(peer: &P, n: u64) -> u64 {
+    peer.block_on(async {
+        let (mut to_echo, mut requests) = mpsc::channel::<u64>(1);
+        let (mut to_us, mut replies) = mpsc::channel::<u64>(1);
+        let echo = std::thread::spawn(move || {
+            futures::executor::block_on(async move {
+                while let Some(v) = requests.next().await {
+                    to_us.send(v + 1).await.unwrap();
+                }
+            })
+        });
+        let mut sum = 0;
+        for i in 0..n {
+            to_echo.send(i).await.unwrap();
+            sum += replies.next().await.unwrap();
+        }
+        drop(to_echo);
+        echo.join().unwrap();
+        sum
+    })
+}
 
 /// Spawn `n` trivial tasks, then await every handle.
 fn spawn_many<P: Peer>(peer: &P, n: u64) -> u64 {
@@ -152,6 +178,16 @@ impl Workload for RemoteMessages {
     }
 }
 
+struct RemoteRoundTrips;
+impl Workload for RemoteRoundTrips {
+    const NAME: &'static str = "another thread echoes 500 messages (per round trip)";
+    const OPERATIONS: u64 = 500;
+    fn run<P: Peer>(peer: &P) {
+        let n = Self::OPERATIONS;
+        assert_eq!(black_box(remote_round_trips(peer, n)), n * (n + 1) / 2);
+    }
+}
+
 struct SpawnChain;
 impl Workload for SpawnChain {
     const NAME: &'static str = "chain of 1k spawns (per spawn)";
@@ -185,6 +221,7 @@ fn peers(c: &mut Criterion) {
     on_all_peers::<BlockOnReady>(c);
     on_all_peers::<RemoteMessages>(c);
     on_all_peers::<SpawnChain>(c);
+    on_all_peers::<RemoteRoundTrips>(c);
 }
 
 /// Calls per iteration of the nested-call benchmarks.
