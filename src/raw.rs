@@ -438,12 +438,11 @@ impl AwaiterSlot {
     /// Whether the slot holds a waker that wakes the same task as `waker`
     /// (`Waker::will_wake`).
     pub(crate) fn will_wake(&self, waker: &Waker) -> bool {
-        match (self.boxed(), self.parts()) {
-            (Some(boxed), _) => boxed.will_wake(waker),
-            (None, Some((data, kind))) => {
+        match self.boxed() {
+            Some(boxed) => boxed.will_wake(waker),
+            None => self.parts().is_some_and(|(data, kind)| {
                 Self::kind_of(waker) == Some(kind) && waker.data() == data.cast_const()
-            }
-            (None, None) => false,
+            }),
         }
     }
 
@@ -484,7 +483,7 @@ pub(crate) struct TaskRef(NonNull<Header>);
 // the awaiter's slot behind its lock bit, the executor's shared part; never
 // the task-list links, see `TaskList`) and the vtable's operations, which
 // touch the future only on a thread where that is allowed
-// (`Header::may_touch_here`) and the result only as `TaskCell`'s protocol
+// (`Header::may_touch`) and the result only as `TaskCell`'s protocol
 // allows (see `Running`).
 unsafe impl Send for TaskRef {}
 // SAFETY: as for `Send`; `&TaskRef` gives nothing more than `&Header`.
@@ -1365,18 +1364,18 @@ impl SharedHold {
     #[inline]
     pub(crate) fn local(executor: &Inner) -> SharedHold {
         let shared = &executor.shared;
-        let taken = shared
-            .reserve
-            .update(shared, ThisThread::of(executor), |reserve| {
-                if *reserve == 0 {
-                    // The executor's own hold keeps the count above zero:
-                    // adding needs no new strong count.
-                    shared.holders.fetch_add(HOLD_BATCH, Ordering::Relaxed);
-                    *reserve = HOLD_BATCH;
-                }
-                *reserve -= 1;
-            });
-        // `ThisThread::of` is the executor's thread: the reserve is ours.
+        let taken = HoldReserve::update(shared, ThisThread::of(executor), |reserve| {
+            if *reserve == 0 {
+                // The executor's own hold keeps the count above zero:
+                // adding needs no new strong count.
+                shared.holders.fetch_add(HOLD_BATCH, Ordering::Relaxed);
+                *reserve = HOLD_BATCH;
+            }
+            *reserve -= 1;
+        });
+        // `ThisThread::of` is the executor's thread: the reserve is ours
+        // (the check folds away in release builds, where both keys are the
+        // same load; the message is not in the binary).
         taken
             .unwrap_or_else(|| unreachable!("nestloop: internal error: reserve of another thread"));
         SharedHold(arc_ptr(shared))
@@ -1407,12 +1406,10 @@ impl SharedHold {
     /// its reserve, and closes the reserve.
     pub(crate) fn release_executor(executor: &Inner) {
         let shared = &executor.shared;
-        let reserve = shared
-            .reserve
-            .update(shared, ThisThread::of(executor), |reserve| {
-                mem::replace(reserve, CLOSED)
-            })
-            .unwrap_or(0);
+        let reserve = HoldReserve::update(shared, ThisThread::of(executor), |reserve| {
+            mem::replace(reserve, CLOSED)
+        })
+        .unwrap_or(0);
         release_holds(arc_ptr(shared), reserve + 1);
     }
 
@@ -1422,7 +1419,7 @@ impl SharedHold {
     pub(crate) fn release(self, here: Option<ThisThread>) {
         let this = ManuallyDrop::new(self);
         let returned = here.and_then(|here| {
-            this.reserve.update(&this, here, |reserve| {
+            HoldReserve::update(&this, here, |reserve| {
                 if *reserve == CLOSED {
                     return false;
                 }
@@ -1501,23 +1498,17 @@ impl HoldReserve {
         HoldReserve(UnsafeCell::new(0))
     }
 
-    /// Runs `f` on the count if `here` is the thread of the executor whose
-    /// `Shared` this is, else returns `None`.
+    /// Runs `f` on the count of `shared`'s reserve if `here` is the thread
+    /// of its executor, else returns `None`.
     #[inline]
-    fn update<R>(
-        &self,
-        shared: &Shared,
-        here: ThisThread,
-        f: impl FnOnce(&mut usize) -> R,
-    ) -> Option<R> {
-        debug_assert!(std::ptr::eq(&shared.reserve, self));
+    fn update<R>(shared: &Shared, here: ThisThread, f: impl FnOnce(&mut usize) -> R) -> Option<R> {
         if !here.owns(shared) {
             return None;
         }
         // SAFETY: only the owner thread gets here, and `f` cannot reach
         // the reserve again (it is private to this module's callers, none
         // of which nest), so the borrow is exclusive.
-        Some(self.0.with_mut(|count| f(unsafe { &mut *count })))
+        Some(shared.reserve.0.with_mut(|count| f(unsafe { &mut *count })))
     }
 }
 
