@@ -1754,6 +1754,15 @@ mod tests {
         }
     }
 
+    /// A future that never finishes and counts one in `drops` when dropped.
+    fn pending_counted(drops: &Rc<Cell<u32>>) -> impl Future<Output = ()> + use<> {
+        let token = Counted(drops.clone());
+        async move {
+            let _token = token;
+            std::future::pending::<()>().await
+        }
+    }
+
     #[test]
     fn every_waker_operation_keeps_the_count_right() {
         let ex = Executor::new();
@@ -1889,15 +1898,7 @@ mod tests {
     fn the_task_list_unlinks_tasks_from_anywhere_in_it() {
         let ex = Executor::new();
         let drops = Rc::new(Cell::new(0));
-        let handles: Vec<_> = (0..6)
-            .map(|_| {
-                let d = drops.clone();
-                ex.spawn(async move {
-                    let _token = Counted(d);
-                    std::future::pending::<()>().await
-                })
-            })
-            .collect();
+        let handles: Vec<_> = (0..6).map(|_| ex.spawn(pending_counted(&drops))).collect();
         ex.run_until_stalled();
         assert_eq!(ex.task_count(), 6);
         // The newest (the list's head), the oldest (its tail), one between.
@@ -1942,11 +1943,7 @@ mod tests {
         // a stale entry: skipped, its reference dropped, the rest run.
         order.borrow_mut().clear();
         let drops = Rc::new(Cell::new(0));
-        let token = Counted(drops.clone());
-        let aborted = ex.spawn(async move {
-            let _token = token;
-            std::future::pending::<()>().await
-        });
+        let aborted = ex.spawn(pending_counted(&drops));
         let after = ex.spawn(record(5));
         aborted.abort();
         assert_eq!(drops.get(), 1);
@@ -1955,15 +1952,7 @@ mod tests {
         assert!(after.is_finished());
 
         // Shutdown with tasks queued; the queue keeps working afterwards.
-        let queued: Vec<_> = (0..3)
-            .map(|_| {
-                let token = Counted(drops.clone());
-                ex.spawn(async move {
-                    let _token = token;
-                    std::future::pending::<()>().await
-                })
-            })
-            .collect();
+        let queued: Vec<_> = (0..3).map(|_| ex.spawn(pending_counted(&drops))).collect();
         ex.shutdown();
         assert_eq!(drops.get(), 4);
         order.borrow_mut().clear();
@@ -1974,10 +1963,7 @@ mod tests {
 
         // Dropping the executor with tasks queued (never polled) drops them.
         for _ in 0..2 {
-            let token = Counted(drops.clone());
-            drop(ex.spawn(async move {
-                let _token = token;
-            }));
+            drop(ex.spawn(pending_counted(&drops)));
         }
         drop(ex);
         assert_eq!(drops.get(), 6);
