@@ -847,26 +847,23 @@ impl<F: Future + 'static> Task<F> {
         // SAFETY: the allocation is a `TaskCell<F>` made by `allocate`
         // (`Box`), and with no reference left nothing else can reach it.
         let mut cell = unsafe { Box::from_raw(ptr.cast::<TaskCell<F>>().as_ptr()) };
-        let here = ThisThread::get();
-        // With no reference left, the last release (acquire-release) made
-        // every earlier change to the word visible.
-        let completed = cell.header.state.load(Ordering::Relaxed) & COMPLETED != 0;
-        // A completed task holds nothing any more (see `Stage`). A future
-        // still there is dropped in place (it is pinned), unless this thread
-        // may not touch it: the owner thread's executor always empties its
-        // tasks before it goes away; if that ever did not happen, leaking a
-        // `!Send` value is safe and dropping it here would not be.
-        if !completed && cell.header.may_touch(here) {
-            // SAFETY: not completed, so the cell holds the future (see
-            // `Stage`), never moved; the box is ours alone.
-            cell.stage.with_mut(|stage| unsafe {
-                std::ptr::drop_in_place((&raw mut (*stage).future).cast::<F>());
-            });
-        }
+        // A task is freed only after it completed: the executor completes
+        // (cancels) every task it still has before it goes away, a Spawner's
+        // task whose executor is gone is cancelled where it is found, and a
+        // completed task holds nothing any more (its future was dropped and
+        // its result moved out, see `Stage`). Were that ever broken, the
+        // future would leak, which is safe; dropping a `!Send` future here,
+        // maybe on another thread, would not be. With no reference left, the
+        // last release (acquire-release) made every change to the word
+        // visible.
+        debug_assert!(
+            cell.header.state.load(Ordering::Relaxed) & COMPLETED != 0,
+            "nestloop: internal error: a task freed before it completed"
+        );
         // SAFETY: taken once, here, and the cell is not used after.
         let hold = unsafe { ManuallyDrop::take(&mut cell.header.shared) };
         drop(cell);
-        hold.release(here);
+        hold.release(ThisThread::get());
     }
 }
 
