@@ -19,6 +19,8 @@ TARGETS = {
     "another thread sends 100k messages (per message)": 1.0,
     "chain of 1k spawns (per spawn)": 0.67,
 }
+# The cross-thread message row, judged by its interleaved rounds.
+REMOTE = "another thread sends 100k messages (per message)"
 OTHERS = [
     "another thread echoes 500 messages (per round trip)",
     "nested call of a ready future, from a task (per call)",
@@ -61,6 +63,19 @@ def print_table(bench):
         print(f"(run `cargo bench --bench {bench}`)")
 
 
+def interleaved_ratio():
+    """nestloop's ratio in the interleaved cross-thread table, or None."""
+    try:
+        with open("target/remote-table.md") as f:
+            for line in f:
+                cells = [c.strip() for c in line.strip().strip("|").split("|")]
+                if cells[0] == "nestloop":
+                    return float(cells[2])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def machine():
     cpu = "unknown CPU"
     try:
@@ -101,7 +116,15 @@ def main():
         known = [p for p in peers if p is not None]
         best = min(known) if known else None
         ratio = f"{ours / best:.2f}" if ours and best else "-"
-        met = "met" if ours and best and ours / best <= target else "not met"
+        judged = ours / best if ours and best else None
+        if group == REMOTE and interleaved_ratio() is not None:
+            # Criterion runs the executors one after another, and this row
+            # moves by 2-3x when the machine changes regime in between; the
+            # interleaved rounds (below) run all of them under the same
+            # conditions, so the verdict comes from there.
+            judged = interleaved_ratio()
+            ratio += f" (interleaved: {judged:.2f})"
+        met = "met" if judged is not None and judged <= target else "not met"
         cells = " | ".join(fmt(p) for p in peers)
         print(f"| {group} | {fmt(ours)} | {cells} | {fmt(best)} | {ratio} | ≤ {target} ({met}) |")
     print()
@@ -112,7 +135,7 @@ def main():
     print("shared 2-core machine the row has two regimes that switch over minutes.")
     print("In the slow one (about 240 ns per message) all five executors stay")
     print("within 1-2% of each other. In the fast one (about 85-115 ns) tokio leads")
-    print("by 15-20%, nestloop comes second, LocalPool and async-executor after it.")
+    print("by 10-20%, nestloop comes second, LocalPool and async-executor after it.")
     print("What differs is rhythm, not work. nestloop polls a future woken from")
     print("another thread as soon as the wake lands, so its receiver drains small")
     print("batches: per million messages its future was woken 40,000 to 100,000")
@@ -132,7 +155,11 @@ def main():
     print()
     print("The same workload with the executors interleaved (`cargo bench --bench")
     print("remote`: 31 rounds, each executor once per round in rotating order, so")
-    print("all of them run under the same conditions), median per message:")
+    print("all of them run under the same conditions), median per message. The")
+    print("row's verdict above comes from here: criterion runs the executors one")
+    print("after another, and when the machine switches regime in between, the")
+    print("criterion ratio lands anywhere from 0.37 to 2.94 (two runs of this")
+    print("table).")
     print()
     print_table("remote")
     print()
