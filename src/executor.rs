@@ -449,7 +449,18 @@ impl Inner {
 
     /// Whether a task is waiting to run (locally or from another thread).
     pub(crate) fn has_ready(&self) -> bool {
-        !self.queue.is_empty() || !self.shared.inject.is_empty()
+        self.has_local_ready() || self.has_remote_ready()
+    }
+
+    /// Whether a task woken or spawned on this thread waits to run.
+    pub(crate) fn has_local_ready(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// Whether a task woken or spawned from another thread waits to be moved
+    /// to the local queue.
+    pub(crate) fn has_remote_ready(&self) -> bool {
+        !self.shared.inject.is_empty()
     }
 
     /// Moves tasks pushed by other threads to the local queue, adopting new

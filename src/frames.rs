@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 
 use crate::executor::{Executor, Inner, Shared};
-use crate::park::{RootWaker, ThreadSignal};
+use crate::park::{BatchPause, RootWaker, ThreadSignal};
 use crate::raw::{self, LentExecutor, RootId};
 use crate::sync::thread_locals;
 use crate::time::TimerHeap;
@@ -116,6 +116,8 @@ pub(crate) struct ThreadState {
     pub(crate) timers: RefCell<TimerHeap>,
     /// The executor of the free functions outside any loop.
     default_executor: RefCell<Option<Executor>>,
+    /// Whether work from another thread waits a moment before its poll.
+    pub(crate) batch_pause: BatchPause,
 }
 
 impl Drop for ThreadState {
@@ -192,6 +194,7 @@ impl ThreadState {
             registry: RefCell::new(Vec::new()),
             timers: RefCell::new(TimerHeap::default()),
             default_executor: RefCell::new(None),
+            batch_pause: BatchPause::default(),
         }
     }
 

@@ -328,13 +328,19 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Inte
             progressed |= fire_timers(ts);
 
             let active = ts.active_executors();
-            let ran = run_tasks(&active);
+            // Work that only another thread made ready may wait a moment in
+            // a `block_on` loop with nothing else to do (`BatchPause`).
+            let may_pause = own.is_some() && !progressed;
+            let ran = run_tasks(ts, &active, may_pause);
             polls += ran;
             progressed |= ran > 0;
 
             if let Some(root) = own {
                 if root.done.get() {
                     return Ok(polls);
+                }
+                if !progressed && root.waker.is_woken_remotely() {
+                    ts.batch_pause.before_remote_work();
                 }
                 if root.waker.is_woken() && poll_root(&executor.inner, root).is_some() {
                     polls += 1;
@@ -360,6 +366,7 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Inte
             if deadline.is_none() && executor.inner.detect_deadlock {
                 check_deadlock(ts, root, &active);
             }
+            ts.batch_pause.parking();
             park::park(deadline);
         }
     })
@@ -456,8 +463,15 @@ fn fire_timers(ts: &ThreadState) -> bool {
 }
 
 /// Polls up to `BUDGET` ready tasks of the active executors. Returns the
-/// number of polls.
-fn run_tasks(active: &[Executor]) -> usize {
+/// number of polls. With `may_pause`, tasks that only other threads made
+/// ready may wait a moment first (`BatchPause`).
+fn run_tasks(ts: &ThreadState, active: &[Executor], may_pause: bool) -> usize {
+    if may_pause
+        && active.iter().all(|e| !e.inner.has_local_ready())
+        && active.iter().any(|e| e.inner.has_remote_ready())
+    {
+        ts.batch_pause.before_remote_work();
+    }
     for executor in active {
         executor.inner.drain_inject();
     }

@@ -97,7 +97,27 @@ pub(crate) mod thread {
     #[cfg(not(nestloop_loom))]
     pub(crate) use std::thread::{Thread, current};
 
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
+
+    /// Gives the CPU to other threads for about `duration`, yielding rather
+    /// than spinning so that a thread sharing this core gets to run.
+    pub(crate) fn pause(duration: Duration) {
+        // Under loom: nothing. The pause is only a delay (it takes and
+        // publishes nothing), loom does not model time, and a yield this
+        // deep in a loop overflows the stack loom gives the model's thread.
+        #[cfg(nestloop_loom)]
+        let _ = duration;
+        #[cfg(not(nestloop_loom))]
+        {
+            let start = Instant::now();
+            loop {
+                std::thread::yield_now();
+                if start.elapsed() >= duration {
+                    break;
+                }
+            }
+        }
+    }
 
     /// Parks the calling thread until it is unparked or `deadline` passes.
     pub(crate) fn park(deadline: Option<Instant>) {
