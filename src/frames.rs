@@ -7,7 +7,7 @@
 //! find the executors whose queues it must drive (R1, R6) and the `block_on`
 //! futures it may poll when they are woken (R3).
 
-use std::cell::{Cell, Ref, RefCell};
+use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::task::{Poll, Waker};
@@ -104,9 +104,11 @@ pub(crate) struct ThreadState {
     /// never keeps an executor alive) and rebuilt when a loop next asks.
     active_snapshot: Cell<Option<Rc<[Executor]>>>,
     /// The state of the outermost plain `block_on`'s future, reused by every
-    /// such call (see `outermost_root()`). Borrowed, not cloned, while the
-    /// future is first polled: no other call can use it meanwhile.
-    outermost_root: RefCell<Rc<RootState>>,
+    /// such call while no clone of its waker survives (see
+    /// `outermost_root()`). Never replaced, so calls read it without a
+    /// `RefCell` borrow, whose counter, read and written twice per call,
+    /// set the pace of back-to-back calls (10% of a call).
+    outermost_root: Rc<RootState>,
     /// Per depth, the state of the last other `block_on` there, reused by
     /// the next one when nothing else holds it (no allocation per call).
     root_cache: RefCell<Vec<Option<Rc<RootState>>>>,
@@ -183,7 +185,7 @@ impl ThreadState {
     fn new() -> Self {
         let signal = ThreadSignal::for_current_thread();
         ThreadState {
-            outermost_root: RefCell::new(new_root_state(&signal)),
+            outermost_root: new_root_state(&signal),
             signal,
             frames: RefCell::new(Vec::new()),
             lazy: LentExecutor::new(),
@@ -241,30 +243,17 @@ impl ThreadState {
     }
 
     /// The root state of an outermost plain `block_on`, if no loop runs on
-    /// this thread: the thread's own, borrowed for the first poll. `None`
-    /// when a loop runs (the call is nested).
+    /// this thread and the thread's own state is free: no frame holds it
+    /// (no loop runs) and no clone of its waker survived an earlier call.
+    /// `None` otherwise: the call is nested, or takes a state from the
+    /// cache (`root_state`) until that clone is gone.
     #[inline(always)]
-    pub(crate) fn outermost_root(&self) -> Option<Ref<'_, Rc<RootState>>> {
+    pub(crate) fn outermost_root(&self) -> Option<&Rc<RootState>> {
         if self.lazy.is_lent() || !self.frames.borrow().is_empty() {
             return None;
         }
-        // No loop runs, so no frame holds the state: it is free unless a
-        // clone of its waker survived an earlier call.
-        let state = self.outermost_root.borrow();
-        if state.reuse() {
-            return Some(state);
-        }
-        drop(state);
-        self.renew_outermost_root();
-        Some(self.outermost_root.borrow())
-    }
-
-    /// See `outermost_root`.
-    #[cold]
-    fn renew_outermost_root(&self) {
-        let fresh = new_root_state(&self.signal);
-        let old = self.outermost_root.replace(fresh);
-        drop(old);
+        let state = &self.outermost_root;
+        state.reuse().then_some(state)
     }
 
     /// Runs `poll`, a plain `block_on`'s first poll of its future, with the

@@ -108,7 +108,7 @@ fn run<F: Future>(
                 let mut cx = Context::from_waker(&state.handle);
                 return ts
                     .first_poll(executor, mark, || future.as_mut().poll(&mut cx))
-                    .map_err(|frame| (frame, Rc::clone(&state), 0));
+                    .map_err(|frame| (frame, Rc::clone(state), 0));
             }
             let index = check_enter(executor, ts, mark);
             let state = ts.root_state(index);
