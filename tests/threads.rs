@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use common::watchdog;
+use common::{thread_cpu_time, watchdog};
 use futures::StreamExt;
 use futures::channel::{mpsc, oneshot};
 use nestloop::{Executor, JoinHandle, Spawner, block_on, depth, spawn};
@@ -153,5 +153,32 @@ fn a_join_handle_can_be_awaited_on_another_thread() {
             nestloop::yield_now().await;
         });
         assert_eq!(waiter.join().unwrap(), "result");
+    });
+}
+
+/// R7 with R8: a loop whose only wakes come from another thread, spaced
+/// out, sleeps between them; the pause a stream of wakes gets (a few µs,
+/// with work ready) never turns into a spin.
+#[test]
+fn a_loop_waiting_for_another_thread_sleeps_instead_of_spinning() {
+    watchdog(|| {
+        let Some(before) = thread_cpu_time() else {
+            return; // not Linux: nothing to measure with
+        };
+        let (tx, rx) = mpsc::unbounded::<u32>();
+        let sender = thread::spawn(move || {
+            for i in 0..20 {
+                thread::sleep(Duration::from_millis(15));
+                tx.unbounded_send(i).unwrap();
+            }
+        });
+        let sum = block_on(rx.fold(0, |acc, v| async move { acc + v }));
+        sender.join().unwrap();
+        assert_eq!(sum, (0..20).sum::<u32>());
+        let used = thread_cpu_time().unwrap() - before;
+        assert!(
+            used < Duration::from_millis(100),
+            "waiting 300 ms for another thread used {used:?} of CPU"
+        );
     });
 }

@@ -7,7 +7,7 @@ use std::future::pending;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use common::{expect_panic, watchdog};
+use common::{expect_panic, thread_cpu_time, watchdog};
 use nestloop::time::{self, MissedTickBehavior, interval, sleep, sleep_until, timeout};
 use nestloop::{Executor, block_on, depth, spawn};
 
@@ -111,13 +111,6 @@ fn deadlines_fire_in_order_and_ties_in_registration_order() {
         Rc::try_unwrap(order).unwrap().into_inner()
     });
     assert_eq!(order, ["a", "b1", "b2", "b3", "c"]);
-}
-
-/// CPU time this thread has used, from Linux's schedstat.
-fn thread_cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
 }
 
 #[test]

@@ -49,6 +49,17 @@ pub fn watchdog_with<T: Send + 'static>(
     }
 }
 
+/// CPU time the calling thread has used, from Linux's schedstat; `None`
+/// elsewhere, and under Miri (no host files, and no real time to measure).
+pub fn thread_cpu_time() -> Option<Duration> {
+    if cfg!(miri) {
+        return None;
+    }
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
 /// The message of a panic payload.
 pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
