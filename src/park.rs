@@ -229,6 +229,12 @@ impl RootWaker {
         self.woken.load(Ordering::Acquire) != 0
     }
 
+    /// Whether a wake is pending and the last one came from this thread.
+    #[inline]
+    pub(crate) fn is_woken_here(&self) -> bool {
+        self.woken.load(Ordering::Acquire) == WOKEN
+    }
+
     /// Whether a pending wake came from another thread.
     #[inline]
     pub(crate) fn is_woken_remotely(&self) -> bool {

@@ -1,18 +1,22 @@
 //! The loop behind `block_on` and `run_until_stalled`.
 //!
 //! Each call pushes a frame, polls its own future once, and then, until it
-//! is done, repeats one step:
+//! is done, repeats one step (see `drive` for the details):
 //!
-//! 1. woken futures of outer `block_on` calls that are not on the stack (R3);
-//! 2. due timers of the thread (R8);
-//! 3. up to `BUDGET` ready tasks of every executor with a frame on this
-//!    thread, round-robin (R1, R6), after moving in wakes from other threads;
-//! 4. its own `block_on` future, if woken (never while it is on the stack).
+//! 1. its own `block_on` future, if woken by something else than itself;
+//! 2. woken futures of outer `block_on` calls that are not on the stack (R3);
+//! 3. due timers of the thread (R8);
+//! 4. up to `BUDGET` ready tasks of every executor with a frame on this
+//!    thread and of the thread's default executor, round-robin (R1, R6),
+//!    after moving in wakes from other threads; a wake of the own future
+//!    ends the batch early;
+//! 5. its own future again, if woken (never while it is on the stack).
 //!
-//! Step 4 runs at least once per `BUDGET` task polls, and tasks get up to
-//! `BUDGET` polls between two polls of the own future (R11). With nothing to
-//! do, the loop parks until a wake or the next timer deadline (R7, R8), or
-//! reports a deadlock (R9).
+//! So a woken `block_on` future is polled before any task that was woken
+//! after it, and a future that wakes itself (`yield_now`) lets up to
+//! `BUDGET` tasks run before its next poll (R11). With nothing to do, the
+//! loop parks until a wake or the next timer deadline (R7, R8), or reports
+//! a deadlock (R9).
 
 use std::any::Any;
 use std::future::Future;
@@ -25,7 +29,7 @@ use std::task::{Context, Poll};
 
 use crate::executor::{Executor, Inner, Interrupted};
 use crate::frames::{self, FrameGuard, RootState, ThreadState};
-use crate::park;
+use crate::park::{self, RootWaker};
 use crate::raw::{self, PollRoot};
 
 /// Task polls between two looks at the loop's own future.
@@ -295,19 +299,50 @@ fn poll_root(owner: &Inner, root: &RootState) -> Option<bool> {
 /// Runs the loop of one frame until its future is done (`own` is `Some`) or
 /// nothing is ready (`run_until_stalled`). Returns the number of polls, or
 /// `Err` when an interrupt ends this (`try_block_on`) frame.
+///
+/// The scheduling policy (R11), step by step:
+///
+/// 1. the own future, if woken and it did not wake itself in its last poll
+///    (the call's first poll, before the loop started, excepted in a nested
+///    call): it goes before any other work, so a nested call unwinds as soon
+///    as it can;
+/// 2. woken futures of outer `block_on` calls that are not on the stack;
+/// 3. due timers;
+/// 4. up to `BUDGET` ready tasks, in wake order, stopping early once the own
+///    future is woken on this thread (unless it woke itself: then the tasks
+///    get the whole budget first, as `yield_now` promises);
+/// 5. the own future, if woken.
 fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Interrupted> {
     frames::with(|ts| {
         let index = ts.depth() - 1;
         let mut polls = 0;
+        // The own future woke itself during its last poll (it yielded): the
+        // tasks get their budget before it is polled again. Not after the
+        // first poll of a nested call: it goes on at once, so that nested
+        // calls unwind as soon as they can and depth does not grow with the
+        // number of tasks that each nest one (R11). The outermost loop has
+        // nothing to unwind, and its `yield_now` lets the tasks run first,
+        // as in asyncio and tokio.
+        let mut own_yielded = index == 0 && own.is_some_and(|r| r.waker.is_woken());
         loop {
             check_interrupt(ts, index)?;
-            if own.is_some_and(|r| r.done.get()) {
-                return Ok(polls);
+            let mut progressed = false;
+            if let Some(root) = own {
+                if root.done.get() {
+                    return Ok(polls);
+                }
+                if !own_yielded && root.waker.is_woken_here() {
+                    if let Some(finished) = poll_root(&executor.inner, root) {
+                        polls += 1;
+                        progressed = true;
+                        if finished {
+                            return Ok(polls);
+                        }
+                        own_yielded = root.waker.is_woken();
+                    }
+                }
             }
 
-            // The own future had its turn (its first poll happens before the
-            // loop starts): other work goes first.
-            let mut progressed = false;
             if ts.signal().take_roots_woken() {
                 let mut index = 0;
                 while let Some((owner, root)) = ts.next_woken_root(&mut index, own) {
@@ -331,7 +366,8 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Inte
             // Work that only another thread made ready may wait a moment in
             // a `block_on` loop with nothing else to do (`BatchPause`).
             let may_pause = own.is_some() && !progressed;
-            let ran = run_tasks(ts, &active, may_pause);
+            let watch = own.filter(|_| !own_yielded).map(|r| &*r.waker);
+            let ran = run_tasks(ts, &active, may_pause, watch);
             polls += ran;
             progressed |= ran > 0;
 
@@ -342,13 +378,16 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Inte
                 if !progressed && root.waker.is_woken_remotely() {
                     ts.batch_pause.before_remote_work();
                 }
-                if root.waker.is_woken() && poll_root(&executor.inner, root).is_some() {
-                    polls += 1;
-                    progressed = true;
-                    if root.done.get() {
-                        return Ok(polls);
+                if root.waker.is_woken() {
+                    if let Some(finished) = poll_root(&executor.inner, root) {
+                        polls += 1;
+                        progressed = true;
+                        if finished {
+                            return Ok(polls);
+                        }
                     }
                 }
+                own_yielded = root.waker.is_woken();
             }
             if progressed
                 || own.is_some_and(|r| r.waker.is_woken())
@@ -464,8 +503,16 @@ fn fire_timers(ts: &ThreadState) -> bool {
 
 /// Polls up to `BUDGET` ready tasks of the active executors. Returns the
 /// number of polls. With `may_pause`, tasks that only other threads made
-/// ready may wait a moment first (`BatchPause`).
-fn run_tasks(ts: &ThreadState, active: &[Executor], may_pause: bool) -> usize {
+/// ready may wait a moment first (`BatchPause`). Stops early once `watch`
+/// (the loop's own future's waker) is woken on this thread: that future
+/// goes first (R11). A wake from another thread waits for the end of the
+/// batch, so a stream from there is still taken in batches.
+fn run_tasks(
+    ts: &ThreadState,
+    active: &[Executor],
+    may_pause: bool,
+    watch: Option<&RootWaker>,
+) -> usize {
     if may_pause
         && active.iter().all(|e| !e.inner.has_local_ready())
         && active.iter().any(|e| e.inner.has_remote_ready())
@@ -479,6 +526,9 @@ fn run_tasks(ts: &ThreadState, active: &[Executor], may_pause: bool) -> usize {
     if let [executor] = active {
         let inner = &executor.inner;
         for _ in 0..BUDGET {
+            if watch.is_some_and(RootWaker::is_woken_here) {
+                break;
+            }
             let Some(task) = inner.pop() else { break };
             polls += usize::from(task.run(inner));
         }
@@ -488,6 +538,9 @@ fn run_tasks(ts: &ThreadState, active: &[Executor], may_pause: bool) -> usize {
     let mut attempts = 0;
     let mut index = 0;
     while attempts < BUDGET && idle < active.len() {
+        if watch.is_some_and(RootWaker::is_woken_here) {
+            break;
+        }
         let inner = &active[index % active.len()].inner;
         index += 1;
         match inner.pop() {

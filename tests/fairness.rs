@@ -171,3 +171,92 @@ fn remote_spawns_are_not_starved_by_busy_local_tasks() {
         ex.shutdown();
     });
 }
+
+/// The REPL cell of a host: a producer task sends an item every 2 ms on an
+/// MPMC channel, a consumer task receives from it in a loop, and the cell
+/// (a `block_on` future, at the top level or nested inside a task) receives
+/// from it too. Returns how many of its `wanted` items the cell got before
+/// the producer finished (a starved cell sees the channel close).
+fn cell_sharing_a_channel_with_a_consumer_task(nested: bool, wanted: usize) -> usize {
+    watchdog(move || {
+        let ex = Executor::new();
+        let (tx, rx) = async_channel::unbounded::<usize>();
+        ex.spawn(async move {
+            for i in 0..100 {
+                nestloop::time::sleep(std::time::Duration::from_millis(2)).await;
+                if tx.send(i).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let consumer_rx = rx.clone();
+        ex.spawn(async move {
+            while consumer_rx.recv().await.is_ok() {
+                yield_now().await; // handles the item
+            }
+        });
+        let cell = async move {
+            let mut got = 0;
+            while got < wanted && rx.recv().await.is_ok() {
+                got += 1;
+            }
+            got
+        };
+        let got = if nested {
+            let inner = ex.clone();
+            ex.block_on(async move { inner.spawn(async move { block_on(cell) }).await.unwrap() })
+        } else {
+            ex.block_on(cell)
+        };
+        ex.shutdown();
+        got
+    })
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "real timers: too slow under Miri")]
+fn a_top_level_cell_gets_items_it_shares_with_a_consumer_task() {
+    assert_eq!(cell_sharing_a_channel_with_a_consumer_task(false, 5), 5);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "real timers: too slow under Miri")]
+fn a_nested_cell_gets_items_it_shares_with_a_consumer_task() {
+    assert_eq!(cell_sharing_a_channel_with_a_consumer_task(true, 5), 5);
+}
+
+/// `tasks` tasks each call a synchronous helper that nests one `block_on`
+/// of a future that is ready after one `yield_now` (the aiida-core report of
+/// ~200 submissions exceeding the recursion depth). Returns the deepest
+/// loop any of them saw.
+fn deepest_loop_when_each_of_n_tasks_nests_once(tasks: usize) -> usize {
+    watchdog(move || {
+        let ex = Executor::new();
+        let deepest = Rc::new(Cell::new(0));
+        let handles: Vec<_> = (0..tasks)
+            .map(|_| {
+                let deepest = deepest.clone();
+                ex.spawn(async move {
+                    block_on(async {
+                        yield_now().await;
+                        deepest.set(deepest.get().max(nestloop::depth()));
+                    });
+                })
+            })
+            .collect();
+        ex.block_on(async {
+            for handle in handles {
+                handle.await.unwrap();
+            }
+        });
+        deepest.get()
+    })
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "a thousand tasks: too slow under Miri")]
+fn depth_does_not_grow_with_the_number_of_tasks_that_each_nest_once() {
+    // The outer block_on, the task's nested call: two loops, however many
+    // tasks do the same.
+    assert_eq!(deepest_loop_when_each_of_n_tasks_nests_once(1_000), 2);
+}

@@ -102,9 +102,8 @@ fn a_refcell_borrowed_across_a_nested_call_is_touched_by_other_tasks() {
         let ex2 = ex.clone();
         ex.block_on(async move {
             let guard = s2.borrow_mut();
-            ex2.block_on(async {
-                nestloop::yield_now().await;
-            });
+            // The nested call waits, so the other task runs meanwhile.
+            ex2.block_on(nestloop::time::sleep(std::time::Duration::from_millis(1)));
             drop(guard);
         });
         let err = ex.block_on(toucher).unwrap_err();
