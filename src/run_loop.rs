@@ -39,6 +39,10 @@ pub(crate) const BUDGET: usize = 64;
 /// depth-limit panic.
 const STACK_RESERVE: usize = 128 * 1024;
 
+/// The nesting bound where the stack left cannot be read (Miri, loom,
+/// platforms `stacker` does not know).
+const UNKNOWN_STACK_MAX_DEPTH: usize = 128;
+
 /// A `block_on` future and what became of it.
 struct Root<'a, F: Future> {
     /// The caller's future, pinned on the caller's stack.
@@ -230,27 +234,35 @@ fn check_enter(executor: &Executor, ts: &ThreadState, mark: usize) -> usize {
         panic!(
             "nestloop: nesting depth limit reached: this call would run loop number {depth} on \
              this thread, but max_depth is {max_depth}. Await the future instead of nesting \
-             another block_on, or raise the limit with Executor::builder().max_depth(n) \
-             (and give the thread a larger stack)"
+             another block_on, or raise the limit with Executor::builder().max_depth(n)"
         );
     }
     if depth == 1 {
         return index; // the outermost loop: no nesting to bound
     }
-    if let Some(remaining) = remaining_stack() {
-        let level = ts.last_level_stack(mark);
-        let needed = STACK_RESERVE + 2 * level;
-        if remaining < needed {
-            panic!(
-                "nestloop: not enough stack for nesting depth {depth}: {} KiB left, the previous \
-                 level used {} KiB and {} KiB are kept for unwinding. Await the future instead \
-                 of nesting another block_on, or run the loops on a thread with a larger stack \
-                 (std::thread::Builder::stack_size)",
-                remaining / 1024,
-                level / 1024,
-                STACK_RESERVE / 1024,
-            );
+    match remaining_stack() {
+        Some(remaining) => {
+            let level = ts.last_level_stack(mark);
+            let needed = STACK_RESERVE + 2 * level;
+            if remaining < needed {
+                panic!(
+                    "nestloop: not enough stack for nesting depth {depth}: {} KiB left, the \
+                     previous level used {} KiB and {} KiB are kept for unwinding. Await the \
+                     future instead of nesting another block_on, or run the loops on a thread \
+                     with a larger stack (std::thread::Builder::stack_size)",
+                    remaining / 1024,
+                    level / 1024,
+                    STACK_RESERVE / 1024,
+                );
+            }
         }
+        None if depth > UNKNOWN_STACK_MAX_DEPTH => panic!(
+            "nestloop: nesting depth limit reached: this call would run loop number {depth} on \
+             this thread, whose stack size cannot be read here, so at most \
+             {UNKNOWN_STACK_MAX_DEPTH} loops nest. Await the future instead of nesting another \
+             block_on"
+        ),
+        None => {}
     }
     index
 }

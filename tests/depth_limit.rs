@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use common::{expect_panic, watchdog_with};
-use nestloop::{DEFAULT_MAX_DEPTH, Executor, depth};
+use nestloop::{Executor, depth};
 
 const MIB: usize = 1 << 20;
 
@@ -48,32 +48,106 @@ fn big_frame<R>(next: impl FnOnce() -> R) -> R {
     result
 }
 
-#[test]
-fn the_default_limit_ends_in_a_clean_panic_on_a_2_mib_stack() {
-    let result = watchdog_with(2 * MIB, Duration::from_secs(60), || {
-        nest_through_tasks(&Executor::new(), usize::MAX, 0)
-    });
-    let msg = result.unwrap_err();
-    assert!(
-        msg.contains("nestloop: nesting depth limit reached"),
-        "{msg}"
-    );
-    assert!(
-        msg.contains(&format!("loop number {}", DEFAULT_MAX_DEPTH + 1)),
-        "{msg}"
-    );
+/// Nests plain `block_on` calls (each in the future of the one below) until
+/// a panic stops it; returns the panic's message, the depth reached and the
+/// depth after unwinding.
+fn nest_plain_until_it_panics() -> (String, usize, usize) {
+    use std::cell::Cell;
+    thread_local!(static DEEPEST: Cell<usize> = const { Cell::new(0) });
+    fn nest() -> usize {
+        DEEPEST.with(|d| d.set(d.get().max(depth())));
+        nestloop::block_on(async { nest() })
+    }
+    let msg = expect_panic(nest);
+    (msg, DEEPEST.with(Cell::get), depth())
 }
 
 #[test]
-fn the_default_limit_is_reached_by_plain_nested_block_on_too() {
-    let (msg, after) = watchdog_with(2 * MIB, Duration::from_secs(60), || {
-        fn nest() -> usize {
-            nestloop::block_on(async { nest() })
-        }
-        (expect_panic(nest), depth())
+fn by_default_the_stack_ends_nesting_in_a_clean_panic_on_any_thread_size() {
+    for stack in [256 * 1024, 512 * 1024, MIB, 2 * MIB, 4 * MIB] {
+        let msg = watchdog_with(stack, Duration::from_secs(60), || {
+            nest_through_tasks(&Executor::new(), usize::MAX, 0)
+        })
+        .unwrap_err();
+        assert!(msg.contains("nestloop: not enough stack"), "{stack}: {msg}");
+
+        let (msg, deepest, after) =
+            watchdog_with(stack, Duration::from_secs(60), nest_plain_until_it_panics);
+        assert!(
+            msg.starts_with("nestloop: not enough stack"),
+            "{stack}: {msg}"
+        );
+        assert!(deepest > 1, "{stack}: only {deepest} levels");
+        assert_eq!(after, 0);
+    }
+}
+
+#[test]
+fn a_2_mib_stack_holds_more_levels_than_nest_asyncio_reaches() {
+    // nest-asyncio stops at about 141 levels (Python's recursion limit).
+    let (_, deepest, _) =
+        watchdog_with(2 * MIB, Duration::from_secs(60), nest_plain_until_it_panics);
+    assert!(deepest > 141, "only {deepest} levels");
+    let reached = watchdog_with(2 * MIB, Duration::from_secs(60), || {
+        nest_through_tasks(&Executor::new(), 200, 0)
     });
-    assert!(msg.contains("nesting depth limit reached"), "{msg}");
-    assert_eq!(after, 0);
+    assert_eq!(reached, Ok(200));
+}
+
+#[test]
+fn a_recursion_200_deep_through_block_on_finishes_on_an_8_mib_stack() {
+    fn sum_to(n: u64) -> u64 {
+        if n == 0 {
+            return 0;
+        }
+        // A recursive helper that waits for async work at every level.
+        n + nestloop::block_on(async move {
+            nestloop::yield_now().await;
+            sum_to(n - 1)
+        })
+    }
+    let sum = watchdog_with(8 * MIB, Duration::from_secs(60), || sum_to(200));
+    assert_eq!(sum, 200 * 201 / 2);
+}
+
+#[test]
+fn tasks_that_all_nest_a_sleep_before_the_first_timer_fires_finish_on_a_2_mib_stack() {
+    const TASKS: usize = 300;
+    let (finished, deepest) = watchdog_with(2 * MIB, Duration::from_secs(60), || {
+        let ex = Executor::new();
+        let deepest = std::rc::Rc::new(std::cell::Cell::new(0));
+        // Closed once every task has nested, so none of the nested calls
+        // can return before that.
+        let (gate, closed) = async_channel::bounded::<()>(1);
+        let gate = std::rc::Rc::new(std::cell::RefCell::new(Some(gate)));
+        let handles: Vec<_> = (0..TASKS)
+            .map(|i| {
+                let (deepest, gate, closed) = (deepest.clone(), gate.clone(), closed.clone());
+                ex.spawn(async move {
+                    if i == TASKS - 1 {
+                        gate.borrow_mut().take();
+                    }
+                    // A synchronous helper that sleeps, nested in each task.
+                    nestloop::block_on(async {
+                        deepest.set(deepest.get().max(depth()));
+                        nestloop::time::sleep(Duration::from_millis(2)).await;
+                        let _ = closed.recv().await;
+                    });
+                })
+            })
+            .collect();
+        let finished = ex.block_on(async {
+            let mut finished = 0;
+            for handle in handles {
+                handle.await.unwrap();
+                finished += 1;
+            }
+            finished
+        });
+        (finished, deepest.get())
+    });
+    assert_eq!(finished, TASKS);
+    assert_eq!(deepest, TASKS + 1);
 }
 
 #[test]
