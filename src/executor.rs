@@ -481,6 +481,16 @@ impl Inner {
         stuck
     }
 
+    /// Whether a task of this executor may still be woken from outside it
+    /// (see `Header::may_be_woken`): then a loop waiting for it serves
+    /// tasks that are alive, not a deadlock (R9).
+    pub(crate) fn has_wakeable_task(&self) -> bool {
+        let mut found = false;
+        self.tasks
+            .for_each(|t| found = found || t.header().may_be_woken());
+        found
+    }
+
     /// Forgets a finished task; the reference is dropped by the caller after
     /// every borrow is released.
     pub(crate) fn remove(&self, task: &TaskRef) -> Option<TaskRef> {

@@ -229,6 +229,25 @@ impl Header {
         }
     }
 
+    /// Whether the task may still be woken by something outside its
+    /// executor: it is queued, or it is idle (neither running nor
+    /// completed) with more references than its executor's task list and
+    /// its `JoinHandle` hold, so a waker of it exists somewhere (or an
+    /// `AbortHandle`, which counts the same: it can end the task). No waker
+    /// of an idle task can be made before it runs again, so a `false` stays
+    /// `false` until then (R9).
+    pub(crate) fn may_be_woken(&self) -> bool {
+        let s = self.state.load(Ordering::Acquire);
+        if s & (COMPLETED | RUNNING) != 0 {
+            return false;
+        }
+        if s & SCHEDULED != 0 {
+            return true;
+        }
+        let held = 1 + usize::from(s & HANDLE != 0);
+        (s & REF_MASK) > held * REF_ONE
+    }
+
     /// Records an abort request. Returns the previous state, or `None` when
     /// the task had already completed (the abort is then a no-op).
     pub(crate) fn request_cancel(&self) -> Option<usize> {

@@ -446,7 +446,8 @@ fn check_interrupt(ts: &ThreadState, index: usize) -> Result<(), Interrupted> {
 }
 
 /// Called when a `block_on` future is pending, nothing is ready and no
-/// timer is pending: panics if no waker of the future can ever fire (R9).
+/// timer is pending: panics if no waker of the future can ever fire and no
+/// task on the thread can ever be woken again (R9).
 ///
 /// The loop holds two references to the waker, so any count above two is a
 /// clone somewhere. A clone that sits in the `JoinHandle` slot of a task
@@ -473,6 +474,13 @@ fn check_deadlock(ts: &ThreadState, root: &RootState, active: &[Executor]) {
             .sum()
     };
     if clones != stuck {
+        return;
+    }
+    // A task that can still be woken (by a socket, a channel fed by another
+    // thread, a waker kept anywhere) keeps the loop serving: this is
+    // `block_on(pending())` running a server, as in tokio and
+    // async-executor, not a deadlock.
+    if active.iter().any(|e| e.inner.has_wakeable_task()) {
         return;
     }
     let why = if stuck == 0 {
