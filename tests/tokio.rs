@@ -42,20 +42,169 @@ fn block_on_on_a_multi_thread_worker_keeps_tokio_tasks_running() {
     assert_eq!(v, 42);
 }
 
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A value from a tokio task that sleeps on tokio's timer first: ready only
+/// while some thread drives the current runtime's tasks and timers.
+async fn from_a_tokio_task(value: u32) -> u32 {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        tx.send(value).unwrap();
+    });
+    rx.await.unwrap()
+}
+
+/// A value after a nestloop timer and a nestloop task.
+async fn from_nestloop(value: u32) -> u32 {
+    nestloop::time::sleep(Duration::from_millis(5)).await;
+    nestloop::spawn(async move { value }).await.unwrap()
+}
+
 #[test]
 fn block_on_inside_a_current_thread_runtime_panics_with_advice() {
-    let msg = watchdog(|| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        expect_panic(|| rt.block_on(async { nestloop::block_on(async { 1 }) }))
+    let msgs = watchdog(|| {
+        let rt = current_thread();
+        // In the runtime's block_on future.
+        let in_block_on = expect_panic(|| rt.block_on(async { nestloop::block_on(async { 1 }) }));
+        // In one of its tasks.
+        let in_task = rt.block_on(async {
+            let err = tokio::spawn(async { nestloop::block_on(async { 1 }) })
+                .await
+                .unwrap_err();
+            common::panic_message(&*err.into_panic())
+        });
+        // In a LocalSet task on it.
+        let local = tokio::task::LocalSet::new();
+        let in_local_set = local.block_on(&rt, async {
+            let err = tokio::task::spawn_local(async { nestloop::block_on(async { 1 }) })
+                .await
+                .unwrap_err();
+            common::panic_message(&*err.into_panic())
+        });
+        [in_block_on, in_task, in_local_set]
     });
-    assert!(
-        msg.starts_with("nestloop: block_on called inside a tokio current_thread runtime"),
-        "{msg}"
-    );
-    assert!(msg.contains("multi_thread"), "says what to do: {msg}");
+    for msg in msgs {
+        assert!(
+            msg.starts_with("nestloop: block_on called inside a tokio current_thread runtime"),
+            "{msg}"
+        );
+        assert!(msg.contains("LocalSet"), "names the case: {msg}");
+        assert!(
+            msg.contains("spawn_blocking") && msg.contains("multi_thread"),
+            "says what to do: {msg}"
+        );
+    }
+}
+
+#[test]
+fn block_on_in_spawn_blocking_of_a_current_thread_runtime_works() {
+    let v = watchdog(|| {
+        let rt = current_thread();
+        rt.block_on(async {
+            tokio::task::spawn_blocking(|| {
+                // A blocking-pool thread does not drive the runtime: the
+                // thread awaiting this closure keeps running its tasks.
+                nestloop::block_on(async { from_a_tokio_task(40).await + from_nestloop(2).await })
+            })
+            .await
+            .unwrap()
+        })
+    });
+    assert_eq!(v, 42);
+}
+
+#[test]
+fn block_on_on_a_thread_that_entered_a_current_thread_runtime_works() {
+    let (ready, waited) = watchdog(|| {
+        let rt = current_thread();
+        let _context = rt.enter();
+        let ready = nestloop::block_on(async { 1 });
+        // The runtime is not driven here; nestloop's own timer and tasks are.
+        let waited = nestloop::block_on(from_nestloop(2));
+        (ready, waited)
+    });
+    assert_eq!((ready, waited), (1, 2));
+}
+
+#[test]
+fn block_on_in_a_local_set_on_a_multi_thread_runtime_works() {
+    let (in_run_until, in_spawn_local) = watchdog(|| {
+        let rt = multi_thread(1);
+        let local = tokio::task::LocalSet::new();
+        rt.block_on(local.run_until(async {
+            // In the run_until future, waiting on a task of the runtime's
+            // worker and on nestloop.
+            let in_run_until =
+                nestloop::block_on(async { from_a_tokio_task(10).await + from_nestloop(1).await });
+            // In a spawn_local task.
+            let in_spawn_local = tokio::task::spawn_local(async {
+                nestloop::block_on(async { from_a_tokio_task(20).await + from_nestloop(2).await })
+            })
+            .await
+            .unwrap();
+            (in_run_until, in_spawn_local)
+        }))
+    });
+    assert_eq!((in_run_until, in_spawn_local), (11, 22));
+}
+
+#[test]
+fn block_on_in_a_multi_thread_runtimes_block_on_future_works() {
+    let (waited, blocked_in_place) = watchdog(|| {
+        let rt = multi_thread(1);
+        rt.block_on(async {
+            nestloop::block_on(async {
+                let waited = from_a_tokio_task(40).await + from_nestloop(2).await;
+                // tokio's own blocking calls go through block_in_place here,
+                // as they would in the block_on future itself.
+                let blocked_in_place = tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current().block_on(async { 7 })
+                });
+                (waited, blocked_in_place)
+            })
+        })
+    });
+    assert_eq!((waited, blocked_in_place), (42, 7));
+}
+
+/// Receives `n` messages from a tokio channel: each receive spends one unit
+/// of tokio's cooperative budget where one is set.
+async fn receive_from_tokio(n: usize) -> usize {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..n {
+        tx.send(i).unwrap();
+    }
+    drop(tx);
+    let mut received = 0;
+    while rx.recv().await.is_some() {
+        received += 1;
+    }
+    received
+}
+
+#[test]
+fn block_on_inside_a_tokio_poll_is_not_held_back_by_tokios_budget() {
+    // tokio polls a block_on future or a task with a budget of 128 tokio
+    // operations, renewed by its next poll; the nestloop loop runs inside
+    // one such poll and must not stop (and spin) when the budget runs out.
+    let (in_block_on, in_local_set) = watchdog(|| {
+        let rt = multi_thread(1);
+        let in_block_on = rt.block_on(async { nestloop::block_on(receive_from_tokio(1000)) });
+        let local = tokio::task::LocalSet::new();
+        let in_local_set = local.block_on(&rt, async {
+            tokio::task::spawn_local(async { nestloop::block_on(receive_from_tokio(1000)) })
+                .await
+                .unwrap()
+        });
+        (in_block_on, in_local_set)
+    });
+    assert_eq!((in_block_on, in_local_set), (1000, 1000));
 }
 
 #[test]
