@@ -251,6 +251,54 @@ impl Executor {
         run_loop::block_on(self, future, true)
     }
 
+    /// Runs the loop forever: the main of a server or a host whose work is
+    /// all in tasks (`block_on(std::future::pending())`, as in tokio and
+    /// async-executor). It serves the tasks of this executor, of every
+    /// executor with a loop on this thread and of the thread's default
+    /// executor, their timers and wakes from other threads, and sleeps while
+    /// nothing is ready.
+    ///
+    /// It never returns normally. Inside a
+    /// [`try_block_on`](Executor::try_block_on) an interrupt unwinds it like
+    /// any nested `block_on`.
+    ///
+    /// # Panics
+    ///
+    /// With deadlock detection on (the default), when nothing on the thread
+    /// can ever run again: no task is ready, none can be woken (no waker of
+    /// any task is held anywhere: by a socket, a channel, another thread),
+    /// and no timer is pending. A server whose listener task is alive never
+    /// trips it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let ex = nestloop::Executor::new();
+    /// let interrupt = ex.interrupt_handle();
+    /// // A task that serves requests fed by another thread...
+    /// let (tx, rx) = futures::channel::mpsc::unbounded::<u32>();
+    /// std::thread::spawn(move || {
+    ///     for n in 0..3 {
+    ///         std::thread::sleep(Duration::from_millis(5));
+    ///         tx.unbounded_send(n).unwrap();
+    ///     }
+    /// });
+    /// ex.spawn(async move {
+    ///     use futures::StreamExt;
+    ///     let served: Vec<u32> = rx.take(3).collect().await;
+    ///     assert_eq!(served, [0, 1, 2]);
+    ///     interrupt.interrupt(); // e.g. a shutdown request or Ctrl-C
+    /// });
+    /// // ...and a main that runs until interrupted.
+    /// let ex2 = ex.clone();
+    /// assert!(ex.try_block_on(async move { ex2.run_forever() }).is_err());
+    /// ```
+    pub fn run_forever(&self) -> ! {
+        match self.block_on(std::future::pending::<std::convert::Infallible>()) {}
+    }
+
     /// Returns an [`InterruptHandle`] for this executor's
     /// [`try_block_on`](Executor::try_block_on) calls.
     ///

@@ -236,3 +236,89 @@ fn a_waker_kept_from_an_earlier_block_on_does_not_hide_the_next_deadlock() {
         assert_eq!(ex.block_on(async { 7 }), 7);
     });
 }
+
+/// Runs `main` (a `block_on` that never ends by itself) inside a
+/// `try_block_on` while a task serves three messages that another thread
+/// sends on a channel, 5 ms apart; the task then interrupts the main.
+/// Returns what the task served.
+fn serve_three_messages_from_another_thread(main: fn(&Executor)) -> Vec<u32> {
+    watchdog(move || {
+        use futures::StreamExt;
+        let ex = Executor::new();
+        let interrupt = ex.interrupt_handle();
+        let (tx, rx) = futures::channel::mpsc::unbounded::<u32>();
+        let feeder = std::thread::spawn(move || {
+            for n in 0..3 {
+                std::thread::sleep(Duration::from_millis(5));
+                tx.unbounded_send(n).unwrap();
+            }
+        });
+        let served = Rc::new(RefCell::new(Vec::new()));
+        let s = served.clone();
+        ex.spawn(async move {
+            *s.borrow_mut() = rx.take(3).collect().await;
+            interrupt.interrupt();
+        });
+        let ex2 = ex.clone();
+        let result = ex.try_block_on(async move { main(&ex2) });
+        assert!(result.is_err(), "the main only ends by the interrupt");
+        feeder.join().unwrap();
+        served.take()
+    })
+}
+
+#[test]
+fn block_on_pending_serves_a_task_fed_by_another_thread() {
+    let served = serve_three_messages_from_another_thread(|ex| ex.block_on(pending::<()>()));
+    assert_eq!(served, [0, 1, 2]);
+}
+
+#[test]
+fn run_forever_serves_a_task_fed_by_another_thread() {
+    let served = serve_three_messages_from_another_thread(|ex| ex.run_forever());
+    assert_eq!(served, [0, 1, 2]);
+}
+
+#[test]
+fn block_on_pending_serves_a_task_whose_waker_another_thread_holds() {
+    // Like a task waiting on a socket: a "reactor" thread holds its waker
+    // and wakes it later.
+    let polls = watchdog(|| {
+        let ex = Executor::new();
+        let interrupt = ex.interrupt_handle();
+        let polls = Rc::new(std::cell::Cell::new(0));
+        let p = polls.clone();
+        ex.spawn(poll_fn(move |cx| {
+            p.set(p.get() + 1);
+            if p.get() == 1 {
+                let waker = cx.waker().clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(20));
+                    waker.wake();
+                });
+                return Poll::Pending;
+            }
+            interrupt.interrupt();
+            Poll::Ready(())
+        }));
+        let ex2 = ex.clone();
+        assert!(
+            ex.try_block_on(async move { ex2.block_on(pending::<()>()) })
+                .is_err()
+        );
+        polls.get()
+    });
+    assert_eq!(polls, 2);
+}
+
+#[test]
+fn block_on_pending_with_only_tasks_nothing_can_wake_is_still_reported() {
+    let msg = watchdog(|| {
+        let ex = Executor::new();
+        // Pending forever, and no waker of them kept anywhere.
+        ex.spawn(pending::<()>());
+        ex.spawn(async { pending::<()>().await });
+        expect_panic(|| ex.block_on(pending::<()>()))
+    });
+    assert!(msg.starts_with("nestloop: deadlock"), "{msg}");
+}
