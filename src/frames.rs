@@ -354,16 +354,29 @@ impl ThreadState {
         // every borrow is released.
     }
 
-    /// The executors that have a loop on this thread.
+    /// The executors every loop on this thread drives: those that have a
+    /// loop on this thread, and the thread's default executor (R1: it
+    /// belongs to the thread, as asyncio has one loop per thread).
     #[inline]
     pub(crate) fn active_executors(&self) -> Rc<[Executor]> {
         self.materialize();
         let snapshot = self
             .active_snapshot
             .take()
-            .unwrap_or_else(|| self.active.borrow().iter().cloned().collect());
+            .unwrap_or_else(|| self.snapshot_active());
         self.active_snapshot.set(Some(snapshot.clone()));
         snapshot
+    }
+
+    /// See `active_executors`.
+    #[cold]
+    fn snapshot_active(&self) -> Rc<[Executor]> {
+        let active = self.active.borrow();
+        let default = self.default_executor.borrow();
+        let default = default
+            .as_ref()
+            .filter(|d| !active.iter().any(|e| e.ptr_eq(d)));
+        active.iter().chain(default).cloned().collect()
     }
 
     /// The state for a `block_on` at `depth` (its future not registered
@@ -449,12 +462,14 @@ impl ThreadState {
         self.materialize();
         let owner = OWNER.with(Cell::get);
         if !owner.is_null() {
-            // The owner of what is being polled has a frame (only active
-            // executors' tasks and futures are polled).
+            // The owner of what is being polled has a frame, or is the
+            // default executor (only those executors' tasks and futures are
+            // polled).
             let found = self
                 .active
                 .borrow()
                 .iter()
+                .chain(self.default_executor.borrow().as_ref())
                 .find(|e| std::ptr::eq(Rc::as_ptr(&e.inner), owner))
                 .cloned();
             if found.is_some() {

@@ -120,3 +120,40 @@ fn dropping_one_executor_leaves_the_other_running() {
         assert_eq!(a.block_on(handle).unwrap(), 1);
     });
 }
+
+#[test]
+fn a_task_spawned_outside_any_loop_runs_in_another_executors_block_on() {
+    let v = watchdog(|| {
+        // Lands on the thread's default executor...
+        let handle = nestloop::spawn(async {
+            nestloop::yield_now().await;
+            6 * 7
+        });
+        // ...which every loop on the thread drives.
+        Executor::new().block_on(handle).unwrap()
+    });
+    assert_eq!(v, 42);
+}
+
+#[test]
+fn a_task_spawned_outside_any_loop_runs_in_a_nested_call_of_an_app_executor() {
+    let (v, owner_is_default) = watchdog(|| {
+        let handle = nestloop::spawn(async {
+            let owner = Executor::current().unwrap();
+            nestloop::time::sleep(std::time::Duration::from_millis(1)).await;
+            (7, owner)
+        });
+        let app = Executor::new();
+        let inner = app.clone();
+        let (v, owner) = app.block_on(async move {
+            inner
+                .spawn(async move { nestloop::block_on(handle).unwrap() })
+                .await
+                .unwrap()
+        });
+        // The task still belongs to the default executor, whoever polls it.
+        (v, !owner.ptr_eq(&app))
+    });
+    assert_eq!(v, 7);
+    assert!(owner_is_default);
+}
