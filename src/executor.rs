@@ -529,6 +529,15 @@ impl Inner {
         stuck
     }
 
+    /// How many tasks, running or not, hold `waker` as their awaiter's
+    /// waker.
+    pub(crate) fn awaiters_with(&self, waker: &Waker) -> usize {
+        let mut found = 0;
+        self.tasks
+            .for_each(|t| found += usize::from(task::awaiter_is(t, waker)));
+        found
+    }
+
     /// Whether a task of this executor may still be woken from outside it
     /// (see `Header::may_be_woken`): then a loop waiting for it serves
     /// tasks that are alive, not a deadlock (R9).

@@ -120,25 +120,32 @@ pub(crate) struct ThreadState {
     default_executor: RefCell<Option<Executor>>,
     /// Whether work from another thread waits a moment before its poll.
     pub(crate) batch_pause: BatchPause,
+    /// The thread is exiting: its executors are being shut down, and loops
+    /// run no tasks (see `exit`).
+    exiting: Cell<bool>,
 }
 
 impl Drop for ThreadState {
     fn drop(&mut self) {
-        // Thread exit: shut down the default executor and any executor kept
-        // alive by a cycle (a task holding a clone of its executor), so no
-        // future outlives its thread.
-        if let Some(default) = self.default_executor.get_mut().take() {
-            default.shutdown();
-        }
-        let leaked: Vec<Rc<Inner>> = self
-            .registry
-            .get_mut()
-            .iter()
-            .filter_map(|r| r.inner.upgrade())
-            .collect();
-        for inner in leaked {
-            inner.shutdown();
-        }
+        // Normally done by `ExitGuard` already, while this state was still
+        // reachable; here for what was spawned since, and for threads whose
+        // thread-locals are destroyed in another order.
+        self.exit();
+        self.default_executor.get_mut().take();
+    }
+}
+
+/// Shuts the thread's executors down at thread exit while the thread's
+/// state is still reachable (its destructor runs before `STATE`'s, having
+/// been registered after it): destructors of the tasks' futures may then
+/// call `spawn` (the handle resolves to cancelled) and `block_on` (it runs
+/// if its future needs no task; see `ThreadState::exit`).
+#[derive(Debug)]
+struct ExitGuard;
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        try_with(ThreadState::exit);
     }
 }
 
@@ -148,6 +155,19 @@ thread_locals! {
 
     /// Everything else.
     static STATE: ThreadState = ThreadState::new();
+
+    /// Runs the thread-exit shutdown before `STATE` is destroyed; touched
+    /// once `STATE` exists (see `ExitGuard`).
+    static EXIT: ExitGuard = const { ExitGuard };
+}
+
+/// Registers the thread-exit shutdown (`ExitGuard`); call only once `STATE`
+/// is initialized. Thread-locals are destroyed in the reverse order of their
+/// first use, so `EXIT`'s destructor runs before those of `STATE` and the
+/// root table, which the shutdown uses.
+fn arm_exit_guard() {
+    raw::init_roots();
+    let _ = EXIT.try_with(|_| ());
 }
 
 /// Runs `f` with this thread's state; `None` while the thread is exiting.
@@ -171,6 +191,12 @@ pub(crate) fn with<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
 #[inline]
 pub(crate) fn depth() -> usize {
     try_with(ThreadState::depth).unwrap_or(0)
+}
+
+/// Whether the thread is exiting and its executors are being shut down.
+#[inline]
+pub(crate) fn is_exiting() -> bool {
+    try_with(ThreadState::is_exiting).unwrap_or(false)
 }
 
 /// Approximate current stack pointer.
@@ -197,6 +223,7 @@ impl ThreadState {
             timers: RefCell::new(TimerHeap::default()),
             default_executor: RefCell::new(None),
             batch_pause: BatchPause::default(),
+            exiting: Cell::new(false),
         }
     }
 
@@ -357,6 +384,7 @@ impl ThreadState {
     /// The executors every loop on this thread drives: those that have a
     /// loop on this thread, and the thread's default executor (R1: it
     /// belongs to the thread, as asyncio has one loop per thread).
+    /// None while the thread exits: their tasks are being shut down.
     #[inline]
     pub(crate) fn active_executors(&self) -> Rc<[Executor]> {
         self.materialize();
@@ -371,6 +399,9 @@ impl ThreadState {
     /// See `active_executors`.
     #[cold]
     fn snapshot_active(&self) -> Rc<[Executor]> {
+        if self.exiting.get() {
+            return Rc::new([]);
+        }
         let active = self.active.borrow();
         let default = self.default_executor.borrow();
         let default = default
@@ -487,8 +518,40 @@ impl ThreadState {
             .clone()
     }
 
+    /// Whether the thread is exiting (see `exit`).
+    pub(crate) fn is_exiting(&self) -> bool {
+        self.exiting.get()
+    }
+
+    /// Thread exit: shuts down the default executor and any executor kept
+    /// alive by a cycle (a task holding a clone of its executor), so no
+    /// future outlives its thread. From here on loops run no tasks: a task
+    /// spawned by a destructor now lands on an executor being shut down, and
+    /// its handle resolves to cancelled; a `block_on` runs only what needs
+    /// no task (its future, timers, wakes from other threads), and reports
+    /// it if it waits for a task (see `run_loop::check_deadlock`).
+    fn exit(&self) {
+        self.exiting.set(true);
+        let stale = self.active_snapshot.take();
+        drop(stale);
+        let default = self.default_executor.borrow().clone();
+        if let Some(default) = default {
+            default.shutdown();
+        }
+        for inner in self.registered() {
+            inner.shutdown();
+        }
+    }
+
+    /// Every live executor created on this thread.
+    pub(crate) fn registered(&self) -> Vec<Rc<Inner>> {
+        let registry = self.registry.borrow();
+        registry.iter().filter_map(|r| r.inner.upgrade()).collect()
+    }
+
     /// Records a new executor of this thread.
     pub(crate) fn register(&self, inner: &Rc<Inner>) {
+        arm_exit_guard();
         let mut registry = self.registry.borrow_mut();
         registry.retain(|r| r.inner.strong_count() > 0);
         registry.push(Registered {

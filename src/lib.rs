@@ -162,6 +162,10 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 
 /// Spawns a task on the current executor (see [`block_on`] for which one).
 ///
+/// Called by a destructor that nestloop runs while it shuts the thread's
+/// executors down at thread exit, it returns a handle that resolves to
+/// cancelled: no task runs on an exiting thread.
+///
 /// # Examples
 ///
 /// ```
@@ -173,7 +177,13 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    current_or_default().spawn(future)
+    let handle = current_or_default().spawn(future);
+    if frames::is_exiting() {
+        // The thread's executors are being shut down (a destructor runs at
+        // thread exit): the task could never run.
+        handle.abort();
+    }
+    handle
 }
 
 /// How many loops (`block_on` or `run_until_stalled` calls) are active on

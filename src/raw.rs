@@ -1664,6 +1664,13 @@ thread_locals! {
     };
 }
 
+/// Makes sure this thread's root table exists, so that a thread-local
+/// registered after this call is destroyed before it (see
+/// `frames::arm_exit_guard`).
+pub(crate) fn init_roots() {
+    let _ = ROOTS.try_with(|_| ());
+}
+
 /// Makes `root` pollable through [`poll_root`] while `body` runs; the
 /// registration ends when `body` returns or unwinds.
 pub(crate) fn with_root<R>(root: &mut dyn PollRoot, body: impl FnOnce(RootId) -> R) -> R {

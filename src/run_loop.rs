@@ -414,7 +414,9 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Inte
                 return Ok(polls); // run_until_stalled: stalled
             };
             let deadline = ts.timers.borrow_mut().next_deadline();
-            if deadline.is_none() && executor.inner.detect_deadlock {
+            if deadline.is_none() && ts.is_exiting() {
+                check_exiting(ts, root);
+            } else if deadline.is_none() && executor.inner.detect_deadlock {
                 check_deadlock(ts, root, &active);
             }
             ts.batch_pause.parking();
@@ -496,6 +498,34 @@ fn check_deadlock(ts: &ThreadState, root: &RootState, active: &[Executor]) {
          the caller, make sure something that still runs (a task, a timer, another thread) \
          holds its waker, or turn this check off with \
          Executor::builder().detect_deadlock(false)",
+        ts.depth()
+    );
+}
+
+/// `check_deadlock` while the thread exits (whatever the executor's
+/// `detect_deadlock`): no task runs any more, so a future whose every waker
+/// sits in the `JoinHandle` of a task of the thread can never finish, and
+/// waiting would hang the thread's exit.
+fn check_exiting(ts: &ThreadState, root: &RootState) {
+    let clones = Arc::strong_count(&root.waker) - 2;
+    fence(Ordering::Acquire);
+    if root.waker.is_woken() {
+        return;
+    }
+    let awaiting: usize = ts
+        .registered()
+        .iter()
+        .map(|e| e.awaiters_with(&root.handle))
+        .sum();
+    if clones != awaiting {
+        return; // a waker elsewhere (another thread, a channel): it may wake
+    }
+    panic!(
+        "nestloop: this thread is exiting: a block_on at nesting depth {} waits for a task, but \
+         the thread's executors are shutting down and no task will run again. Finish such work \
+         before the thread ends (block_on or await it before the thread's main function \
+         returns) or hand it to a thread that keeps running; during thread exit, block_on only \
+         runs futures that need no task (timers, other threads)",
         ts.depth()
     );
 }

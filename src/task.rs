@@ -205,15 +205,19 @@ pub(crate) fn poll_join<F: Future + 'static>(
 /// awaits its `JoinHandle` is `waker`: that waker cannot fire before the
 /// task's poll returns.
 pub(crate) fn stuck_awaiter_is(task: &TaskRef, waker: &Waker) -> bool {
-    let header = task.header();
-    header.state() & RUNNING != 0
-        && header.lock_awaiter().with(|slot| {
-            // The data pointer alone: `will_wake` also compares vtable
-            // addresses, which the same vtable need not share (Miri and
-            // separate codegen units duplicate them). The data pointer of a
-            // root's waker is its `Arc`, which nothing else points at.
-            slot.data() == Some(waker.data())
-        })
+    task.header().state() & RUNNING != 0 && awaiter_is(task, waker)
+}
+
+/// Whether `waker` (a root's) is the waker registered by whoever awaits
+/// `task`'s `JoinHandle`.
+pub(crate) fn awaiter_is(task: &TaskRef, waker: &Waker) -> bool {
+    task.header().lock_awaiter().with(|slot| {
+        // The data pointer alone: `will_wake` also compares vtable
+        // addresses, which the same vtable need not share (Miri and
+        // separate codegen units duplicate them). The data pointer of a
+        // root's waker is its `Arc`, which nothing else points at.
+        slot.data() == Some(waker.data())
+    })
 }
 
 #[cfg(test)]

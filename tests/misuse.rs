@@ -10,12 +10,12 @@ mod common;
 
 use std::cell::RefCell;
 use std::future::pending;
-use std::panic::catch_unwind;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::mpsc;
 
 use common::{panic_message, watchdog};
-use nestloop::Executor;
+use nestloop::{Executor, JoinHandle};
 
 /// Runs `on_drop` when dropped.
 struct OnDrop<F: FnMut()>(F);
@@ -52,38 +52,76 @@ fn block_on_in_a_task_drop_during_executor_drop_runs_elsewhere() {
 }
 
 /// Runs `action` in the destructor of a task of a fresh thread's default
-/// executor, which is shut down at thread exit while thread-local state is
-/// torn down; returns the message of the panic it raised there.
-fn panic_of_at_thread_exit(action: fn()) -> String {
+/// executor, which nestloop shuts down at thread exit. The action gets the
+/// handle of another task of that executor, pending until then. Returns
+/// what the action returned or the message of its panic, and whether the
+/// rest of the destructor ran after it.
+fn at_thread_exit<T: Send + 'static>(action: fn(JoinHandle<()>) -> T) -> (Result<T, String>, bool) {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        let worker = nestloop::spawn(pending::<()>());
         drop(nestloop::spawn(async move {
+            let mut worker = Some(worker);
             let _guard = OnDrop(move || {
-                let result = catch_unwind(action);
-                let _ = tx.send(result.map_err(|p| panic_message(&*p)));
+                let worker = worker.take().unwrap();
+                let result = catch_unwind(AssertUnwindSafe(|| action(worker)))
+                    .map_err(|p| panic_message(&*p));
+                // The rest of the destructor.
+                let _ = tx.send((result, true));
             });
             pending::<()>().await;
         }));
         nestloop::block_on(nestloop::yield_now());
     })
     .join()
-    .expect("the thread exits cleanly: the panic stays contained");
-    let result = rx
-        .recv()
-        .expect("the task's future was dropped at thread exit");
-    result.expect_err("the action should panic at thread exit")
+    .expect("the thread exits cleanly: any panic stays contained");
+    rx.recv()
+        .expect("the task's future was dropped at thread exit")
 }
 
 #[test]
-fn block_on_in_a_drop_at_thread_exit_panics_with_a_clear_message() {
-    let msg = panic_of_at_thread_exit(|| nestloop::block_on(async {}));
-    assert!(msg.starts_with("nestloop: this thread is exiting"), "{msg}");
+fn spawn_in_a_drop_at_thread_exit_resolves_to_cancelled() {
+    let (result, rest_ran) = at_thread_exit(|_| {
+        let handle = nestloop::spawn(async { 1 });
+        // The thread's tasks are being shut down: this one too.
+        let result = nestloop::block_on(handle);
+        result.unwrap_err().is_cancelled()
+    });
+    assert_eq!(result, Ok(true));
+    assert!(rest_ran);
 }
 
 #[test]
-fn spawn_at_thread_exit_panics_with_a_clear_message_that_is_contained() {
-    let msg = panic_of_at_thread_exit(|| drop(nestloop::spawn(async {})));
+fn block_on_of_a_timer_in_a_drop_at_thread_exit_runs() {
+    let (result, rest_ran) = at_thread_exit(|_| {
+        nestloop::block_on(async {
+            nestloop::time::sleep(std::time::Duration::from_millis(1)).await;
+            "slept"
+        })
+    });
+    assert_eq!(result, Ok("slept"));
+    assert!(rest_ran);
+}
+
+#[test]
+fn block_on_of_another_threads_work_in_a_drop_at_thread_exit_runs() {
+    let (result, _) = at_thread_exit(|_| {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        std::thread::spawn(move || tx.send(5).unwrap());
+        nestloop::block_on(rx).unwrap()
+    });
+    assert_eq!(result, Ok(5));
+}
+
+#[test]
+fn block_on_of_a_task_in_a_drop_at_thread_exit_panics_saying_the_thread_is_exiting() {
+    // A destructor that waits for a background task of its thread: that
+    // task is being shut down and will never run again.
+    let (result, rest_ran) = at_thread_exit(|worker| nestloop::block_on(worker));
+    let msg = result.unwrap_err();
     assert!(msg.starts_with("nestloop: this thread is exiting"), "{msg}");
+    assert!(msg.contains("before the thread's main function"), "{msg}");
+    assert!(rest_ran);
 }
 
 #[test]
