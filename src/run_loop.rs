@@ -343,15 +343,16 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Inte
                 if root.done.get() {
                     return Ok(polls);
                 }
-                if !own_yielded && root.waker.is_woken_here() {
-                    if let Some(finished) = poll_root(&executor.inner, root) {
-                        polls += 1;
-                        progressed = true;
-                        if finished {
-                            return Ok(polls);
-                        }
-                        own_yielded = root.waker.is_woken();
+                if !own_yielded
+                    && root.waker.is_woken_here()
+                    && let Some(finished) = poll_root(&executor.inner, root)
+                {
+                    polls += 1;
+                    progressed = true;
+                    if finished {
+                        return Ok(polls);
                     }
+                    own_yielded = root.waker.is_woken();
                 }
             }
 
@@ -390,13 +391,13 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Inte
                 if !progressed && root.waker.is_woken_remotely() {
                     ts.batch_pause.before_remote_work();
                 }
-                if root.waker.is_woken() {
-                    if let Some(finished) = poll_root(&executor.inner, root) {
-                        polls += 1;
-                        progressed = true;
-                        if finished {
-                            return Ok(polls);
-                        }
+                if root.waker.is_woken()
+                    && let Some(finished) = poll_root(&executor.inner, root)
+                {
+                    polls += 1;
+                    progressed = true;
+                    if finished {
+                        return Ok(polls);
                     }
                 }
                 own_yielded = root.waker.is_woken();

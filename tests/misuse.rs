@@ -117,7 +117,7 @@ fn block_on_of_another_threads_work_in_a_drop_at_thread_exit_runs() {
 fn block_on_of_a_task_in_a_drop_at_thread_exit_panics_saying_the_thread_is_exiting() {
     // A destructor that waits for a background task of its thread: that
     // task is being shut down and will never run again.
-    let (result, rest_ran) = at_thread_exit(|worker| nestloop::block_on(worker));
+    let (result, rest_ran) = at_thread_exit(nestloop::block_on);
     let msg = result.unwrap_err();
     assert!(msg.starts_with("nestloop: this thread is exiting"), "{msg}");
     assert!(msg.contains("before the thread's main function"), "{msg}");
