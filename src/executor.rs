@@ -167,10 +167,13 @@ impl Executor {
     /// ready tasks of every executor with a loop on this thread, and the
     /// woken futures of outer `block_on` calls, until `future` completes.
     ///
-    /// Tasks run in the order they were woken. Between two polls of a woken
-    /// `future`, the loop polls at most 64 tasks, so neither starves the
-    /// other. With nothing to do, the thread sleeps until a wake (from any
-    /// thread) or the next timer deadline.
+    /// Tasks run in the order they were woken; `future`, when woken on this
+    /// thread, goes before the tasks woken after it, and a nested call's
+    /// future goes on right after its first poll, so the call unwinds as
+    /// soon as it can. A `future` that wakes itself lets up to 64 tasks run
+    /// before its next poll, so neither starves the other (see the crate
+    /// docs' Scheduling section). With nothing to do, the thread sleeps
+    /// until a wake (from any thread) or the next timer deadline.
     ///
     /// # Panics
     ///
@@ -180,6 +183,10 @@ impl Executor {
     ///   left would not hold another level.
     /// * When deadlock detection is on (the default) and `future` is pending
     ///   while nothing can ever wake it (see [`Builder::detect_deadlock`]).
+    /// * At thread exit (called by a destructor of a task that nestloop shuts
+    ///   down then), when `future` waits for a task: no task runs any more.
+    /// * Feature `tokio`: inside a tokio current_thread runtime (see
+    ///   [`crate::tokio`]).
     ///
     /// # Hazard
     ///
@@ -542,10 +549,7 @@ impl Inner {
     /// (see `Header::may_be_woken`): then a loop waiting for it serves
     /// tasks that are alive, not a deadlock (R9).
     pub(crate) fn has_wakeable_task(&self) -> bool {
-        let mut found = false;
-        self.tasks
-            .for_each(|t| found = found || t.header().may_be_woken());
-        found
+        self.tasks.any(|t| t.header().may_be_woken())
     }
 
     /// Forgets a finished task; the reference is dropped by the caller after
@@ -830,11 +834,18 @@ impl Builder {
 
     /// Whether `block_on` panics, instead of hanging forever, when its future
     /// can provably never be woken: it is pending, no task is ready, no timer
-    /// is pending on the thread, and every clone of its waker is either gone
+    /// is pending on the thread, every clone of its waker is either gone
     /// or held by the [`JoinHandle`] of a task that is on the stack (a task
     /// that called this nested `block_on` and can only resume after it
-    /// returns). On by default. The panic message starts with
+    /// returns), and no task can be woken any more (no waker of any task
+    /// is held anywhere). On by default. The panic message starts with
     /// `nestloop: deadlock` and names the nesting depth.
+    ///
+    /// A task that can still be woken (its waker held by a socket, a channel
+    /// fed by another thread, any other thread) keeps a pending `block_on`
+    /// serving: `block_on(std::future::pending())` while such a task lives is
+    /// the run-forever idiom of a server's main (see
+    /// [`Executor::run_forever`]), never a deadlock.
     ///
     /// It cannot see a deadlock where the waker is held by something else
     /// that will never run: inside another waker (a combinator's), in a

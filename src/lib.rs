@@ -52,6 +52,47 @@
 //! task's panic to its [`JoinHandle`], a `block_on` future's panic out of
 //! that `block_on`, even when a deeper loop polled it.
 //!
+//! The thread's default executor (where [`spawn`] puts tasks outside any
+//! loop) belongs to the thread: every loop on the thread drives it, as
+//! asyncio has one loop per thread. So a task spawned before any loop runs
+//! completes in whichever `block_on` comes next, of any executor.
+//!
+//! # Scheduling
+//!
+//! Tasks run in the order they were woken (FIFO, as asyncio runs its ready
+//! queue). A loop's own `block_on` future is the one exception:
+//!
+//! * **A woken `block_on` future gets its turn first.** Woken on its thread
+//!   (by a task, a timer, a channel), it is polled before any task woken
+//!   after it: a loop stops its batch of tasks to poll it. A REPL cell that
+//!   receives from a channel a consumer task also reads gets the items it
+//!   is woken for. asyncio's `run` wraps the main coroutine in a task of the
+//!   same ready queue, and tokio's current_thread runtime polls its
+//!   `block_on` future as soon as it is woken, between task batches.
+//! * **A nested call unwinds as soon as it can.** Right after its first
+//!   poll, a nested `block_on` whose future woke itself (a `yield_now`) polls
+//!   it again before any other work. So when many tasks each call a helper
+//!   that nests one `block_on`, each takes one level: depth does not grow
+//!   with the number of tasks (nest-asyncio fails such programs with a
+//!   `RecursionError`).
+//! * **Fairness is bounded both ways.** A future that wakes itself again
+//!   (`yield_now`) lets up to 64 tasks run before its next poll (at the top
+//!   level already after its first poll), so it cannot starve them, and
+//!   tasks cannot starve a woken future: at most 64 task polls pass between
+//!   its wake and its poll. A wake from another thread is polled after the
+//!   current batch (so a stream from there is taken in batches).
+//!
+//! # Running forever
+//!
+//! A server's or host's main whose work is all in tasks runs the loop with
+//! [`Executor::run_forever`] (or `block_on(std::future::pending())`, as in
+//! tokio and async-executor): it serves the thread's tasks and sleeps while
+//! nothing is ready. While any task can still be woken (a waker of it is
+//! held by a socket, a channel, another thread) this is never taken for a
+//! deadlock; when nothing on the thread can ever run again, the deadlock
+//! check reports it instead of sleeping forever. Run it inside
+//! [`Executor::try_block_on`] to stop it with an interrupt.
+//!
 //! # What a nested call cannot do
 //!
 //! * **Unwinding is in stack order.** A nested `block_on` whose future is
@@ -66,9 +107,10 @@
 //!   `nestloop:` panic instead of hanging: `f` is pending, nothing is ready,
 //!   no timer is pending, and every clone of `f`'s waker is either gone or
 //!   sits in the [`JoinHandle`] of a task that is on the stack (so
-//!   `block_on(handle_of_a)` inside A is caught). A waker hidden inside
-//!   another waker (a combinator's, a channel's whose sender A holds) looks
-//!   alive to it, and the call then waits.
+//!   `block_on(handle_of_a)` inside A is caught), and no other task can be
+//!   woken. A waker hidden inside another waker (a combinator's, a
+//!   channel's whose sender A holds) looks alive to it, and so does any
+//!   task whose waker is held somewhere; the call then waits.
 //! * **Borrows across the call are visible to others.** Other tasks and outer
 //!   futures run during a nested call, so state the synchronous caller holds
 //!   borrowed across `block_on` (a `RefCell` borrow, a lock) can be touched
@@ -112,8 +154,19 @@
 //! own thread.
 //!
 //! The free functions [`block_on`] and [`spawn`] use [`Executor::current`],
-//! or outside any loop a per-thread default executor that is shut down when
-//! the thread exits.
+//! or outside any loop a per-thread default executor that every loop on the
+//! thread drives.
+//!
+//! # Thread exit
+//!
+//! When a thread exits, nestloop shuts down its default executor and any
+//! executor kept alive by its own tasks, so no future outlives its thread.
+//! Destructors of those futures may still use nestloop: [`spawn`] returns
+//! a handle that resolves to cancelled (no task runs any more), and
+//! [`block_on`] runs a future that needs no task (a timer, another thread)
+//! and panics with a `nestloop: this thread is exiting` message if it waits
+//! for a task. Work that must finish belongs before the thread's main
+//! function returns (tokio issue 3043 is the same situation in tokio).
 #![deny(unsafe_code)]
 #![warn(
     missing_docs,

@@ -1228,13 +1228,25 @@ impl TaskList {
 
     /// Calls `f` for every task in the list, which `f` must not change.
     pub(crate) fn for_each(&self, mut f: impl FnMut(&TaskRef)) {
+        self.any(|task| {
+            f(task);
+            false
+        });
+    }
+
+    /// Whether `f` holds for a task in the list, which `f` must not change;
+    /// stops at the first.
+    pub(crate) fn any(&self, mut f: impl FnMut(&TaskRef) -> bool) -> bool {
         let mut cursor = self.head.get();
         while let Some(ptr) = cursor {
             let task = ManuallyDrop::new(TaskRef(ptr));
-            f(&task);
+            if f(&task) {
+                return true;
+            }
             // SAFETY: as in `push`.
             cursor = unsafe { task.header().links.with_mut(|links| (*links).next) };
         }
+        false
     }
 }
 
