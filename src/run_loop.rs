@@ -343,13 +343,8 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Inte
                 if root.done.get() {
                     return Ok(polls);
                 }
-                if !own_yielded
-                    && root.waker.is_woken_here()
-                    && let Some(finished) = poll_root(&executor.inner, root)
-                {
-                    polls += 1;
-                    progressed = true;
-                    if finished {
+                if !own_yielded && root.waker.is_woken_here() {
+                    if own_turn(executor, root, &mut polls, &mut progressed) {
                         return Ok(polls);
                     }
                     own_yielded = root.waker.is_woken();
@@ -391,14 +386,8 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Inte
                 if !progressed && root.waker.is_woken_remotely() {
                     ts.batch_pause.before_remote_work();
                 }
-                if root.waker.is_woken()
-                    && let Some(finished) = poll_root(&executor.inner, root)
-                {
-                    polls += 1;
-                    progressed = true;
-                    if finished {
-                        return Ok(polls);
-                    }
+                if root.waker.is_woken() && own_turn(executor, root, &mut polls, &mut progressed) {
+                    return Ok(polls);
                 }
                 own_yielded = root.waker.is_woken();
             }
@@ -424,6 +413,25 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Inte
             park::park(deadline);
         }
     })
+}
+
+/// Polls a loop's own `block_on` future, counting the poll. Returns whether
+/// it finished.
+#[inline]
+fn own_turn(
+    executor: &Executor,
+    root: &RootState,
+    polls: &mut usize,
+    progressed: &mut bool,
+) -> bool {
+    match poll_root(&executor.inner, root) {
+        Some(finished) => {
+            *polls += 1;
+            *progressed = true;
+            finished
+        }
+        None => false,
+    }
 }
 
 /// Acts on a pending interrupt: `Err` when it ends the frame at `index`
