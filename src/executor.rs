@@ -492,6 +492,12 @@ impl Inner {
         self.has_local_ready() || self.has_remote_ready()
     }
 
+    /// How many tasks woken or spawned on this thread wait to run.
+    #[inline]
+    pub(crate) fn local_ready(&self) -> usize {
+        self.queue.len()
+    }
+
     /// Whether a task woken or spawned on this thread waits to run.
     pub(crate) fn has_local_ready(&self) -> bool {
         !self.queue.is_empty()

@@ -60,27 +60,28 @@
 //! # Scheduling
 //!
 //! Tasks run in the order they were woken (FIFO, as asyncio runs its ready
-//! queue). A loop's own `block_on` future is the one exception:
+//! queue). A loop's own `block_on` future takes its place in that order
+//! (asyncio's `run` wraps the main coroutine in a task of the same ready
+//! queue), with one exception for nested calls:
 //!
-//! * **A woken `block_on` future gets its turn first.** Woken on its thread
-//!   (by a task, a timer, a channel), it is polled before any task woken
-//!   after it: a loop stops its batch of tasks to poll it. A REPL cell that
-//!   receives from a channel a consumer task also reads gets the items it
-//!   is woken for. asyncio's `run` wraps the main coroutine in a task of the
-//!   same ready queue, and tokio's current_thread runtime polls its
-//!   `block_on` future as soon as it is woken, between task batches.
-//! * **A nested call unwinds as soon as it can.** Right after its first
-//!   poll, a nested `block_on` whose future woke itself (a `yield_now`) polls
-//!   it again before any other work. So when many tasks each call a helper
-//!   that nests one `block_on`, each takes one level: depth does not grow
-//!   with the number of tasks (nest-asyncio fails such programs with a
-//!   `RecursionError`).
+//! * **A woken `block_on` future gets its turn promptly.** Woken on its
+//!   thread (by a task, a timer, a channel), it is polled before any task
+//!   woken after it: the loop ends its batch of tasks for it.
+//! * **A nested call goes first, and unwinds as soon as it can.** A nested
+//!   `block_on`'s future, once woken, is polled before any other task, and
+//!   one that woke itself in its first poll (a `yield_now`) is polled again
+//!   at once. So a REPL cell nested in a task gets the channel items it is
+//!   woken for before a consumer task can take them, and when many tasks
+//!   each call a helper that nests one `block_on`, each takes one level:
+//!   depth does not grow with the number of tasks (nest-asyncio fails such
+//!   programs with a `RecursionError`).
 //! * **Fairness is bounded both ways.** A future that wakes itself again
-//!   (`yield_now`) lets up to 64 tasks run before its next poll (at the top
-//!   level already after its first poll), so it cannot starve them, and
-//!   tasks cannot starve a woken future: at most 64 task polls pass between
-//!   its wake and its poll. A wake from another thread is polled after the
-//!   current batch (so a stream from there is taken in batches).
+//!   (`yield_now`) waits behind the tasks queued at that moment, up to 64,
+//!   so it cannot starve them; and tasks cannot starve a woken future: at
+//!   most 64 task polls pass between its wake and its poll. A wake from
+//!   another thread is polled after the current batch (so a stream from
+//!   there is taken in batches). tokio's current_thread runtime polls its
+//!   `block_on` future between batches of 61 tasks in the same way.
 //!
 //! # Running forever
 //!

@@ -1280,6 +1280,9 @@ pub(crate) struct RunQueue {
     head: Cell<Option<NonNull<Header>>>,
     /// The task queued last.
     tail: Cell<Option<NonNull<Header>>>,
+    /// How many tasks are queued (not relied on for safety: the loop uses
+    /// it to give a woken `block_on` future its place in wake order).
+    len: Cell<usize>,
 }
 
 impl RunQueue {
@@ -1288,7 +1291,14 @@ impl RunQueue {
         RunQueue {
             head: Cell::new(None),
             tail: Cell::new(None),
+            len: Cell::new(0),
         }
+    }
+
+    /// How many tasks are queued.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len.get()
     }
 
     /// Whether no task is queued.
@@ -1323,6 +1333,7 @@ impl RunQueue {
             }
         }
         self.tail.set(Some(this.0));
+        self.len.set(self.len.get() + 1);
     }
 
     /// Takes every task out, in order, into a queue of its own.
@@ -1330,6 +1341,7 @@ impl RunQueue {
         RunQueue {
             head: Cell::new(self.head.take()),
             tail: Cell::new(self.tail.take()),
+            len: Cell::new(self.len.take()),
         }
     }
 
@@ -1347,6 +1359,7 @@ impl RunQueue {
         if next.is_none() {
             self.tail.set(None);
         }
+        self.len.set(self.len.get() - 1);
         Some(TaskRef(head))
     }
 }

@@ -3,20 +3,20 @@
 //! Each call pushes a frame, polls its own future once, and then, until it
 //! is done, repeats one step (see `drive` for the details):
 //!
-//! 1. its own `block_on` future, if woken by something else than itself;
+//! 1. in a nested call's first step, its own future if it woke itself;
 //! 2. woken futures of outer `block_on` calls that are not on the stack (R3);
 //! 3. due timers of the thread (R8);
 //! 4. up to `BUDGET` ready tasks of every executor with a frame on this
 //!    thread and of the thread's default executor, round-robin (R1, R6),
 //!    after moving in wakes from other threads; a wake of the own future
-//!    ends the batch early;
-//! 5. its own future again, if woken (never while it is on the stack).
+//!    ends the batch early (`WakeOrder`);
+//! 5. its own future, if woken (never while it is on the stack).
 //!
 //! So a woken `block_on` future is polled before any task that was woken
-//! after it, and a future that wakes itself (`yield_now`) lets up to
-//! `BUDGET` tasks run before its next poll (R11). With nothing to do, the
-//! loop parks until a wake or the next timer deadline (R7, R8), or reports
-//! a deadlock (R9).
+//! after it (a nested one before any task at all), and a future that wakes
+//! itself (`yield_now`) lets the queued tasks run, up to `BUDGET`, before
+//! its next poll (R11). With nothing to do, the loop parks until a wake or
+//! the next timer deadline (R7, R8), or reports a deadlock (R9).
 
 use std::any::Any;
 use std::future::Future;
@@ -314,28 +314,32 @@ fn poll_root(owner: &Inner, root: &RootState) -> Option<bool> {
 ///
 /// The scheduling policy (R11), step by step:
 ///
-/// 1. the own future, if woken and it did not wake itself in its last poll
-///    (the call's first poll, before the loop started, excepted in a nested
-///    call): it goes before any other work, so a nested call unwinds as soon
-///    as it can;
+/// 1. in a nested call's first step only, the own future if it woke itself
+///    in its first poll: it goes on at once, so the call unwinds as soon as
+///    it can;
 /// 2. woken futures of outer `block_on` calls that are not on the stack;
 /// 3. due timers;
-/// 4. up to `BUDGET` ready tasks, in wake order, stopping early once the own
-///    future is woken on this thread (unless it woke itself: then the tasks
-///    get the whole budget first, as `yield_now` promises);
+/// 4. up to `BUDGET` ready tasks in wake order, ended early for the own
+///    future once it is woken on this thread (`WakeOrder`): in a nested
+///    loop at once, so the call unwinds as soon as it can; in the outermost
+///    loop, and for a future that woke itself, after the tasks queued
+///    before that wake (FIFO);
 /// 5. the own future, if woken.
 fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Interrupted> {
     frames::with(|ts| {
         let index = ts.depth() - 1;
         let mut polls = 0;
-        // The own future woke itself during its last poll (it yielded): the
-        // tasks get their budget before it is polled again. Not after the
-        // first poll of a nested call: it goes on at once, so that nested
-        // calls unwind as soon as they can and depth does not grow with the
-        // number of tasks that each nest one (R11). The outermost loop has
-        // nothing to unwind, and its `yield_now` lets the tasks run first,
+        // A nested call whose future woke itself in its first poll (before
+        // this loop started) polls it again before any other work, so that
+        // nested calls unwind as soon as they can and depth does not grow
+        // with the number of tasks that each nest one (R11). The outermost
+        // loop has nothing to unwind: there the future waits its turn in
+        // wake order, and its `yield_now` lets the queued tasks run first,
         // as in asyncio and tokio.
-        let mut own_yielded = index == 0 && own.is_some_and(|r| r.waker.is_woken());
+        let nested = index != 0;
+        let mut own_first = nested && own.is_some_and(|r| r.waker.is_woken_here());
+        // The own future woke itself in its last poll (it yielded).
+        let mut own_yielded = false;
         loop {
             check_interrupt(ts, index)?;
             let mut progressed = false;
@@ -343,7 +347,8 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Inte
                 if root.done.get() {
                     return Ok(polls);
                 }
-                if !own_yielded && root.waker.is_woken_here() {
+                if own_first {
+                    own_first = false;
                     if own_turn(executor, root, &mut polls, &mut progressed) {
                         return Ok(polls);
                     }
@@ -374,8 +379,8 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Inte
             // Work that only another thread made ready may wait a moment in
             // a `block_on` loop with nothing else to do (`BatchPause`).
             let may_pause = own.is_some() && !progressed;
-            let watch = own.filter(|_| !own_yielded).map(|r| &*r.waker);
-            let ran = run_tasks(ts, &active, may_pause, watch);
+            let order = WakeOrder::new(own.map(|r| &*r.waker), nested && !own_yielded);
+            let ran = run_tasks(ts, &active, may_pause, order);
             polls += ran;
             progressed |= ran > 0;
 
@@ -562,15 +567,13 @@ fn fire_timers(ts: &ThreadState) -> bool {
 
 /// Polls up to `BUDGET` ready tasks of the active executors. Returns the
 /// number of polls. With `may_pause`, tasks that only other threads made
-/// ready may wait a moment first (`BatchPause`). Stops early once `watch`
-/// (the loop's own future's waker) is woken on this thread: that future
-/// goes first (R11). A wake from another thread waits for the end of the
-/// batch, so a stream from there is still taken in batches.
+/// ready may wait a moment first (`BatchPause`). Ends early when the loop's
+/// own future has its turn (see `WakeOrder`).
 fn run_tasks(
     ts: &ThreadState,
     active: &[Executor],
     may_pause: bool,
-    watch: Option<&RootWaker>,
+    mut order: WakeOrder<'_>,
 ) -> usize {
     if may_pause
         && active.iter().all(|e| !e.inner.has_local_ready())
@@ -585,10 +588,11 @@ fn run_tasks(
     if let [executor] = active {
         let inner = &executor.inner;
         for _ in 0..BUDGET {
-            if watch.is_some_and(RootWaker::is_woken_here) {
+            if order.own_turn(active) {
                 break;
             }
             let Some(task) = inner.pop() else { break };
+            order.ran_one();
             polls += usize::from(task.run(inner));
         }
         return polls;
@@ -597,7 +601,7 @@ fn run_tasks(
     let mut attempts = 0;
     let mut index = 0;
     while attempts < BUDGET && idle < active.len() {
-        if watch.is_some_and(RootWaker::is_woken_here) {
+        if order.own_turn(active) {
             break;
         }
         let inner = &active[index % active.len()].inner;
@@ -606,10 +610,66 @@ fn run_tasks(
             Some(task) => {
                 idle = 0;
                 attempts += 1;
+                order.ran_one();
                 polls += usize::from(task.run(inner));
             }
             None => idle += 1,
         }
     }
     polls
+}
+
+/// Where a loop's own `block_on` future stands in wake order while a batch
+/// of tasks runs (R11). Once it is woken on this thread, either the batch
+/// ends at once (`first`: a nested call, so that it unwinds as soon as it
+/// can) or the tasks queued at that moment go first (FIFO, as asyncio's
+/// ready queue holds its main task): the outermost loop, and a future that
+/// woke itself (`yield_now` lets queued tasks run). Either way it is polled
+/// before any task woken after it. A wake from another thread waits for the
+/// end of the batch, so a stream from there is still taken in batches.
+struct WakeOrder<'a> {
+    /// The own future's waker (`None` for `run_until_stalled`).
+    own: Option<&'a RootWaker>,
+    /// Whether the own future goes before the queued tasks.
+    first: bool,
+    /// How many tasks are still ahead of it, once its wake was seen.
+    ahead: Option<usize>,
+}
+
+impl<'a> WakeOrder<'a> {
+    /// Order for a batch of the loop whose own future wakes `own`.
+    #[inline]
+    fn new(own: Option<&'a RootWaker>, first: bool) -> Self {
+        WakeOrder {
+            own,
+            first,
+            ahead: None,
+        }
+    }
+
+    /// Whether the batch must end now for the own future.
+    #[inline]
+    fn own_turn(&mut self, active: &[Executor]) -> bool {
+        match self.ahead {
+            Some(ahead) => ahead == 0,
+            None if self.own.is_some_and(RootWaker::is_woken_here) => {
+                let ahead = if self.first {
+                    0
+                } else {
+                    active.iter().map(|e| e.inner.local_ready()).sum()
+                };
+                self.ahead = Some(ahead);
+                ahead == 0
+            }
+            None => false,
+        }
+    }
+
+    /// A task ran.
+    #[inline]
+    fn ran_one(&mut self) {
+        if let Some(ahead) = &mut self.ahead {
+            *ahead = ahead.saturating_sub(1);
+        }
+    }
 }

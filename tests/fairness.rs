@@ -260,3 +260,75 @@ fn depth_does_not_grow_with_the_number_of_tasks_that_each_nest_once() {
     // tasks do the same.
     assert_eq!(deepest_loop_when_each_of_n_tasks_nests_once(1_000), 2);
 }
+
+/// Task A wakes the `block_on` future; task B, queued before that wake,
+/// then spawns task C, queued after it. Returns the order in which the
+/// future, B and C were polled after the wake, at the top level or nested.
+fn order_after_a_task_wakes_the_future(nested: bool) -> Vec<&'static str> {
+    watchdog(move || {
+        let ex = Executor::new();
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let waker = Rc::new(RefCell::new(None::<std::task::Waker>));
+        let woken = Rc::new(Cell::new(false));
+        let (w, flag) = (waker.clone(), woken.clone());
+        ex.spawn(async move {
+            // A: waits for the future to register its waker, then wakes it.
+            loop {
+                if let Some(waker) = w.borrow_mut().take() {
+                    flag.set(true);
+                    waker.wake();
+                    break;
+                }
+                yield_now().await;
+            }
+        });
+        let (l, flag, inner) = (log.clone(), woken.clone(), ex.clone());
+        ex.spawn(async move {
+            // B: queued when the future is woken.
+            while !flag.get() {
+                yield_now().await;
+            }
+            l.borrow_mut().push("B, queued before the wake");
+            let l = l.clone();
+            drop(inner.spawn(async move { l.borrow_mut().push("C, queued after it") }));
+        });
+        let (l, w) = (log.clone(), waker.clone());
+        let mut registered = false;
+        let future = std::future::poll_fn(move |cx| {
+            if !registered {
+                registered = true;
+                *w.borrow_mut() = Some(cx.waker().clone());
+                return std::task::Poll::Pending;
+            }
+            l.borrow_mut().push("future");
+            std::task::Poll::Ready(())
+        });
+        if nested {
+            let inner = ex.clone();
+            ex.block_on(async move { inner.spawn(async move { block_on(future) }).await.unwrap() });
+        } else {
+            ex.block_on(future);
+        }
+        ex.run_until_stalled();
+        Rc::try_unwrap(log).unwrap().into_inner()
+    })
+}
+
+#[test]
+fn a_woken_block_on_future_goes_after_earlier_tasks_and_before_later_ones() {
+    // FIFO at the top level, as asyncio's ready queue.
+    assert_eq!(
+        order_after_a_task_wakes_the_future(false),
+        ["B, queued before the wake", "future", "C, queued after it"]
+    );
+}
+
+#[test]
+fn a_woken_nested_block_on_future_goes_before_any_task() {
+    // A nested call's future goes first, so that the call unwinds as soon
+    // as it can.
+    assert_eq!(
+        order_after_a_task_wakes_the_future(true),
+        ["future", "B, queued before the wake", "C, queued after it"]
+    );
+}

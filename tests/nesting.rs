@@ -100,8 +100,10 @@ fn nested_loop_drives_every_ready_task_of_the_outer_loop() {
             });
             ticks2.get() - before
         });
+        // Every yield but the first lets the task run: a nested call's
+        // future goes on right after its first poll (R11).
         assert!(
-            during >= 10,
+            during >= 9,
             "background task ran {during} times during the nested call"
         );
         ex.shutdown();

@@ -187,7 +187,13 @@ fn panic_in_a_join_handle_awaiters_waker() {
             .poll(&mut Context::from_waker(&panicking))
             .is_pending();
         assert!(pending_now);
-        let msg = expect_panic(|| ex.block_on(async { yield_now().await }));
+        // Two yields: the task (queued before each) runs twice, in wake order.
+        let msg = expect_panic(|| {
+            ex.block_on(async {
+                yield_now().await;
+                yield_now().await;
+            })
+        });
         assert_eq!(msg, "awaiter boom");
         // The task completed and left the executor before the wake.
         assert_eq!(drops.dropped(), 1);
