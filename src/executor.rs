@@ -492,10 +492,10 @@ impl Inner {
         self.has_local_ready() || self.has_remote_ready()
     }
 
-    /// How many tasks woken or spawned on this thread wait to run.
-    #[inline]
-    pub(crate) fn local_ready(&self) -> usize {
-        self.queue.len()
+    /// How many tasks woken or spawned on this thread wait to run, counted
+    /// up to `limit`.
+    pub(crate) fn local_ready_up_to(&self, limit: usize) -> usize {
+        self.queue.len_up_to(limit)
     }
 
     /// Whether a task woken or spawned on this thread waits to run.

@@ -496,15 +496,19 @@ impl ThreadState {
             // The owner of what is being polled has a frame, or is the
             // default executor (only those executors' tasks and futures are
             // polled).
-            let found = self
-                .active
-                .borrow()
-                .iter()
-                .chain(self.default_executor.borrow().as_ref())
-                .find(|e| std::ptr::eq(Rc::as_ptr(&e.inner), owner))
-                .cloned();
+            let is_owner = |e: &&Executor| std::ptr::eq(Rc::as_ptr(&e.inner), owner);
+            let found = self.active.borrow().iter().find(is_owner).cloned();
             if found.is_some() {
                 return found;
+            }
+            let default = self
+                .default_executor
+                .borrow()
+                .as_ref()
+                .filter(is_owner)
+                .cloned();
+            if default.is_some() {
+                return default;
             }
         }
         self.frames().last().map(|f| f.executor.clone())

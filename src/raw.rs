@@ -1280,9 +1280,6 @@ pub(crate) struct RunQueue {
     head: Cell<Option<NonNull<Header>>>,
     /// The task queued last.
     tail: Cell<Option<NonNull<Header>>>,
-    /// How many tasks are queued (not relied on for safety: the loop uses
-    /// it to give a woken `block_on` future its place in wake order).
-    len: Cell<usize>,
 }
 
 impl RunQueue {
@@ -1291,14 +1288,24 @@ impl RunQueue {
         RunQueue {
             head: Cell::new(None),
             tail: Cell::new(None),
-            len: Cell::new(0),
         }
     }
 
-    /// How many tasks are queued.
-    #[inline]
-    pub(crate) fn len(&self) -> usize {
-        self.len.get()
+    /// How many tasks are queued, counting up to `limit` at most (a walk
+    /// along the queue: the loop asks rarely, and never needs more than a
+    /// batch's worth).
+    pub(crate) fn len_up_to(&self, limit: usize) -> usize {
+        let mut len = 0;
+        let mut cursor = self.head.get();
+        while let Some(task) = cursor
+            && len < limit
+        {
+            len += 1;
+            // SAFETY: as in `push`; the queue's reference keeps each queued
+            // task alive.
+            cursor = unsafe { task.as_ref().queue_next.with_mut(|next| *next) };
+        }
+        len
     }
 
     /// Whether no task is queued.
@@ -1333,7 +1340,6 @@ impl RunQueue {
             }
         }
         self.tail.set(Some(this.0));
-        self.len.set(self.len.get() + 1);
     }
 
     /// Takes every task out, in order, into a queue of its own.
@@ -1341,7 +1347,6 @@ impl RunQueue {
         RunQueue {
             head: Cell::new(self.head.take()),
             tail: Cell::new(self.tail.take()),
-            len: Cell::new(self.len.take()),
         }
     }
 
@@ -1359,7 +1364,6 @@ impl RunQueue {
         if next.is_none() {
             self.tail.set(None);
         }
-        self.len.set(self.len.get() - 1);
         Some(TaskRef(head))
     }
 }

@@ -573,7 +573,7 @@ fn run_tasks(
     ts: &ThreadState,
     active: &[Executor],
     may_pause: bool,
-    mut order: WakeOrder<'_>,
+    order: WakeOrder<'_>,
 ) -> usize {
     if may_pause
         && active.iter().all(|e| !e.inner.has_local_ready())
@@ -587,12 +587,18 @@ fn run_tasks(
     let mut polls = 0;
     if let [executor] = active {
         let inner = &executor.inner;
-        for _ in 0..BUDGET {
-            if order.own_turn(active) {
-                break;
-            }
+        // Until the own future's wake is seen...
+        let mut left = BUDGET;
+        while left > 0 && !order.is_woken() {
+            let Some(task) = inner.pop() else {
+                return polls;
+            };
+            left -= 1;
+            polls += usize::from(task.run(inner));
+        }
+        // ...then the tasks queued before it, within the budget.
+        for _ in 0..order.ahead(active, left) {
             let Some(task) = inner.pop() else { break };
-            order.ran_one();
             polls += usize::from(task.run(inner));
         }
         return polls;
@@ -600,8 +606,12 @@ fn run_tasks(
     let mut idle = 0;
     let mut attempts = 0;
     let mut index = 0;
+    let mut ahead = None;
     while attempts < BUDGET && idle < active.len() {
-        if order.own_turn(active) {
+        if ahead.is_none() && order.is_woken() {
+            ahead = Some(order.ahead(active, BUDGET - attempts));
+        }
+        if ahead == Some(0) {
             break;
         }
         let inner = &active[index % active.len()].inner;
@@ -610,7 +620,9 @@ fn run_tasks(
             Some(task) => {
                 idle = 0;
                 attempts += 1;
-                order.ran_one();
+                if let Some(ahead) = &mut ahead {
+                    *ahead -= 1;
+                }
                 polls += usize::from(task.run(inner));
             }
             None => idle += 1,
@@ -632,44 +644,34 @@ struct WakeOrder<'a> {
     own: Option<&'a RootWaker>,
     /// Whether the own future goes before the queued tasks.
     first: bool,
-    /// How many tasks are still ahead of it, once its wake was seen.
-    ahead: Option<usize>,
 }
 
 impl<'a> WakeOrder<'a> {
     /// Order for a batch of the loop whose own future wakes `own`.
     #[inline]
     fn new(own: Option<&'a RootWaker>, first: bool) -> Self {
-        WakeOrder {
-            own,
-            first,
-            ahead: None,
-        }
+        WakeOrder { own, first }
     }
 
-    /// Whether the batch must end now for the own future.
-    #[inline]
-    fn own_turn(&mut self, active: &[Executor]) -> bool {
-        match self.ahead {
-            Some(ahead) => ahead == 0,
-            None if self.own.is_some_and(RootWaker::is_woken_here) => {
-                let ahead = if self.first {
-                    0
-                } else {
-                    active.iter().map(|e| e.inner.local_ready()).sum()
-                };
-                self.ahead = Some(ahead);
-                ahead == 0
-            }
-            None => false,
-        }
+    /// Whether the own future is woken on this thread.
+    #[inline(always)]
+    fn is_woken(&self) -> bool {
+        self.own.is_some_and(RootWaker::is_woken_here)
     }
 
-    /// A task ran.
-    #[inline]
-    fn ran_one(&mut self) {
-        if let Some(ahead) = &mut self.ahead {
-            *ahead = ahead.saturating_sub(1);
+    /// How many task polls, of the `left` in the batch, still go before the
+    /// own future now that its wake is seen: none in a nested call, else
+    /// the tasks queued now.
+    #[cold]
+    #[inline(never)]
+    fn ahead(&self, active: &[Executor], left: usize) -> usize {
+        if self.first || !self.is_woken() {
+            return 0;
         }
+        active
+            .iter()
+            .map(|e| e.inner.local_ready_up_to(left))
+            .sum::<usize>()
+            .min(left)
     }
 }
