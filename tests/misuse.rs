@@ -140,8 +140,11 @@ fn a_refcell_borrowed_across_a_nested_call_is_touched_by_other_tasks() {
         let ex2 = ex.clone();
         ex.block_on(async move {
             let guard = s2.borrow_mut();
-            // The nested call waits, so the other task runs meanwhile.
-            ex2.block_on(nestloop::time::sleep(std::time::Duration::from_millis(1)));
+            // The nested call waits for a task queued after the toucher,
+            // so the toucher runs meanwhile.
+            let (tx, rx) = futures::channel::oneshot::channel();
+            drop(ex2.spawn(async move { tx.send(()).unwrap() }));
+            ex2.block_on(rx).unwrap();
             drop(guard);
         });
         let err = ex.block_on(toucher).unwrap_err();
