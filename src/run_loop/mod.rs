@@ -17,31 +17,33 @@
 //! itself (`yield_now`) lets the queued tasks run, up to `BUDGET`, before
 //! its next poll (R11). With nothing to do, the loop parks until a wake or
 //! the next timer deadline (R7, R8), or reports a deadlock (R9).
+//!
+//! Here: the calls and the loop's step (`drive`). Beside it: `tasks.rs`,
+//! the batch of tasks and the own future's place in it (R11);
+//! `limits.rs`, how deep loops nest (R10); `deadlock.rs`, the check before
+//! parking (R9); `interrupt.rs`, where an interrupt ends a `try_block_on`.
 
 use std::any::Any;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
-use std::sync::Arc;
-use std::sync::atomic::{Ordering, fence};
 use std::task::{Context, Poll};
 
 use crate::executor::{Executor, Inner, Interrupted};
 use crate::frames::{self, FrameGuard, RootState, ThreadState};
-use crate::park::{self, RootWaker};
+use crate::park;
 use crate::raw::{self, PollRoot};
 
-/// Task polls between two looks at the loop's own future.
-pub(crate) const BUDGET: usize = 64;
+mod deadlock;
+mod interrupt;
+mod limits;
+mod tasks;
 
-/// Stack kept free below the deepest level for unwinding and reporting the
-/// depth-limit panic.
-const STACK_RESERVE: usize = 128 * 1024;
-
-/// The nesting bound where the stack left cannot be read (Miri, loom,
-/// platforms `stacker` does not know).
-const UNKNOWN_STACK_MAX_DEPTH: usize = 128;
+use deadlock::{check_deadlock, check_exiting};
+use interrupt::check_interrupt;
+use limits::check_enter;
+use tasks::{WakeOrder, run_tasks};
 
 /// A `block_on` future and what became of it.
 struct Root<'a, F: Future> {
@@ -224,60 +226,6 @@ pub(crate) fn run_until_stalled(executor: &Executor) -> usize {
     }
 }
 
-/// Refuses to nest past `max_depth` or past the stack the thread has (R10).
-/// Returns the index the new frame will have (the loops running now).
-fn check_enter(executor: &Executor, ts: &ThreadState, mark: usize) -> usize {
-    let index = ts.depth();
-    let depth = index + 1;
-    let max_depth = executor.inner.max_depth;
-    if depth > max_depth {
-        panic!(
-            "nestloop: nesting depth limit reached: this call would run loop number {depth} on \
-             this thread, but max_depth is {max_depth}. Await the future instead of nesting \
-             another block_on, or raise the limit with Executor::builder().max_depth(n)"
-        );
-    }
-    if depth == 1 {
-        return index; // the outermost loop: no nesting to bound
-    }
-    match remaining_stack() {
-        Some(remaining) => {
-            let level = ts.last_level_stack(mark);
-            let needed = STACK_RESERVE + 2 * level;
-            if remaining < needed {
-                panic!(
-                    "nestloop: not enough stack for nesting depth {depth}: {} KiB left, the \
-                     previous level used {} KiB and {} KiB are kept for unwinding. Await the \
-                     future instead of nesting another block_on, or run the loops on a thread \
-                     with a larger stack (std::thread::Builder::stack_size)",
-                    remaining / 1024,
-                    level / 1024,
-                    STACK_RESERVE / 1024,
-                );
-            }
-        }
-        None if depth > UNKNOWN_STACK_MAX_DEPTH => panic!(
-            "nestloop: nesting depth limit reached: this call would run loop number {depth} on \
-             this thread, whose stack size cannot be read here, so at most \
-             {UNKNOWN_STACK_MAX_DEPTH} loops nest. Await the future instead of nesting another \
-             block_on"
-        ),
-        None => {}
-    }
-    index
-}
-
-/// The stack left on this thread, when it can be known.
-fn remaining_stack() -> Option<usize> {
-    // Miri cannot run the stack-pointer read (inline assembly) behind it,
-    // and loom's threads are not real threads.
-    if cfg!(any(miri, nestloop_loom)) {
-        None
-    } else {
-        stacker::remaining_stack()
-    }
-}
-
 /// Polls a `block_on` future for whichever loop found it woken. Returns
 /// `None` when it was skipped (finished, or on the stack), else whether it
 /// finished.
@@ -439,111 +387,6 @@ fn own_turn(
     }
 }
 
-/// Acts on a pending interrupt: `Err` when it ends the frame at `index`
-/// (this loop's, the innermost), an unwind with an [`Interrupted`] payload
-/// when it ends a `try_block_on` further down, nothing when no running
-/// `try_block_on` was interrupted.
-fn check_interrupt(ts: &ThreadState, index: usize) -> Result<(), Interrupted> {
-    if !ts.signal().take_interrupted() {
-        return Ok(());
-    }
-    match ts.interrupt_target() {
-        None => Ok(()),
-        Some(target) => {
-            // Still travelling: loops between here and the target look too.
-            ts.signal().keep_interrupted();
-            if target == index {
-                Err(Interrupted::new())
-            } else {
-                resume_unwind(Box::new(Interrupted::new()))
-            }
-        }
-    }
-}
-
-/// Called when a `block_on` future is pending, nothing is ready and no
-/// timer is pending: panics if no waker of the future can ever fire and no
-/// task on the thread can ever be woken again (R9).
-///
-/// The loop holds two references to the waker, so any count above two is a
-/// clone somewhere. A clone that sits in the `JoinHandle` slot of a task
-/// that is on the stack (nest-asyncio issue #66: the task called the nested
-/// `block_on` that now waits for it) cannot fire before this loop returns,
-/// so it does not count.
-fn check_deadlock(ts: &ThreadState, root: &RootState, active: &[Executor]) {
-    let clones = Arc::strong_count(&root.waker) - 2;
-    // A waker woken by value is dropped right after it marks the root woken
-    // (on another thread, maybe just now): having seen its drop, see its
-    // wake too before concluding anything.
-    fence(Ordering::Acquire);
-    if root.waker.is_woken() {
-        return;
-    }
-    // Only a task that called a nested loop can be on the stack: with this
-    // loop the only one, none is, and the task list needs no walk.
-    let stuck = if clones == 0 || ts.depth() == 1 {
-        0
-    } else {
-        active
-            .iter()
-            .map(|e| e.inner.stuck_awaiters(&root.handle))
-            .sum()
-    };
-    if clones != stuck {
-        return;
-    }
-    // A task that can still be woken (by a socket, a channel fed by another
-    // thread, a waker kept anywhere) keeps the loop serving: this is
-    // `block_on(pending())` running a server, as in tokio and
-    // async-executor, not a deadlock.
-    if active.iter().any(|e| e.inner.has_wakeable_task()) {
-        return;
-    }
-    let why = if stuck == 0 {
-        "no task is ready, no timer is pending, and no waker of the future exists"
-    } else {
-        "no task is ready, no timer is pending, and it waits for a task that is suspended \
-         further down the stack (that task called this block_on, and can only resume after \
-         it returns)"
-    };
-    panic!(
-        "nestloop: deadlock in block_on at nesting depth {}: its future is pending, {why}, so \
-         nothing can ever wake it. Await instead of nesting a block_on where the future needs \
-         the caller, make sure something that still runs (a task, a timer, another thread) \
-         holds its waker, or turn this check off with \
-         Executor::builder().detect_deadlock(false)",
-        ts.depth()
-    );
-}
-
-/// `check_deadlock` while the thread exits (whatever the executor's
-/// `detect_deadlock`): no task runs any more, so a future whose every waker
-/// sits in the `JoinHandle` of a task of the thread can never finish, and
-/// waiting would hang the thread's exit.
-fn check_exiting(ts: &ThreadState, root: &RootState) {
-    let clones = Arc::strong_count(&root.waker) - 2;
-    fence(Ordering::Acquire);
-    if root.waker.is_woken() {
-        return;
-    }
-    let awaiting: usize = ts
-        .registered()
-        .iter()
-        .map(|e| e.awaiters_with(&root.handle))
-        .sum();
-    if clones != awaiting {
-        return; // a waker elsewhere (another thread, a channel): it may wake
-    }
-    panic!(
-        "nestloop: this thread is exiting: a block_on at nesting depth {} waits for a task, but \
-         the thread's executors are shutting down and no task will run again. Finish such work \
-         before the thread ends (block_on or await it before the thread's main function \
-         returns) or hand it to a thread that keeps running; during thread exit, block_on only \
-         runs futures that need no task (timers, other threads)",
-        ts.depth()
-    );
-}
-
 /// Fires the thread's due timers. Returns whether any fired.
 ///
 /// A waker that panics does not keep the other due timers from firing; the
@@ -563,115 +406,4 @@ fn fire_timers(ts: &ThreadState) -> bool {
         resume_unwind(payload);
     }
     fired
-}
-
-/// Polls up to `BUDGET` ready tasks of the active executors. Returns the
-/// number of polls. With `may_pause`, tasks that only other threads made
-/// ready may wait a moment first (`BatchPause`). Ends early when the loop's
-/// own future has its turn (see `WakeOrder`).
-fn run_tasks(
-    ts: &ThreadState,
-    active: &[Executor],
-    may_pause: bool,
-    order: WakeOrder<'_>,
-) -> usize {
-    if may_pause
-        && active.iter().all(|e| !e.inner.has_local_ready())
-        && active.iter().any(|e| e.inner.has_remote_ready())
-    {
-        ts.batch_pause.before_remote_work();
-    }
-    for executor in active {
-        executor.inner.drain_inject();
-    }
-    let mut polls = 0;
-    if let [executor] = active {
-        let inner = &executor.inner;
-        // Until the own future's wake is seen...
-        let mut left = BUDGET;
-        while left > 0 && !order.is_woken() {
-            let Some(task) = inner.pop() else {
-                return polls;
-            };
-            left -= 1;
-            polls += usize::from(task.run(inner));
-        }
-        // ...then the tasks queued before it, within the budget.
-        for _ in 0..order.ahead(active, left) {
-            let Some(task) = inner.pop() else { break };
-            polls += usize::from(task.run(inner));
-        }
-        return polls;
-    }
-    let mut idle = 0;
-    let mut attempts = 0;
-    let mut index = 0;
-    let mut ahead = None;
-    while attempts < BUDGET && idle < active.len() {
-        if ahead.is_none() && order.is_woken() {
-            ahead = Some(order.ahead(active, BUDGET - attempts));
-        }
-        if ahead == Some(0) {
-            break;
-        }
-        let inner = &active[index % active.len()].inner;
-        index += 1;
-        match inner.pop() {
-            Some(task) => {
-                idle = 0;
-                attempts += 1;
-                if let Some(ahead) = &mut ahead {
-                    *ahead -= 1;
-                }
-                polls += usize::from(task.run(inner));
-            }
-            None => idle += 1,
-        }
-    }
-    polls
-}
-
-/// Where a loop's own `block_on` future stands in wake order while a batch
-/// of tasks runs (R11). Once it is woken on this thread, either the batch
-/// ends at once (`first`: a nested call, so that it unwinds as soon as it
-/// can) or the tasks queued at that moment go first (FIFO, as asyncio's
-/// ready queue holds its main task): the outermost loop, and a future that
-/// woke itself (`yield_now` lets queued tasks run). Either way it is polled
-/// before any task woken after it. A wake from another thread waits for the
-/// end of the batch, so a stream from there is still taken in batches.
-struct WakeOrder<'a> {
-    /// The own future's waker (`None` for `run_until_stalled`).
-    own: Option<&'a RootWaker>,
-    /// Whether the own future goes before the queued tasks.
-    first: bool,
-}
-
-impl<'a> WakeOrder<'a> {
-    /// Order for a batch of the loop whose own future wakes `own`.
-    #[inline]
-    fn new(own: Option<&'a RootWaker>, first: bool) -> Self {
-        WakeOrder { own, first }
-    }
-
-    /// Whether the own future is woken on this thread.
-    #[inline(always)]
-    fn is_woken(&self) -> bool {
-        self.own.is_some_and(RootWaker::is_woken_here)
-    }
-
-    /// How many task polls, of the `left` in the batch, still go before the
-    /// own future now that its wake is seen: none in a nested call, else
-    /// the tasks queued now.
-    #[cold]
-    #[inline(never)]
-    fn ahead(&self, active: &[Executor], left: usize) -> usize {
-        if self.first || !self.is_woken() {
-            return 0;
-        }
-        active
-            .iter()
-            .map(|e| e.inner.local_ready_up_to(left))
-            .sum::<usize>()
-            .min(left)
-    }
 }

@@ -1,0 +1,92 @@
+//! The deadlock check (R9): run when a `block_on` loop is about to park
+//! with no timer pending, it panics when nothing on the thread can ever wake
+//! the loop's future, instead of letting the thread sleep forever.
+
+use std::sync::Arc;
+use std::sync::atomic::{Ordering, fence};
+
+use crate::executor::Executor;
+use crate::frames::{RootState, ThreadState};
+
+/// Called when a `block_on` future is pending, nothing is ready and no
+/// timer is pending: panics if no waker of the future can ever fire and no
+/// task on the thread can ever be woken again (R9).
+///
+/// The loop holds two references to the waker, so any count above two is a
+/// clone somewhere. A clone that sits in the `JoinHandle` slot of a task
+/// that is on the stack (nest-asyncio issue #66: the task called the nested
+/// `block_on` that now waits for it) cannot fire before this loop returns,
+/// so it does not count.
+pub(super) fn check_deadlock(ts: &ThreadState, root: &RootState, active: &[Executor]) {
+    let clones = Arc::strong_count(&root.waker) - 2;
+    // A waker woken by value is dropped right after it marks the root woken
+    // (on another thread, maybe just now): having seen its drop, see its
+    // wake too before concluding anything.
+    fence(Ordering::Acquire);
+    if root.waker.is_woken() {
+        return;
+    }
+    // Only a task that called a nested loop can be on the stack: with this
+    // loop the only one, none is, and the task list needs no walk.
+    let stuck = if clones == 0 || ts.depth() == 1 {
+        0
+    } else {
+        active
+            .iter()
+            .map(|e| e.inner.stuck_awaiters(&root.handle))
+            .sum()
+    };
+    if clones != stuck {
+        return;
+    }
+    // A task that can still be woken (by a socket, a channel fed by another
+    // thread, a waker kept anywhere) keeps the loop serving: this is
+    // `block_on(pending())` running a server, as in tokio and
+    // async-executor, not a deadlock.
+    if active.iter().any(|e| e.inner.has_wakeable_task()) {
+        return;
+    }
+    let why = if stuck == 0 {
+        "no task is ready, no timer is pending, and no waker of the future exists"
+    } else {
+        "no task is ready, no timer is pending, and it waits for a task that is suspended \
+         further down the stack (that task called this block_on, and can only resume after \
+         it returns)"
+    };
+    panic!(
+        "nestloop: deadlock in block_on at nesting depth {}: its future is pending, {why}, so \
+         nothing can ever wake it. Await instead of nesting a block_on where the future needs \
+         the caller, make sure something that still runs (a task, a timer, another thread) \
+         holds its waker, or turn this check off with \
+         Executor::builder().detect_deadlock(false)",
+        ts.depth()
+    );
+}
+
+/// `check_deadlock` while the thread exits (whatever the executor's
+/// `detect_deadlock`): no task runs any more, so a future whose every waker
+/// sits in the `JoinHandle` of a task of the thread can never finish, and
+/// waiting would hang the thread's exit.
+pub(super) fn check_exiting(ts: &ThreadState, root: &RootState) {
+    let clones = Arc::strong_count(&root.waker) - 2;
+    fence(Ordering::Acquire);
+    if root.waker.is_woken() {
+        return;
+    }
+    let awaiting: usize = ts
+        .registered()
+        .iter()
+        .map(|e| e.awaiters_with(&root.handle))
+        .sum();
+    if clones != awaiting {
+        return; // a waker elsewhere (another thread, a channel): it may wake
+    }
+    panic!(
+        "nestloop: this thread is exiting: a block_on at nesting depth {} waits for a task, but \
+         the thread's executors are shutting down and no task will run again. Finish such work \
+         before the thread ends (block_on or await it before the thread's main function \
+         returns) or hand it to a thread that keeps running; during thread exit, block_on only \
+         runs futures that need no task (timers, other threads)",
+        ts.depth()
+    );
+}

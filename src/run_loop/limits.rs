@@ -1,0 +1,67 @@
+//! How deep loops may nest (R10): the stack left on the thread is the
+//! bound, `Builder::max_depth` an optional count on top.
+
+use crate::executor::Executor;
+use crate::frames::ThreadState;
+
+/// Stack kept free below the deepest level for unwinding and reporting the
+/// depth-limit panic.
+const STACK_RESERVE: usize = 128 * 1024;
+
+/// The nesting bound where the stack left cannot be read (Miri, loom,
+/// platforms `stacker` does not know).
+const UNKNOWN_STACK_MAX_DEPTH: usize = 128;
+
+/// Refuses to nest past `max_depth` or past the stack the thread has (R10).
+/// Returns the index the new frame will have (the loops running now).
+pub(super) fn check_enter(executor: &Executor, ts: &ThreadState, mark: usize) -> usize {
+    let index = ts.depth();
+    let depth = index + 1;
+    let max_depth = executor.inner.max_depth;
+    if depth > max_depth {
+        panic!(
+            "nestloop: nesting depth limit reached: this call would run loop number {depth} on \
+             this thread, but max_depth is {max_depth}. Await the future instead of nesting \
+             another block_on, or raise the limit with Executor::builder().max_depth(n)"
+        );
+    }
+    if depth == 1 {
+        return index; // the outermost loop: no nesting to bound
+    }
+    match remaining_stack() {
+        Some(remaining) => {
+            let level = ts.last_level_stack(mark);
+            let needed = STACK_RESERVE + 2 * level;
+            if remaining < needed {
+                panic!(
+                    "nestloop: not enough stack for nesting depth {depth}: {} KiB left, the \
+                     previous level used {} KiB and {} KiB are kept for unwinding. Await the \
+                     future instead of nesting another block_on, or run the loops on a thread \
+                     with a larger stack (std::thread::Builder::stack_size)",
+                    remaining / 1024,
+                    level / 1024,
+                    STACK_RESERVE / 1024,
+                );
+            }
+        }
+        None if depth > UNKNOWN_STACK_MAX_DEPTH => panic!(
+            "nestloop: nesting depth limit reached: this call would run loop number {depth} on \
+             this thread, whose stack size cannot be read here, so at most \
+             {UNKNOWN_STACK_MAX_DEPTH} loops nest. Await the future instead of nesting another \
+             block_on"
+        ),
+        None => {}
+    }
+    index
+}
+
+/// The stack left on this thread, when it can be known.
+fn remaining_stack() -> Option<usize> {
+    // Miri cannot run the stack-pointer read (inline assembly) behind it,
+    // and loom's threads are not real threads.
+    if cfg!(any(miri, nestloop_loom)) {
+        None
+    } else {
+        stacker::remaining_stack()
+    }
+}
