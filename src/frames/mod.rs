@@ -6,47 +6,28 @@
 //! number of loops on the stack. A nested loop reads the frames below it to
 //! find the executors whose queues it must drive (R1, R6) and the `block_on`
 //! futures it may poll when they are woken (R3).
+//!
+//! Here: the thread's state and its frame stack. Beside it: `roots.rs`, the
+//! state of each `block_on` future; `executors.rs`, the executors a loop
+//! drives, the thread's registry and default executor, and thread exit.
 
 use std::cell::{Cell, RefCell};
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Poll, Waker};
+use std::task::Poll;
 
-use crate::executor::{Executor, Inner, Shared};
-use crate::park::{BatchPause, RootWaker, ThreadSignal};
-use crate::raw::{self, LentExecutor, RootId};
+use crate::executor::{Executor, Inner};
+use crate::park::{BatchPause, ThreadSignal};
+use crate::raw::LentExecutor;
 use crate::sync::thread_locals;
 use crate::time::TimerHeap;
 
-/// The state of a `block_on` future that other loops may need.
-#[derive(Debug)]
-pub(crate) struct RootState {
-    /// Where the future itself is reachable (see `raw::poll_root`).
-    pub(crate) id: Cell<RootId>,
-    /// Its waker; strong count 2 (this and `handle`) means no clone exists.
-    pub(crate) waker: Arc<RootWaker>,
-    /// The same waker as a `Waker`, lent to each poll.
-    pub(crate) handle: Waker,
-    /// The future has finished (value or panic); its `block_on` returns as
-    /// soon as control is back there.
-    pub(crate) done: Cell<bool>,
-}
+mod executors;
+mod roots;
 
-impl RootState {
-    /// Readies a state for the next `block_on` at its depth, if nothing
-    /// else holds it: no frame (its `Rc` is unique) and no clone of its
-    /// waker (one would carry an old wake over, and would hide a deadlock
-    /// from R9's count). Returns false, leaving it alone, otherwise.
-    #[inline]
-    fn reuse(self: &Rc<Self>) -> bool {
-        if Rc::strong_count(self) != 1 || Arc::strong_count(&self.waker) != 2 {
-            return false;
-        }
-        self.done.set(false);
-        self.waker.clear_woken();
-        true
-    }
-}
+use executors::{ExitGuard, Registered};
+pub(crate) use roots::RootState;
+use roots::new_root_state;
 
 /// One active loop.
 #[derive(Debug)]
@@ -69,16 +50,6 @@ impl Frame {
         self.interrupt_epoch
             .is_some_and(|e0| self.executor.inner.shared.interrupt_epoch() != e0)
     }
-}
-
-/// An executor created on this thread, found by its shared part's address
-/// when a waker on this thread wants its local queue.
-#[derive(Debug)]
-struct Registered {
-    /// Address of the executor's `Shared`.
-    shared: *const Shared,
-    /// The executor itself.
-    inner: Weak<Inner>,
 }
 
 /// Everything nestloop keeps per thread.
@@ -135,20 +106,6 @@ impl Drop for ThreadState {
     }
 }
 
-/// Shuts the thread's executors down at thread exit while the thread's
-/// state is still reachable (its destructor runs before `STATE`'s, having
-/// been registered after it): destructors of the tasks' futures may then
-/// call `spawn` (the handle resolves to cancelled) and `block_on` (it runs
-/// if its future needs no task; see `ThreadState::exit`).
-#[derive(Debug)]
-struct ExitGuard;
-
-impl Drop for ExitGuard {
-    fn drop(&mut self) {
-        try_with(ThreadState::exit);
-    }
-}
-
 thread_locals! {
     /// The executor owning the task or root being polled right now.
     static OWNER: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
@@ -159,15 +116,6 @@ thread_locals! {
     /// Runs the thread-exit shutdown before `STATE` is destroyed; touched
     /// once `STATE` exists (see `ExitGuard`).
     static EXIT: ExitGuard = const { ExitGuard };
-}
-
-/// Registers the thread-exit shutdown (`ExitGuard`); call only once `STATE`
-/// is initialized. Thread-locals are destroyed in the reverse order of their
-/// first use, so `EXIT`'s destructor runs before those of `STATE` and the
-/// root table, which the shutdown uses.
-fn arm_exit_guard() {
-    raw::init_roots();
-    let _ = EXIT.try_with(|_| ());
 }
 
 /// Runs `f` with this thread's state; `None` while the thread is exiting.
@@ -269,20 +217,6 @@ impl ThreadState {
         }
     }
 
-    /// The root state of an outermost plain `block_on`, if no loop runs on
-    /// this thread and the thread's own state is free: no frame holds it
-    /// (no loop runs) and no clone of its waker survived an earlier call.
-    /// `None` otherwise: the call is nested, or takes a state from the
-    /// cache (`root_state`) until that clone is gone.
-    #[inline(always)]
-    pub(crate) fn outermost_root(&self) -> Option<&Rc<RootState>> {
-        if self.lazy.is_lent() || !self.frames.borrow().is_empty() {
-            return None;
-        }
-        let state = &self.outermost_root;
-        state.reuse().then_some(state)
-    }
-
     /// Runs `poll`, a plain `block_on`'s first poll of its future, with the
     /// call's frame deferred: pushed only if something looks for it (see
     /// `lazy`), as most such futures are ready at once. `Ready` leaves no
@@ -381,85 +315,6 @@ impl ThreadState {
         // every borrow is released.
     }
 
-    /// The executors every loop on this thread drives: those that have a
-    /// loop on this thread, and the thread's default executor (R1: it
-    /// belongs to the thread, as asyncio has one loop per thread).
-    /// None while the thread exits: their tasks are being shut down.
-    #[inline]
-    pub(crate) fn active_executors(&self) -> Rc<[Executor]> {
-        self.materialize();
-        let snapshot = self
-            .active_snapshot
-            .take()
-            .unwrap_or_else(|| self.snapshot_active());
-        self.active_snapshot.set(Some(snapshot.clone()));
-        snapshot
-    }
-
-    /// See `active_executors`.
-    #[cold]
-    fn snapshot_active(&self) -> Rc<[Executor]> {
-        if self.exiting.get() {
-            return Rc::new([]);
-        }
-        let active = self.active.borrow();
-        let default = self.default_executor.borrow();
-        let default = default
-            .as_ref()
-            .filter(|d| !active.iter().any(|e| e.ptr_eq(d)));
-        active.iter().chain(default).cloned().collect()
-    }
-
-    /// The state for a `block_on` at `depth` (its future not registered
-    /// yet, not woken: about to be polled): the cached one when nothing
-    /// else holds it (no clone of its waker exists, so reusing it cannot
-    /// carry an old wake over), else a new one.
-    #[inline]
-    pub(crate) fn root_state(&self, depth: usize) -> Rc<RootState> {
-        let mut cache = self.root_cache.borrow_mut();
-        if cache.len() <= depth {
-            grow(&mut cache, depth + 1);
-        }
-        let slot = &mut cache[depth];
-        if let Some(state) = slot
-            && state.reuse()
-        {
-            return state.clone();
-        }
-        let state = new_root_state(&self.signal);
-        // The replaced state (if any) is still held elsewhere: not dropped
-        // here.
-        *slot = Some(state.clone());
-        state
-    }
-
-    /// The first woken, unfinished root at or above frame `*index` that is
-    /// not on the stack and is not `skip`, with its executor; advances
-    /// `*index` past it. Frames below the caller's stay put while it polls
-    /// the root, so the caller can walk them all this way.
-    pub(crate) fn next_woken_root(
-        &self,
-        index: &mut usize,
-        skip: Option<&Rc<RootState>>,
-    ) -> Option<(Executor, Rc<RootState>)> {
-        let frames = self.frames();
-        while let Some(frame) = frames.get(*index) {
-            *index += 1;
-            let Some(root) = frame.root.as_ref() else {
-                continue;
-            };
-            if skip.is_some_and(|s| Rc::ptr_eq(s, root))
-                || root.done.get()
-                || !root.waker.is_woken()
-                || raw::is_busy(root.id.get())
-            {
-                continue;
-            }
-            return Some((frame.executor.clone(), root.clone()));
-        }
-        None
-    }
-
     /// The innermost `try_block_on` frame whose executor was interrupted
     /// since the frame began.
     pub(crate) fn interrupt_target(&self) -> Option<usize> {
@@ -487,118 +342,6 @@ impl ThreadState {
             }
         }
     }
-
-    /// `Executor::current()`.
-    pub(crate) fn current(&self) -> Option<Executor> {
-        self.materialize();
-        let owner = OWNER.with(Cell::get);
-        if !owner.is_null() {
-            // The owner of what is being polled has a frame, or is the
-            // default executor (only those executors' tasks and futures are
-            // polled).
-            let is_owner = |e: &&Executor| std::ptr::eq(Rc::as_ptr(&e.inner), owner);
-            let found = self.active.borrow().iter().find(is_owner).cloned();
-            if found.is_some() {
-                return found;
-            }
-            let default = self
-                .default_executor
-                .borrow()
-                .as_ref()
-                .filter(is_owner)
-                .cloned();
-            if default.is_some() {
-                return default;
-            }
-        }
-        self.frames().last().map(|f| f.executor.clone())
-    }
-
-    /// This thread's default executor, created on first use.
-    pub(crate) fn default_executor(&self) -> Executor {
-        self.default_executor
-            .borrow_mut()
-            .get_or_insert_with(Executor::new)
-            .clone()
-    }
-
-    /// Whether the thread is exiting (see `exit`).
-    pub(crate) fn is_exiting(&self) -> bool {
-        self.exiting.get()
-    }
-
-    /// Thread exit: shuts down the default executor and any executor kept
-    /// alive by a cycle (a task holding a clone of its executor), so no
-    /// future outlives its thread. From here on loops run no tasks: a task
-    /// spawned by a destructor now lands on an executor being shut down, and
-    /// its handle resolves to cancelled; a `block_on` runs only what needs
-    /// no task (its future, timers, wakes from other threads), and reports
-    /// it if it waits for a task (see `run_loop::check_deadlock`).
-    fn exit(&self) {
-        self.exiting.set(true);
-        let stale = self.active_snapshot.take();
-        drop(stale);
-        let default = self.default_executor.borrow().clone();
-        if let Some(default) = default {
-            default.shutdown();
-        }
-        for inner in self.registered() {
-            inner.shutdown();
-        }
-    }
-
-    /// Every live executor created on this thread.
-    pub(crate) fn registered(&self) -> Vec<Rc<Inner>> {
-        let registry = self.registry.borrow();
-        registry.iter().filter_map(|r| r.inner.upgrade()).collect()
-    }
-
-    /// Records a new executor of this thread.
-    pub(crate) fn register(&self, inner: &Rc<Inner>) {
-        arm_exit_guard();
-        let mut registry = self.registry.borrow_mut();
-        registry.retain(|r| r.inner.strong_count() > 0);
-        registry.push(Registered {
-            shared: Arc::as_ptr(&inner.shared),
-            inner: Rc::downgrade(inner),
-        });
-    }
-
-    /// Forgets an executor that is going away.
-    pub(crate) fn unregister(&self, shared: *const Shared) {
-        if let Ok(mut registry) = self.registry.try_borrow_mut() {
-            registry.retain(|r| r.shared != shared);
-        }
-    }
-
-    /// The executor of this thread whose shared part is `shared`, if it is
-    /// still alive.
-    pub(crate) fn executor_for(&self, shared: &Shared) -> Option<Rc<Inner>> {
-        let registry = self.registry.try_borrow().ok()?;
-        registry
-            .iter()
-            .find(|r| std::ptr::eq(r.shared, shared))?
-            .inner
-            .upgrade()
-    }
-}
-
-/// A fresh root state for a `block_on` of this thread.
-#[cold]
-fn new_root_state(signal: &Arc<ThreadSignal>) -> Rc<RootState> {
-    let waker = Arc::new(RootWaker::new(signal.clone()));
-    Rc::new(RootState {
-        id: Cell::new(RootId::UNREGISTERED),
-        handle: crate::raw::root_waker(waker.clone()),
-        waker,
-        done: Cell::new(false),
-    })
-}
-
-/// Makes room in the root-state cache for a new depth.
-#[cold]
-fn grow(cache: &mut Vec<Option<Rc<RootState>>>, len: usize) {
-    cache.resize(len, None);
 }
 
 /// Pops its frame on return or unwind.

@@ -1,0 +1,169 @@
+//! The executors of a thread: those a loop drives (the active ones and the
+//! thread's default executor, R1), every executor created on the thread
+//! (for wakes made on it), and their shutdown at thread exit.
+
+use std::cell::Cell;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+
+use super::{EXIT, OWNER, ThreadState, try_with};
+use crate::executor::{Executor, Inner, Shared};
+use crate::raw;
+
+/// An executor created on this thread, found by its shared part's address
+/// when a waker on this thread wants its local queue.
+#[derive(Debug)]
+pub(super) struct Registered {
+    /// Address of the executor's `Shared`.
+    shared: *const Shared,
+    /// The executor itself.
+    inner: Weak<Inner>,
+}
+
+/// Shuts the thread's executors down at thread exit while the thread's
+/// state is still reachable (its destructor runs before `STATE`'s, having
+/// been registered after it): destructors of the tasks' futures may then
+/// call `spawn` (the handle resolves to cancelled) and `block_on` (it runs
+/// if its future needs no task; see `ThreadState::exit`).
+#[derive(Debug)]
+pub(super) struct ExitGuard;
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        try_with(ThreadState::exit);
+    }
+}
+
+/// Registers the thread-exit shutdown (`ExitGuard`); call only once `STATE`
+/// is initialized. Thread-locals are destroyed in the reverse order of their
+/// first use, so `EXIT`'s destructor runs before those of `STATE` and the
+/// root table, which the shutdown uses.
+fn arm_exit_guard() {
+    raw::init_roots();
+    let _ = EXIT.try_with(|_| ());
+}
+
+impl ThreadState {
+    /// The executors every loop on this thread drives: those that have a
+    /// loop on this thread, and the thread's default executor (R1: it
+    /// belongs to the thread, as asyncio has one loop per thread).
+    /// None while the thread exits: their tasks are being shut down.
+    #[inline]
+    pub(crate) fn active_executors(&self) -> Rc<[Executor]> {
+        self.materialize();
+        let snapshot = self
+            .active_snapshot
+            .take()
+            .unwrap_or_else(|| self.snapshot_active());
+        self.active_snapshot.set(Some(snapshot.clone()));
+        snapshot
+    }
+
+    /// See `active_executors`.
+    #[cold]
+    fn snapshot_active(&self) -> Rc<[Executor]> {
+        if self.exiting.get() {
+            return Rc::new([]);
+        }
+        let active = self.active.borrow();
+        let default = self.default_executor.borrow();
+        let default = default
+            .as_ref()
+            .filter(|d| !active.iter().any(|e| e.ptr_eq(d)));
+        active.iter().chain(default).cloned().collect()
+    }
+
+    /// `Executor::current()`.
+    pub(crate) fn current(&self) -> Option<Executor> {
+        self.materialize();
+        let owner = OWNER.with(Cell::get);
+        if !owner.is_null() {
+            // The owner of what is being polled has a frame, or is the
+            // default executor (only those executors' tasks and futures are
+            // polled).
+            let is_owner = |e: &&Executor| std::ptr::eq(Rc::as_ptr(&e.inner), owner);
+            let found = self.active.borrow().iter().find(is_owner).cloned();
+            if found.is_some() {
+                return found;
+            }
+            let default = self
+                .default_executor
+                .borrow()
+                .as_ref()
+                .filter(is_owner)
+                .cloned();
+            if default.is_some() {
+                return default;
+            }
+        }
+        self.frames().last().map(|f| f.executor.clone())
+    }
+
+    /// This thread's default executor, created on first use.
+    pub(crate) fn default_executor(&self) -> Executor {
+        self.default_executor
+            .borrow_mut()
+            .get_or_insert_with(Executor::new)
+            .clone()
+    }
+
+    /// Whether the thread is exiting (see `exit`).
+    pub(crate) fn is_exiting(&self) -> bool {
+        self.exiting.get()
+    }
+
+    /// Thread exit: shuts down the default executor and any executor kept
+    /// alive by a cycle (a task holding a clone of its executor), so no
+    /// future outlives its thread. From here on loops run no tasks: a task
+    /// spawned by a destructor now lands on an executor being shut down, and
+    /// its handle resolves to cancelled; a `block_on` runs only what needs
+    /// no task (its future, timers, wakes from other threads), and reports
+    /// it if it waits for a task (see `run_loop::check_deadlock`).
+    pub(super) fn exit(&self) {
+        self.exiting.set(true);
+        let stale = self.active_snapshot.take();
+        drop(stale);
+        let default = self.default_executor.borrow().clone();
+        if let Some(default) = default {
+            default.shutdown();
+        }
+        for inner in self.registered() {
+            inner.shutdown();
+        }
+    }
+
+    /// Every live executor created on this thread.
+    pub(crate) fn registered(&self) -> Vec<Rc<Inner>> {
+        let registry = self.registry.borrow();
+        registry.iter().filter_map(|r| r.inner.upgrade()).collect()
+    }
+
+    /// Records a new executor of this thread.
+    pub(crate) fn register(&self, inner: &Rc<Inner>) {
+        arm_exit_guard();
+        let mut registry = self.registry.borrow_mut();
+        registry.retain(|r| r.inner.strong_count() > 0);
+        registry.push(Registered {
+            shared: Arc::as_ptr(&inner.shared),
+            inner: Rc::downgrade(inner),
+        });
+    }
+
+    /// Forgets an executor that is going away.
+    pub(crate) fn unregister(&self, shared: *const Shared) {
+        if let Ok(mut registry) = self.registry.try_borrow_mut() {
+            registry.retain(|r| r.shared != shared);
+        }
+    }
+
+    /// The executor of this thread whose shared part is `shared`, if it is
+    /// still alive.
+    pub(crate) fn executor_for(&self, shared: &Shared) -> Option<Rc<Inner>> {
+        let registry = self.registry.try_borrow().ok()?;
+        registry
+            .iter()
+            .find(|r| std::ptr::eq(r.shared, shared))?
+            .inner
+            .upgrade()
+    }
+}

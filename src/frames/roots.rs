@@ -1,0 +1,126 @@
+//! The state of each `block_on` future that other loops may need (R3): its
+//! waker, where it is reachable, whether it finished; reused per depth.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::Waker;
+
+use super::ThreadState;
+use crate::executor::Executor;
+use crate::park::{RootWaker, ThreadSignal};
+use crate::raw::{self, RootId};
+
+/// The state of a `block_on` future that other loops may need.
+#[derive(Debug)]
+pub(crate) struct RootState {
+    /// Where the future itself is reachable (see `raw::poll_root`).
+    pub(crate) id: Cell<RootId>,
+    /// Its waker; strong count 2 (this and `handle`) means no clone exists.
+    pub(crate) waker: Arc<RootWaker>,
+    /// The same waker as a `Waker`, lent to each poll.
+    pub(crate) handle: Waker,
+    /// The future has finished (value or panic); its `block_on` returns as
+    /// soon as control is back there.
+    pub(crate) done: Cell<bool>,
+}
+
+impl RootState {
+    /// Readies a state for the next `block_on` at its depth, if nothing
+    /// else holds it: no frame (its `Rc` is unique) and no clone of its
+    /// waker (one would carry an old wake over, and would hide a deadlock
+    /// from R9's count). Returns false, leaving it alone, otherwise.
+    #[inline]
+    fn reuse(self: &Rc<Self>) -> bool {
+        if Rc::strong_count(self) != 1 || Arc::strong_count(&self.waker) != 2 {
+            return false;
+        }
+        self.done.set(false);
+        self.waker.clear_woken();
+        true
+    }
+}
+
+impl ThreadState {
+    /// The root state of an outermost plain `block_on`, if no loop runs on
+    /// this thread and the thread's own state is free: no frame holds it
+    /// (no loop runs) and no clone of its waker survived an earlier call.
+    /// `None` otherwise: the call is nested, or takes a state from the
+    /// cache (`root_state`) until that clone is gone.
+    #[inline(always)]
+    pub(crate) fn outermost_root(&self) -> Option<&Rc<RootState>> {
+        if self.lazy.is_lent() || !self.frames.borrow().is_empty() {
+            return None;
+        }
+        let state = &self.outermost_root;
+        state.reuse().then_some(state)
+    }
+
+    /// The state for a `block_on` at `depth` (its future not registered
+    /// yet, not woken: about to be polled): the cached one when nothing
+    /// else holds it (no clone of its waker exists, so reusing it cannot
+    /// carry an old wake over), else a new one.
+    #[inline]
+    pub(crate) fn root_state(&self, depth: usize) -> Rc<RootState> {
+        let mut cache = self.root_cache.borrow_mut();
+        if cache.len() <= depth {
+            grow(&mut cache, depth + 1);
+        }
+        let slot = &mut cache[depth];
+        if let Some(state) = slot
+            && state.reuse()
+        {
+            return state.clone();
+        }
+        let state = new_root_state(&self.signal);
+        // The replaced state (if any) is still held elsewhere: not dropped
+        // here.
+        *slot = Some(state.clone());
+        state
+    }
+
+    /// The first woken, unfinished root at or above frame `*index` that is
+    /// not on the stack and is not `skip`, with its executor; advances
+    /// `*index` past it. Frames below the caller's stay put while it polls
+    /// the root, so the caller can walk them all this way.
+    pub(crate) fn next_woken_root(
+        &self,
+        index: &mut usize,
+        skip: Option<&Rc<RootState>>,
+    ) -> Option<(Executor, Rc<RootState>)> {
+        let frames = self.frames();
+        while let Some(frame) = frames.get(*index) {
+            *index += 1;
+            let Some(root) = frame.root.as_ref() else {
+                continue;
+            };
+            if skip.is_some_and(|s| Rc::ptr_eq(s, root))
+                || root.done.get()
+                || !root.waker.is_woken()
+                || raw::is_busy(root.id.get())
+            {
+                continue;
+            }
+            return Some((frame.executor.clone(), root.clone()));
+        }
+        None
+    }
+}
+
+/// A fresh root state for a `block_on` of this thread.
+#[cold]
+pub(super) fn new_root_state(signal: &Arc<ThreadSignal>) -> Rc<RootState> {
+    let waker = Arc::new(RootWaker::new(signal.clone()));
+    Rc::new(RootState {
+        id: Cell::new(RootId::UNREGISTERED),
+        handle: crate::raw::root_waker(waker.clone()),
+        waker,
+        done: Cell::new(false),
+    })
+}
+
+/// Makes room in the root-state cache for a new depth.
+#[cold]
+fn grow(cache: &mut Vec<Option<Rc<RootState>>>, len: usize) {
+    cache.resize(len, None);
+}
