@@ -1,0 +1,156 @@
+//! The thread-local side of an executor ([`Inner`]): its run queue, its task
+//! list, adopting tasks from other threads, shutdown.
+
+use std::sync::Arc;
+use std::task::Waker;
+
+use super::Inner;
+use crate::frames;
+use crate::raw::{SharedHold, TaskRef};
+use crate::sync::{Ordering, fence};
+use crate::task;
+
+/// Keeps a runtime context entered while an executor's task or future is
+/// polled (feature `tokio`); nothing otherwise.
+#[cfg(feature = "tokio")]
+pub(crate) type PollContext<'a> = Option<::tokio::runtime::EnterGuard<'a>>;
+#[cfg(not(feature = "tokio"))]
+pub(crate) type PollContext<'a> = std::marker::PhantomData<&'a ()>;
+
+impl Inner {
+    /// Enters what a poll of this executor's tasks and futures needs.
+    #[inline]
+    pub(crate) fn poll_context(&self) -> PollContext<'_> {
+        #[cfg(feature = "tokio")]
+        return self.tokio.as_ref().map(|h| h.enter());
+        #[cfg(not(feature = "tokio"))]
+        std::marker::PhantomData
+    }
+
+    /// Pushes a task woken on this thread.
+    #[inline]
+    pub(crate) fn push_local(&self, task: TaskRef) {
+        self.queue.push(task);
+    }
+
+    /// The next task to run, if any.
+    #[inline]
+    pub(crate) fn pop(&self) -> Option<TaskRef> {
+        self.queue.pop()
+    }
+
+    /// Whether a task is waiting to run (locally or from another thread).
+    pub(crate) fn has_ready(&self) -> bool {
+        self.has_local_ready() || self.has_remote_ready()
+    }
+
+    /// How many tasks woken or spawned on this thread wait to run, counted
+    /// up to `limit`.
+    pub(crate) fn local_ready_up_to(&self, limit: usize) -> usize {
+        self.queue.len_up_to(limit)
+    }
+
+    /// Whether a task woken or spawned on this thread waits to run.
+    pub(crate) fn has_local_ready(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// Whether a task woken or spawned from another thread waits to be moved
+    /// to the local queue.
+    pub(crate) fn has_remote_ready(&self) -> bool {
+        !self.shared.inject.is_empty()
+    }
+
+    /// Moves tasks pushed by other threads to the local queue, adopting new
+    /// ones into the task list. Bounded, so a thread that keeps pushing cannot
+    /// keep a loop here.
+    pub(crate) fn drain_inject(&self) {
+        if self.shared.inject.is_empty() {
+            return; // every loop step asks: keep the common case cheap
+        }
+        let mut budget = self.shared.inject.len();
+        while budget > 0 {
+            let Some(task) = self.shared.inject.pop() else {
+                break;
+            };
+            budget -= 1;
+            if !task.header().is_adopted() {
+                if task.is_finished() {
+                    self.shared.unadopted.fetch_sub(1, Ordering::AcqRel);
+                    continue;
+                }
+                self.tasks.push(task.clone());
+                self.shared.unadopted.fetch_sub(1, Ordering::AcqRel);
+            }
+            self.queue.push(task);
+        }
+    }
+
+    /// How many tasks on the stack hold `waker` as their awaiter's waker.
+    pub(crate) fn stuck_awaiters(&self, waker: &Waker) -> usize {
+        let mut stuck = 0;
+        self.tasks
+            .for_each(|t| stuck += usize::from(task::stuck_awaiter_is(t, waker)));
+        stuck
+    }
+
+    /// How many tasks, running or not, hold `waker` as their awaiter's
+    /// waker.
+    pub(crate) fn awaiters_with(&self, waker: &Waker) -> usize {
+        let mut found = 0;
+        self.tasks
+            .for_each(|t| found += usize::from(task::awaiter_is(t, waker)));
+        found
+    }
+
+    /// Whether a task of this executor may still be woken from outside it
+    /// (see `Header::may_be_woken`): then a loop waiting for it serves
+    /// tasks that are alive, not a deadlock (R9).
+    pub(crate) fn has_wakeable_task(&self) -> bool {
+        self.tasks.any(|t| t.header().may_be_woken())
+    }
+
+    /// Forgets a finished task; the reference is dropped by the caller after
+    /// every borrow is released.
+    pub(crate) fn remove(&self, task: &TaskRef) -> Option<TaskRef> {
+        self.tasks.remove(task)
+    }
+
+    /// See [`Executor::shutdown`].
+    pub(crate) fn shutdown(&self) {
+        loop {
+            self.drain_inject();
+            let tasks = self.tasks.snapshot();
+            let mut dropped_any = false;
+            for task in tasks {
+                dropped_any |= task.shut_down(self);
+            }
+            if !dropped_any && self.shared.inject.is_empty() {
+                break;
+            }
+        }
+        // What is still queued is finished (shut down above), except what
+        // was spawned meanwhile: only that goes back. Dropping a finished
+        // entry may free its task and drop its awaiter's waker: user code,
+        // whose wakes and spawns land in `self.queue` while the old entries
+        // are sorted apart.
+        let queued = self.queue.take();
+        while let Some(task) = queued.pop() {
+            if !task.is_finished() {
+                self.queue.push(task);
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shared.alive.store(false, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.shutdown();
+        self.shared.drain_dead();
+        let shared = Arc::as_ptr(&self.shared);
+        frames::try_with(|s| s.unregister(shared));
+        SharedHold::release_executor(self);
+    }
+}

@@ -1,0 +1,471 @@
+//! The executor, its run queues and its task storage.
+//!
+//! An executor has a thread-local side ([`Inner`], behind the `Rc` of
+//! [`Executor`]) and a thread-safe side ([`Shared`], behind an `Arc` that
+//! [`Spawner`]s and handles hold, and that tasks reach through counted holds,
+//! see `raw::SharedHold`):
+//!
+//! * wakes made on the executor's own thread go to `Inner::queue`, a queue
+//!   linked through the tasks (no atomics, no buffer; see `raw::RunQueue`);
+//! * wakes and spawns from other threads go to `Shared::inject`, a lock-free
+//!   queue, and unpark the thread; loops move them to the local queue.
+//!
+//! Every live task is in `Inner::tasks` (a list linked through the tasks,
+//! see `raw::TaskList`), so `shutdown` and drop can find and drop every
+//! future.
+//!
+//! Here: the types and [`Executor`]'s methods. Beside it: `core.rs`, the
+//! thread-local side's operations; `shared.rs`, the thread-safe side's;
+//! `handles.rs`, [`Spawner`] and [`InterruptHandle`]; `builder.rs`,
+//! [`Builder`].
+
+use std::fmt;
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::frames;
+use crate::join::JoinHandle;
+use crate::park::ThreadSignal;
+use crate::raw::{HoldReserve, RunQueue, SharedHold, TaskList, TaskRef};
+use crate::run_loop;
+use crate::sync::{AtomicBool, AtomicUsize, InjectQueue, Ordering};
+use crate::task;
+
+mod builder;
+mod core;
+mod handles;
+mod shared;
+
+pub use builder::Builder;
+pub use handles::{InterruptHandle, Interrupted, Spawner};
+
+/// A handle to a single-threaded executor whose [`block_on`](Executor::block_on)
+/// is reentrant.
+///
+/// Cheap to clone (an `Rc` inside); `!Send` and `!Sync`: an executor and its
+/// tasks live on the thread that created it. Use [`Executor::spawner`] to
+/// spawn onto it from other threads.
+///
+/// Dropping the last handle drops every task's future. Tasks often hold a
+/// clone of their executor, which keeps it alive: call
+/// [`shutdown`](Executor::shutdown) to drop them all regardless. Executors
+/// still alive when their thread exits are shut down then.
+///
+/// # Examples
+///
+/// ```
+/// use nestloop::Executor;
+///
+/// let ex = Executor::new();
+/// let task = ex.spawn(async { 1 + 2 });
+/// let inner = ex.clone();
+/// let result = ex.block_on(async move {
+///     // Synchronous code inside an async block may call block_on again:
+///     // the nested loop keeps running this executor's tasks.
+///     inner.block_on(task).unwrap()
+/// });
+/// assert_eq!(result, 3);
+/// ```
+///
+/// An executor stays on its thread:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// assert_send(nestloop::Executor::new());
+/// ```
+#[derive(Clone)]
+pub struct Executor {
+    /// The thread-local side.
+    pub(crate) inner: Rc<Inner>,
+}
+
+/// The thread-local side of an executor.
+pub(crate) struct Inner {
+    /// The thread-safe side.
+    pub(crate) shared: Arc<Shared>,
+    /// Tasks woken or spawned on this thread, in wake order.
+    queue: RunQueue,
+    /// Every live task, so shutdown can reach them all.
+    tasks: TaskList,
+    /// Nesting depth at which `block_on` refuses to nest further
+    /// (`usize::MAX`: no count, the stack is the bound).
+    pub(crate) max_depth: usize,
+    /// Whether a `block_on` that can never finish panics (R9).
+    pub(crate) detect_deadlock: bool,
+    /// How many loop frames of this executor are on its thread's stack.
+    pub(crate) loops: std::cell::Cell<usize>,
+    /// The tokio runtime whose context polls enter.
+    #[cfg(feature = "tokio")]
+    tokio: Option<::tokio::runtime::Handle>,
+}
+
+/// The part of an executor that other threads reach.
+pub(crate) struct Shared {
+    /// Wakes and spawns from other threads.
+    inject: InjectQueue<TaskRef>,
+    /// False once the executor is dropped: pushes then cancel the task.
+    alive: AtomicBool,
+    /// Unparks the executor's thread.
+    pub(crate) signal: Arc<ThreadSignal>,
+    /// Tasks spawned through a `Spawner` and not yet moved into `tasks`.
+    unadopted: AtomicUsize,
+    /// Bumped by each `InterruptHandle::interrupt`.
+    interrupt_epoch: AtomicUsize,
+    /// The executor, its reserve and its tasks' holds (see
+    /// `raw::SharedHold`).
+    pub(crate) holders: AtomicUsize,
+    /// Holds taken for tasks and not yet given to one.
+    pub(crate) reserve: HoldReserve,
+}
+
+impl fmt::Debug for Executor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executor")
+            .field("task_count", &self.task_count())
+            .field("max_depth", &self.inner.max_depth)
+            .field("detect_deadlock", &self.inner.detect_deadlock)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inner").finish_non_exhaustive()
+    }
+}
+
+// A panic anywhere leaves the executor consistent (rule R4), so observing it
+// after a caught panic is fine.
+impl std::panic::UnwindSafe for Executor {}
+impl std::panic::RefUnwindSafe for Executor {}
+
+impl Default for Executor {
+    fn default() -> Self {
+        Executor::new()
+    }
+}
+
+impl Executor {
+    /// Creates an executor with the default settings (see [`Builder`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// assert_eq!(ex.block_on(async { 7 }), 7);
+    /// ```
+    pub fn new() -> Executor {
+        Builder::new().build()
+    }
+
+    /// Returns a [`Builder`] to configure an executor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::builder().max_depth(16).build();
+    /// assert_eq!(ex.block_on(async { "ok" }), "ok");
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// Runs `future` to completion on this thread and returns its output.
+    ///
+    /// Reentrant: called while any nestloop loop is running on this thread
+    /// (from a task, from another `block_on`'s future, at any depth, on this
+    /// executor or another), it runs a nested loop that keeps polling the
+    /// ready tasks of every executor with a loop on this thread, and the
+    /// woken futures of outer `block_on` calls, until `future` completes.
+    ///
+    /// Tasks run in the order they were woken; `future`, when woken on this
+    /// thread, goes before the tasks woken after it, and a nested call's
+    /// future goes on right after its first poll, so the call unwinds as
+    /// soon as it can. A `future` that wakes itself lets up to 64 tasks run
+    /// before its next poll, so neither starves the other (see the crate
+    /// docs' Scheduling section). With nothing to do, the thread sleeps
+    /// until a wake (from any thread) or the next timer deadline.
+    ///
+    /// # Panics
+    ///
+    /// * A panic of `future` comes out of this call, even when a deeper loop
+    ///   polled it.
+    /// * When nesting deeper than [`Builder::max_depth`], or when the stack
+    ///   left would not hold another level.
+    /// * When deadlock detection is on (the default) and `future` is pending
+    ///   while nothing can ever wake it (see [`Builder::detect_deadlock`]).
+    /// * At thread exit (called by a destructor of a task that nestloop shuts
+    ///   down then), when `future` waits for a task: no task runs any more.
+    /// * Feature `tokio`: inside a tokio current_thread runtime (see
+    ///   [`crate::tokio`]).
+    ///
+    /// # Hazard
+    ///
+    /// Other tasks and outer futures run during the call: state the caller
+    /// holds borrowed across it (a `RefCell` borrow, a lock) can be touched
+    /// by them meanwhile.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nestloop::Executor;
+    ///
+    /// let ex = Executor::new();
+    /// let (tx, rx) = futures::channel::oneshot::channel();
+    /// let _detached = ex.spawn(async move { tx.send(5).unwrap() });
+    /// // A synchronous helper that waits for async work.
+    /// fn wait_for(ex: &Executor, rx: futures::channel::oneshot::Receiver<i32>) -> i32 {
+    ///     ex.block_on(rx).unwrap()
+    /// }
+    /// let ex2 = ex.clone();
+    /// assert_eq!(ex.block_on(async move { wait_for(&ex2, rx) * 2 }), 10);
+    /// ```
+    #[doc(alias = "run_until_complete")]
+    #[inline]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        match run_loop::block_on(self, future, false) {
+            Ok(output) => output,
+            Err(Interrupted { .. }) => {
+                unreachable!("nestloop: internal error: plain block_on interrupted")
+            }
+        }
+    }
+
+    /// Like [`block_on`](Executor::block_on), but interruptible: after an
+    /// [`InterruptHandle::interrupt`] of this executor, the innermost running
+    /// `try_block_on` returns `Err(Interrupted)` promptly, having dropped its
+    /// future. Python's `KeyboardInterrupt`, for Rust hosts: a REPL wires
+    /// Ctrl-C to the handle and runs each line in `try_block_on`.
+    ///
+    /// Plain `block_on` calls (of any executor) nested inside it unwind up to
+    /// it (with an [`Interrupted`] payload, through `resume_unwind`, so no
+    /// panic message is printed), dropping their futures; a task whose poll
+    /// is unwound this way is cancelled. The interrupt takes effect at the
+    /// next step of the innermost loop, so code that never returns to a loop
+    /// (a busy computation) is not interrupted until it does. An interrupt
+    /// while no `try_block_on` of this executor runs does nothing. A future of
+    /// an outer `block_on` that happens to be being polled inside the
+    /// interrupted call (rule R3) is cut short too: its own `block_on`
+    /// unwinds with the [`Interrupted`] payload once control is back there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let ex = nestloop::Executor::new();
+    /// let interrupt = ex.interrupt_handle();
+    /// std::thread::spawn(move || {
+    ///     std::thread::sleep(Duration::from_millis(20));
+    ///     interrupt.interrupt(); // e.g. from a Ctrl-C handler
+    /// });
+    /// let result = ex.try_block_on(async {
+    ///     // Sync code deep inside waits on a long sleep...
+    ///     nestloop::block_on(nestloop::time::sleep(Duration::from_secs(3600)))
+    /// });
+    /// assert!(result.is_err()); // ...and is interrupted instead.
+    /// ```
+    pub fn try_block_on<F: Future>(&self, future: F) -> Result<F::Output, Interrupted> {
+        run_loop::block_on(self, future, true)
+    }
+
+    /// Runs the loop forever: the main of a server or a host whose work is
+    /// all in tasks (`block_on(std::future::pending())`, as in tokio and
+    /// async-executor). It serves the tasks of this executor, of every
+    /// executor with a loop on this thread and of the thread's default
+    /// executor, their timers and wakes from other threads, and sleeps while
+    /// nothing is ready.
+    ///
+    /// It never returns normally. Inside a
+    /// [`try_block_on`](Executor::try_block_on) an interrupt unwinds it like
+    /// any nested `block_on`.
+    ///
+    /// # Panics
+    ///
+    /// With deadlock detection on (the default), when nothing on the thread
+    /// can ever run again: no task is ready, none can be woken (no waker of
+    /// any task is held anywhere: by a socket, a channel, another thread),
+    /// and no timer is pending. A server whose listener task is alive never
+    /// trips it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let ex = nestloop::Executor::new();
+    /// let interrupt = ex.interrupt_handle();
+    /// // A task that serves requests fed by another thread...
+    /// let (tx, rx) = futures::channel::mpsc::unbounded::<u32>();
+    /// std::thread::spawn(move || {
+    ///     for n in 0..3 {
+    ///         std::thread::sleep(Duration::from_millis(5));
+    ///         tx.unbounded_send(n).unwrap();
+    ///     }
+    /// });
+    /// ex.spawn(async move {
+    ///     use futures::StreamExt;
+    ///     let served: Vec<u32> = rx.take(3).collect().await;
+    ///     assert_eq!(served, [0, 1, 2]);
+    ///     interrupt.interrupt(); // e.g. a shutdown request or Ctrl-C
+    /// });
+    /// // ...and a main that runs until interrupted.
+    /// let ex2 = ex.clone();
+    /// assert!(ex.try_block_on(async move { ex2.run_forever() }).is_err());
+    /// ```
+    pub fn run_forever(&self) -> ! {
+        match self.block_on(std::future::pending::<std::convert::Infallible>()) {}
+    }
+
+    /// Returns an [`InterruptHandle`] for this executor's
+    /// [`try_block_on`](Executor::try_block_on) calls.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let handle = ex.interrupt_handle();
+    /// handle.interrupt(); // no try_block_on running: nothing happens
+    /// assert_eq!(ex.try_block_on(async { 1 }), Ok(1));
+    /// ```
+    pub fn interrupt_handle(&self) -> InterruptHandle {
+        InterruptHandle {
+            shared: self.inner.shared.clone(),
+        }
+    }
+
+    /// Spawns a task onto this executor and returns its [`JoinHandle`].
+    ///
+    /// The future need not be `Send`. It runs when a loop drives this
+    /// executor ([`block_on`](Executor::block_on) or
+    /// [`run_until_stalled`](Executor::run_until_stalled), at any depth).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    ///
+    /// let ex = nestloop::Executor::new();
+    /// let shared = Rc::new(41); // not Send: fine on this executor
+    /// let handle = ex.spawn(async move { *shared + 1 });
+    /// assert_eq!(ex.block_on(handle).unwrap(), 42);
+    /// ```
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let (task, listed, handle) = task::new_local(future, SharedHold::local(&self.inner));
+        self.inner.tasks.push(listed);
+        self.inner.queue.push(task);
+        JoinHandle::new(handle)
+    }
+
+    /// Returns a [`Spawner`]: a `Send + Sync + Clone` handle that other
+    /// threads use to spawn `Send` futures onto this executor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let spawner = ex.spawner();
+    /// let handle = std::thread::spawn(move || spawner.spawn(async { 6 * 7 }))
+    ///     .join()
+    ///     .unwrap();
+    /// assert_eq!(ex.block_on(handle).unwrap(), 42);
+    /// ```
+    pub fn spawner(&self) -> Spawner {
+        Spawner {
+            shared: self.inner.shared.clone(),
+        }
+    }
+
+    /// Polls ready tasks until none is ready, then returns the number of
+    /// polls it ran (of tasks, and of woken outer `block_on` futures).
+    ///
+    /// It is a loop like `block_on`: reentrant, counted by [`depth`](crate::depth),
+    /// and it drives the queues of every executor with a loop on this thread.
+    /// Timers that are due fire; it never waits for one. Tasks that wake
+    /// themselves every poll keep it running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let handle = ex.spawn(async { nestloop::yield_now().await });
+    /// assert_eq!(ex.run_until_stalled(), 2); // the first poll yields
+    /// assert!(handle.is_finished());
+    /// assert_eq!(ex.run_until_stalled(), 0);
+    /// ```
+    pub fn run_until_stalled(&self) -> usize {
+        run_loop::run_until_stalled(self)
+    }
+
+    /// The number of live tasks: spawned (also through a [`Spawner`]) and
+    /// not yet finished, aborted or shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let handle = ex.spawn(async {});
+    /// assert_eq!(ex.task_count(), 1);
+    /// ex.block_on(handle).unwrap();
+    /// assert_eq!(ex.task_count(), 0);
+    /// ```
+    pub fn task_count(&self) -> usize {
+        self.inner.tasks.len() + self.inner.shared.unadopted.load(Ordering::Acquire)
+    }
+
+    /// Aborts every task and drops its future now; each [`JoinHandle`]
+    /// resolves to a cancelled [`JoinError`](crate::JoinError).
+    ///
+    /// A task being polled further down the stack is dropped as soon as its
+    /// poll returns. Tasks spawned by destructors during the shutdown are shut
+    /// down too. A panic in a destructor is contained. The executor stays
+    /// usable: new tasks can be spawned afterwards.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let handle = ex.spawn(std::future::pending::<()>());
+    /// ex.shutdown();
+    /// assert_eq!(ex.task_count(), 0);
+    /// assert!(ex.block_on(handle).unwrap_err().is_cancelled());
+    /// ```
+    pub fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+
+    /// The executor that owns the task or `block_on` future being polled on
+    /// this thread; else the executor of the innermost loop; else `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nestloop::Executor;
+    ///
+    /// assert!(Executor::current().is_none());
+    /// let ex = Executor::new();
+    /// let same = ex.block_on(async { Executor::current().unwrap() });
+    /// assert!(same.ptr_eq(&ex));
+    /// ```
+    pub fn current() -> Option<Executor> {
+        frames::try_with(|s| s.current()).flatten()
+    }
+
+    /// Whether two handles refer to the same executor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = nestloop::Executor::new();
+    /// assert!(a.ptr_eq(&a.clone()));
+    /// assert!(!a.ptr_eq(&nestloop::Executor::new()));
+    /// ```
+    pub fn ptr_eq(&self, other: &Executor) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+}
