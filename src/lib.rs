@@ -94,6 +94,41 @@
 //! check reports it instead of sleeping forever. Run it inside
 //! [`Executor::try_block_on`] to stop it with an interrupt.
 //!
+//! # Rules
+//!
+//! The behaviour nestloop guarantees, numbered as the code's comments and
+//! the tests cite them:
+//!
+//! * **R1 Nesting.** `block_on` while a loop runs on the thread runs a
+//!   nested loop that drives every executor with a loop on the thread, and
+//!   the thread's default executor, until its own future is done; then it
+//!   returns at once. `run_until_stalled` is a loop too.
+//! * **R2 No reentrant poll.** A task or future on the stack is never polled
+//!   again before its poll returns; wakes it gets meanwhile are kept.
+//! * **R3 Outer futures progress.** A woken future of an outer `block_on`
+//!   that is not on the stack is polled by the nested loop; its output waits
+//!   for its own `block_on`.
+//! * **R4 Panics go to their owner:** a task's to its [`JoinHandle`], a
+//!   `block_on` future's out of that `block_on`.
+//! * **R5 Cancellation.** `abort()`, `shutdown()` and dropping the executor
+//!   drop futures promptly; every handle resolves, none hangs.
+//! * **R6 Several executors.** A nested loop of executor B drives executor
+//!   A's tasks too.
+//! * **R7 Other threads.** Wakers are `Send + Sync`; a wake from another
+//!   thread wakes a parked loop at any depth; [`Spawner`] spawns from any
+//!   thread.
+//! * **R8 Timers** belong to the thread: every loop fires the due ones, and
+//!   an idle loop sleeps until the next deadline or a wake.
+//! * **R9 Deadlock detection.** A pending `block_on` with nothing on the
+//!   thread able to run again (no task ready or wakeable, no timer, no live
+//!   waker of the future), or provably stuck behind a task on the stack,
+//!   panics instead of hanging; a loop with live tasks serves them.
+//! * **R10 Depth limit.** The stack left bounds nesting, with a clean
+//!   `nestloop:` panic; [`Builder::max_depth`] adds an optional count.
+//! * **R11 Scheduling and fairness.** Wake order, with a woken `block_on`
+//!   future before the tasks woken after it and a nested one first; bounded
+//!   both ways (see Scheduling above).
+//!
 //! # What a nested call cannot do
 //!
 //! * **Unwinding is in stack order.** A nested `block_on` whose future is
