@@ -226,12 +226,21 @@ pub(crate) fn run_until_stalled(executor: &Executor) -> usize {
     }
 }
 
-/// Polls a `block_on` future for whichever loop found it woken. Returns
-/// `None` when it was skipped (finished, or on the stack), else whether it
-/// finished.
-fn poll_root(owner: &Inner, root: &RootState) -> Option<bool> {
+/// What became of a `block_on` future a loop found woken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RootPoll {
+    /// Not polled: it had finished, or it is on the stack (its wake stays).
+    Skipped,
+    /// Polled, and still pending.
+    Pending,
+    /// Polled, and finished (with its output or a panic).
+    Finished,
+}
+
+/// Polls a `block_on` future for whichever loop found it woken.
+fn poll_woken_root(owner: &Inner, root: &RootState) -> RootPoll {
     if root.done.get() {
-        return None;
+        return RootPoll::Skipped;
     }
     let woken = root.waker.take_woken();
     let polled = {
@@ -246,13 +255,13 @@ fn poll_root(owner: &Inner, root: &RootState) -> Option<bool> {
             if woken {
                 root.waker.set_woken();
             }
-            None
+            RootPoll::Skipped
         }
         Some(Poll::Ready(())) => {
             root.done.set(true);
-            Some(true)
+            RootPoll::Finished
         }
-        Some(Poll::Pending) => Some(false),
+        Some(Poll::Pending) => RootPoll::Pending,
     }
 }
 
@@ -307,7 +316,7 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Inte
             if ts.signal().take_roots_woken() {
                 let mut index = 0;
                 while let Some((owner, root)) = ts.next_woken_root(&mut index, own) {
-                    if poll_root(&owner.inner, &root).is_some() {
+                    if poll_woken_root(&owner.inner, &root) != RootPoll::Skipped {
                         polls += 1;
                         progressed = true;
                         if root.waker.is_woken() && !root.done.get() {
@@ -377,13 +386,13 @@ fn own_turn(
     polls: &mut usize,
     progressed: &mut bool,
 ) -> bool {
-    match poll_root(&executor.inner, root) {
-        Some(finished) => {
+    match poll_woken_root(&executor.inner, root) {
+        RootPoll::Skipped => false,
+        polled => {
             *polls += 1;
             *progressed = true;
-            finished
+            polled == RootPoll::Finished
         }
-        None => false,
     }
 }
 
