@@ -9,8 +9,9 @@ rustup component add --toolchain nightly rust-src
 target="$(rustc -vV | sed -n 's/^host: //p')"
 export RUSTFLAGS="-Zsanitizer=thread"
 export RUSTDOCFLAGS="-Zsanitizer=thread"
-# A data race is a failure; report every one, not only the first.
-export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+# A data race is a failure. Races TSan cannot judge (synchronization
+# through the kernel) are listed, with the reason, in the suppressions file.
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/scripts/tsan-suppressions.txt"
 tsan=(cargo +nightly test -q -Zbuild-std --target "$target" --target-dir target/tsan)
 
 "${tsan[@]}" --test threads --test stress
