@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the tests that exercise nestloop's unsafe core (src/raw.rs: task cells
+# Runs the tests that exercise nestloop's unsafe core (src/raw/: task cells
 # and the root table) under Miri, with Stacked Borrows and with Tree Borrows.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,0 +1,309 @@
+#![allow(unsafe_code)]
+//! A task's allocation: the [`Header`] (the part that does not depend on
+//! the future's type) followed by the cell that holds the future and then
+//! its result ([`Stage`]); creating and freeing it (`Task::allocate`,
+//! `Task::dealloc`); the claim on the future ([`Running`], from
+//! `Task::begin`); moving the result out (`TaskCell::take_stage_result`).
+//!
+//! Invariant: the cell holds what the state word says (see `Stage`): the
+//! future from `allocate` until `Running::drop_future`, then nothing until
+//! `Running::complete` stores the result and sets `COMPLETED`, then the
+//! result until `take_stage_result` moves it out. Only the holder of a
+//! `Running` touches the future: `Task::begin` makes it, and only after
+//! setting `RUNNING` on a task not completed, on a thread that may touch
+//! the future (`Header::may_touch`, `state.rs`). After `COMPLETED` only
+//! whoever set `TAKEN` (`typed.rs`) or holds the last reference touches the
+//! result. The allocation is the `Box<TaskCell<F>>` of `allocate`, freed
+//! once by `dealloc` when the count in the state word reaches zero (the
+//! counting is `task_ref.rs`'s). Upheld here: `Stage`, `TaskCell::stage`
+//! and `Running`'s fields are private to this file. `Header`'s fields are
+//! `pub(super)` for the siblings that own them: `state` (all, through the
+//! transitions of `state.rs`), `vtable` (`task_ref.rs`), `links` and
+//! `queue_next` (`intrusive.rs`; set here only at creation), `awaiter`
+//! (`awaiter.rs`; likewise).
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll, RawWaker, Waker};
+
+use crate::join::JoinError;
+use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
+
+use super::awaiter::AwaiterSlot;
+use super::hold::{SharedHold, ThisThread};
+use super::intrusive::{Links, QueueNext, UNQUEUED};
+use super::state::{AWAITER, CANCELLED, COMPLETED, FAILED, HANDLE, REF_ONE, RUNNING, SCHEDULED};
+use super::task_ref::{TaskRef, VTable};
+use super::typed::Task;
+use super::waker::WAKER_VTABLE;
+
+/// What a task's cell holds over its life, one at a time in the same
+/// bytes. The state word says which (no tag of its own, so a task of a
+/// small future with a small output spends 8 bytes here, not 16):
+///
+/// * not `COMPLETED`: the `future` (from `Task::allocate` until
+///   `Running::drop_future`, after which only `Running::complete` touches
+///   the cell);
+/// * `COMPLETED`: the result, `error` if `FAILED` else `output`, until it is
+///   moved out (`TaskCell::take_stage_result`); a task is never freed with
+///   its result still inside (a handle takes it or drops it, and without a
+///   handle `complete` hands it back).
+union Stage<F: Future> {
+    /// The future.
+    future: ManuallyDrop<F>,
+    /// The output.
+    output: ManuallyDrop<F::Output>,
+    /// The task panicked or was cancelled.
+    error: ManuallyDrop<JoinError>,
+}
+
+/// The part of a task that does not depend on the future's type, at the
+/// start of its allocation.
+pub(crate) struct Header {
+    /// Flags (the constants above) and the reference count.
+    pub(super) state: AtomicUsize,
+    /// The operations for this task's future type.
+    pub(super) vtable: &'static VTable,
+    /// The executor's thread-safe side, where wakes go. Released by
+    /// `dealloc`, which knows whether it can go back to a reserve.
+    pub(crate) shared: ManuallyDrop<SharedHold>,
+    /// Neighbours in the executor's task list (see `TaskList`); only the
+    /// owner thread touches them.
+    pub(super) links: UnsafeCell<Links>,
+    /// The task after it in its executor's local run queue (see
+    /// `RunQueue`); only the owner thread touches it.
+    pub(super) queue_next: UnsafeCell<QueueNext>,
+    /// The waker of whoever awaits the `JoinHandle`, behind the state
+    /// word's `AWAITER_LOCK` bit (a lock rather than an `AtomicWaker`, so
+    /// the deadlock check can see whose waker it is; a bit rather than a
+    /// mutex, and one word rather than a `Waker`'s two, to keep the header
+    /// small).
+    pub(super) awaiter: UnsafeCell<AwaiterSlot>,
+}
+
+/// A task's allocation: the header, then the future-then-result cell.
+#[repr(C)]
+pub(crate) struct TaskCell<F: Future> {
+    /// Must stay first: a `TaskRef` points at it.
+    header: Header,
+    /// The future, then the result.
+    stage: UnsafeCell<Stage<F>>,
+}
+
+impl<F: Future + 'static> Task<F> {
+    /// A new task holding `future`, with `refs` references (all returned
+    /// as the caller's to hand out) and the initial flags.
+    pub(super) fn allocate(future: F, shared: SharedHold, flags: usize, refs: usize) -> TaskRef {
+        let cell = Box::new(TaskCell {
+            header: Header {
+                state: AtomicUsize::new(flags | (refs * REF_ONE)),
+                vtable: &Self::VTABLE,
+                shared: ManuallyDrop::new(shared),
+                links: UnsafeCell::new(Links::UNLISTED),
+                queue_next: UnsafeCell::new(UNQUEUED),
+                awaiter: UnsafeCell::new(AwaiterSlot::EMPTY),
+            },
+            stage: UnsafeCell::new(Stage {
+                future: ManuallyDrop::new(future),
+            }),
+        });
+        TaskRef(NonNull::from(Box::leak(cell)).cast())
+    }
+
+    /// Claims the future, on the thread `here`: sets `RUNNING`, clears
+    /// `SCHEDULED`. Gives the reference back when the task is running (on
+    /// the stack), completed, or not `here`'s to touch.
+    #[inline]
+    pub(crate) fn begin(self, here: Option<ThisThread>) -> Result<Running<F>, Self> {
+        let header = self.header();
+        if !header.may_touch(here) {
+            return Err(self);
+        }
+        let claimed = header
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                (s & (RUNNING | COMPLETED) == 0).then_some((s | RUNNING) & !SCHEDULED)
+            });
+        match claimed {
+            Ok(_) => Ok(Running {
+                task: self,
+                _not_send: PhantomData,
+            }),
+            Err(_) => Err(self),
+        }
+    }
+
+    /// `VTable::dealloc`.
+    ///
+    /// # Safety
+    ///
+    /// The reference count of the task at `ptr` must be zero.
+    pub(super) unsafe fn dealloc(ptr: NonNull<Header>) {
+        // SAFETY: the allocation is a `TaskCell<F>` made by `allocate`
+        // (`Box`), and with no reference left nothing else can reach it.
+        let mut cell = unsafe { Box::from_raw(ptr.cast::<TaskCell<F>>().as_ptr()) };
+        // A task is freed only after it completed: the executor completes
+        // (cancels) every task it still has before it goes away, a Spawner's
+        // task whose executor is gone is cancelled where it is found, and a
+        // completed task holds nothing any more (its future was dropped and
+        // its result moved out, see `Stage`). Were that ever broken, the
+        // future would leak, which is safe; dropping a `!Send` future here,
+        // maybe on another thread, would not be. With no reference left, the
+        // last release (acquire-release) made every change to the word
+        // visible.
+        debug_assert!(
+            cell.header.state.load(Ordering::Relaxed) & COMPLETED != 0,
+            "nestloop: internal error: a task freed before it completed"
+        );
+        // SAFETY: taken once, here, and the cell is not used after.
+        let hold = unsafe { ManuallyDrop::take(&mut cell.header.shared) };
+        drop(cell);
+        hold.release(ThisThread::get());
+    }
+}
+
+impl<F: Future> TaskCell<F> {
+    /// Moves the result out of the cell. Only for whoever just set `TAKEN`
+    /// on a completed task, or holds its last reference.
+    pub(super) fn take_stage_result(&self) -> Result<F::Output, JoinError> {
+        // `FAILED` was set with `COMPLETED`, which the caller has seen.
+        let state = self.header.state.load(Ordering::Relaxed);
+        debug_assert!(
+            state & COMPLETED != 0,
+            "nestloop: internal error: took the result of a running task"
+        );
+        // SAFETY: the caller set TAKEN on a COMPLETED task (acquire ordering
+        // pairs with the release in `Running::complete`), which only one
+        // party can do, or is the only one left who can reach the task;
+        // after COMPLETED nobody else touches the cell, which holds the
+        // result `FAILED` names (see `Stage`), moved out once, here.
+        self.stage.with_mut(|stage| unsafe {
+            if state & FAILED != 0 {
+                Err(ManuallyDrop::take(&mut (*stage).error))
+            } else {
+                Ok(ManuallyDrop::take(&mut (*stage).output))
+            }
+        })
+    }
+}
+
+/// What `Running::complete` hands back: the result when no `JoinHandle`
+/// exists (the caller drops it), whether an awaiter's waker was registered,
+/// and the claimer's reference.
+pub(crate) type Completed<F> = (
+    Option<Result<<F as Future>::Output, JoinError>>,
+    bool,
+    Task<F>,
+);
+
+/// Exclusive access to a task's future, held while it is polled or dropped,
+/// with the claimer's reference. Obtained from `Task::begin`; stays on the
+/// thread that claimed it.
+pub(crate) struct Running<F: Future + 'static> {
+    task: Task<F>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<F: Future + 'static> Running<F> {
+    /// Runs `f` on the cell.
+    fn with_stage<R>(&mut self, f: impl FnOnce(&mut Stage<F>) -> R) -> R {
+        // SAFETY: `Running` exists only for the party that set RUNNING (see
+        // `begin`), and `&mut self` makes this access unique among its uses.
+        self.task
+            .cell()
+            .stage
+            .with_mut(|stage| f(unsafe { &mut *stage }))
+    }
+
+    /// Whether `abort()` was requested.
+    pub(crate) fn cancel_requested(&self) -> bool {
+        self.task.header().state() & CANCELLED != 0
+    }
+
+    /// Polls the future once, with a waker borrowed from the claimer's
+    /// reference (no reference-count traffic).
+    pub(crate) fn poll(&mut self) -> Poll<F::Output> {
+        let raw = RawWaker::new(self.task.task.0.as_ptr().cast::<()>(), &WAKER_VTABLE);
+        // SAFETY: `WAKER_VTABLE` implements the `RawWaker` contract for a
+        // pointer to a live task header; the claimer's reference keeps it
+        // alive during the poll, and `ManuallyDrop` keeps the borrowed waker
+        // from releasing a reference it does not own (clones get their own).
+        let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw) });
+        let mut cx = Context::from_waker(&waker);
+        // SAFETY: the claim (`RUNNING`) was taken on a task not completed,
+        // and `drop_future` consumes the right to poll (`complete` follows
+        // it), so the cell holds the future (see `Stage`); it sits in the
+        // task's allocation and is never moved: only ever dropped in place.
+        self.with_stage(|stage| unsafe { Pin::new_unchecked(&mut *stage.future) }.poll(&mut cx))
+    }
+
+    /// Drops the future (running its destructor, which may panic: the cell is
+    /// already empty by then).
+    ///
+    /// Called once, then only `complete`: the cell holds nothing until it
+    /// stores the result (`Stage` has no tag to say so; the callers in
+    /// `crate::task` follow every `drop_future` with `complete`).
+    pub(crate) fn drop_future(&mut self) {
+        self.with_stage(|stage| {
+            // SAFETY: not completed, so the cell holds the future (see
+            // `Stage`); it is pinned, so it is dropped where it is, never
+            // moved (`Pin`'s drop guarantee: it may point into itself);
+            // `Running` gives exclusive access. If its destructor panics,
+            // the rest of it is dropped during unwinding, all the same.
+            unsafe { std::ptr::drop_in_place((&raw mut stage.future).cast::<F>()) };
+        });
+    }
+
+    /// Ends a poll that returned `Pending`. `Ok(Some(task))` when the task
+    /// was woken meanwhile and the claimer's reference must be queued again;
+    /// `Ok(None)` when that reference was released; `Err(self)` when an abort
+    /// arrived meanwhile: the caller keeps the claim and cancels.
+    pub(crate) fn suspend(self) -> Result<Option<TaskRef>, Self> {
+        let state = &self.task.header().state;
+        let mut s = state.load(Ordering::Acquire);
+        loop {
+            if s & CANCELLED != 0 {
+                return Err(self);
+            }
+            let requeue = s & SCHEDULED != 0;
+            let next = if requeue {
+                s & !RUNNING
+            } else {
+                (s & !RUNNING) - REF_ONE
+            };
+            match state.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) if requeue => return Ok(Some(self.task.erase())),
+                Ok(_) => {
+                    self.task.erase().released(next);
+                    return Ok(None);
+                }
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
+    /// Stores the result and publishes completion. The future must have been
+    /// dropped. See `Completed` for what comes back.
+    pub(crate) fn complete(mut self, result: Result<F::Output, JoinError>) -> Completed<F> {
+        let failed = if result.is_err() { FAILED } else { 0 };
+        // The future was dropped (see `drop_future`): the cell's bytes are
+        // free, and overwriting a `ManuallyDrop` field drops nothing.
+        self.with_stage(|stage| match result {
+            Ok(output) => stage.output = ManuallyDrop::new(output),
+            Err(error) => stage.error = ManuallyDrop::new(error),
+        });
+        // RUNNING is set, COMPLETED and FAILED clear: one flip sets them
+        // right. With no handle, nobody else will ever look at the result.
+        let cell = self.task.cell();
+        let prev = cell
+            .header
+            .state
+            .fetch_xor(RUNNING | COMPLETED | failed, Ordering::AcqRel);
+        debug_assert!(prev & RUNNING != 0 && prev & COMPLETED == 0);
+        let orphan = (prev & HANDLE == 0).then(|| cell.take_stage_result());
+        (orphan, prev & AWAITER != 0, self.task)
+    }
+}

@@ -1,0 +1,198 @@
+#![allow(unsafe_code)]
+//! [`Task<F>`]: a reference to a task that knows its future's type. It
+//! fills the vtable that [`TaskRef`] calls through (`Task::VTABLE`, one per
+//! future type, calling into `crate::task`), creates tasks (`new_local`,
+//! `new_remote`) and does the `JoinHandle`'s side: taking the result,
+//! dropping the handle, polling for the result through a `JoinRef`.
+//!
+//! Invariant: a `Task<F>` only ever points at a `TaskCell<F>`. It is made
+//! only here, by `Task::typed`, from a reference reached through
+//! `Task::<F>::VTABLE`, which `allocate` (`cell.rs`) stores in the header of
+//! every task of future type `F` and nothing changes; its `_future` field
+//! is private, so no sibling can build one for another type (they may read
+//! its `task`). A `JoinRef<T>` is made only by `new_local`/`new_remote`
+//! here, with `T` the task's output type, which `poll_join_erased` relies
+//! on when it writes the result. The result is moved out only by whoever
+//! set `TAKEN` on a completed task, or holds its last reference (see
+//! `TaskCell::take_stage_result`).
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::task::{Context, Poll};
+
+use crate::join::JoinError;
+use crate::sync::Ordering;
+use crate::task;
+
+use super::cell::{Header, TaskCell};
+use super::hold::SharedHold;
+use super::state::{
+    COMPLETED, HANDLE, REF_MASK, REF_ONE, SCHEDULED, SEND_FUTURE, TAKEN, UNADOPTED,
+};
+use super::task_ref::{JoinRef, TaskRef, VTable};
+
+/// An owned reference to a task whose future type is known: what the
+/// vtable's operations work with, on the executor's thread.
+pub(crate) struct Task<F: Future + 'static> {
+    /// The reference.
+    pub(super) task: TaskRef,
+    /// The future type (and `!Send`, like the future).
+    _future: PhantomData<*const F>,
+}
+
+impl<F: Future + 'static> Task<F> {
+    /// The vtable of tasks with this future type.
+    pub(super) const VTABLE: VTable = VTable {
+        run: |t, ex| task::run(Self::typed(t), ex),
+        shut_down: |t, ex| task::shut_down(Self::typed(t), ex),
+        cancel_orphan: |t| task::cancel_orphan(Self::typed(t)),
+        abort: |t| task::abort(Self::typed(t.clone())),
+        drop_handle: |t| Self::typed(t).drop_handle(),
+        poll_join: Self::poll_join_erased,
+        dealloc: Self::dealloc,
+    };
+
+    /// Views an erased reference as this type.
+    fn typed(task: TaskRef) -> Self {
+        Task {
+            task,
+            _future: PhantomData,
+        }
+    }
+
+    /// The erased reference.
+    pub(crate) fn erase(self) -> TaskRef {
+        self.task
+    }
+
+    /// The erased reference, borrowed.
+    pub(crate) fn as_ref(&self) -> &TaskRef {
+        &self.task
+    }
+
+    /// The whole cell.
+    pub(super) fn cell(&self) -> &TaskCell<F> {
+        // SAFETY: the vtable this reference was reached through is
+        // `Self::VTABLE`, so the allocation is a `TaskCell<F>` (`repr(C)`,
+        // header first); the reference keeps it alive.
+        unsafe { self.task.0.cast::<TaskCell<F>>().as_ref() }
+    }
+
+    /// The header.
+    pub(crate) fn header(&self) -> &Header {
+        self.task.header()
+    }
+
+    /// Takes the result if the task completed and nobody took it yet.
+    /// Called by the `JoinHandle`.
+    pub(crate) fn take_result(&self) -> Option<Result<F::Output, JoinError>> {
+        let state = &self.header().state;
+        if state.load(Ordering::Acquire) & (COMPLETED | TAKEN) != COMPLETED {
+            return None;
+        }
+        state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                (s & (COMPLETED | TAKEN) == COMPLETED).then_some(s | TAKEN)
+            })
+            .ok()?;
+        Some(self.cell().take_stage_result())
+    }
+
+    /// The `JoinHandle` goes away with its reference: clears `HANDLE` and
+    /// releases the reference in one step, unless an unclaimed result must
+    /// be dropped first (contained, see `drop_contained`).
+    fn drop_handle(self) {
+        let this = ManuallyDrop::new(self);
+        let header = this.header();
+        let mut s = header.state.load(Ordering::Acquire);
+        loop {
+            let unclaimed = s & (COMPLETED | TAKEN) == COMPLETED;
+            let next = if unclaimed {
+                (s & !HANDLE) | TAKEN
+            } else {
+                (s & !HANDLE) - REF_ONE
+            };
+            match header
+                .state
+                .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) if unclaimed => {
+                    let result = this.cell().take_stage_result();
+                    crate::join::drop_contained(result);
+                    drop(ManuallyDrop::into_inner(this).task);
+                    return;
+                }
+                Ok(_) => return ManuallyDrop::into_inner(this).task.released(next),
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
+    /// `VTable::poll_join`.
+    ///
+    /// # Safety
+    ///
+    /// `out` must point at a `Poll<Result<F::Output, JoinError>>`.
+    unsafe fn poll_join_erased(task: &TaskRef, out: *mut (), cx: &mut Context<'_>) -> bool {
+        let typed = ManuallyDrop::new(Self::typed(TaskRef(task.0)));
+        let (poll, spent) = match typed.take_last() {
+            Some(result) => (Poll::Ready(result), true),
+            None => (task::poll_join(&typed, cx), false),
+        };
+        // SAFETY: per the contract.
+        unsafe { *out.cast::<Poll<Result<F::Output, JoinError>>>() = poll };
+        spent
+    }
+
+    /// For the `JoinHandle`, holding the last reference to a completed
+    /// task: takes the result and frees the task. Nobody else can reach the
+    /// task, so neither needs an atomic operation. `None` (and nothing
+    /// done) in any other state; the caller's reference is gone after
+    /// `Some`.
+    #[inline]
+    fn take_last(&self) -> Option<Result<F::Output, JoinError>> {
+        // Acquire: pairs with the release of every other reference and with
+        // `complete`'s, so the result and every use of the task are seen.
+        let state = self.header().state.load(Ordering::Acquire);
+        if state & (COMPLETED | TAKEN) != COMPLETED || state & REF_MASK != REF_ONE {
+            return None;
+        }
+        let result = self.cell().take_stage_result();
+        // SAFETY: the caller's was the last reference, and it is used up
+        // here (the caller forgets it).
+        unsafe { Self::dealloc(self.task.0) };
+        Some(result)
+    }
+}
+
+/// Creates a task for `Executor::spawn`: owned by this thread, scheduled,
+/// with a handle. Returns its references for the run queue, the task list
+/// and the handle.
+pub(crate) fn new_local<F>(future: F, shared: SharedHold) -> (TaskRef, TaskRef, JoinRef<F::Output>)
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let task = Task::<F>::allocate(future, shared, SCHEDULED | HANDLE, 3);
+    let (list, handle) = (TaskRef(task.0), TaskRef(task.0));
+    (task, list, JoinRef::new(handle))
+}
+
+/// Creates a task for `Spawner::spawn`: owned by the executor's thread,
+/// scheduled, with a handle, not yet adopted. Returns its references for the
+/// injection queue and the handle.
+pub(crate) fn new_remote<F>(future: F, shared: SharedHold) -> (TaskRef, JoinRef<F::Output>)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let task = Task::<F>::allocate(
+        future,
+        shared,
+        SCHEDULED | HANDLE | SEND_FUTURE | UNADOPTED,
+        2,
+    );
+    let handle = TaskRef(task.0);
+    (task, JoinRef::new(handle))
+}
