@@ -7,7 +7,7 @@
 //! kept alive by the one strong count that `Shared::holders` owns while it
 //! is above zero; every hold, the executor's own and its unused reserve
 //! each count one there. Only this file changes `holders` and `reserve`,
-//! yet both are `pub(crate)` fields of `Shared` in `executor.rs`, which
+//! yet both are `pub(crate)` fields of `Shared` in `executor/mod.rs`, which
 //! creates them (`holders` at 1, for `SharedHold::first`): a stray
 //! `fetch_sub` elsewhere would free `Shared` under live holds. The reserve
 //! is touched only on its executor's thread (`HoldReserve::update` checks
