@@ -18,14 +18,9 @@ use crate::frames::{RootState, ThreadState};
 /// `block_on` that now waits for it) cannot fire before this loop returns,
 /// so it does not count.
 pub(super) fn check_deadlock(ts: &ThreadState, root: &RootState, active: &[Executor]) {
-    let clones = Arc::strong_count(&root.waker) - 2;
-    // A waker woken by value is dropped right after it marks the root woken
-    // (on another thread, maybe just now): having seen its drop, see its
-    // wake too before concluding anything.
-    fence(Ordering::Acquire);
-    if root.waker.is_woken() {
+    let Some(clones) = waker_clones_unwoken(root) else {
         return;
-    }
+    };
     // Only a task that called a nested loop can be on the stack: with this
     // loop the only one, none is, and the task list needs no walk.
     let stuck = if clones == 0 || ts.depth() == 1 {
@@ -68,11 +63,9 @@ pub(super) fn check_deadlock(ts: &ThreadState, root: &RootState, active: &[Execu
 /// sits in the `JoinHandle` of a task of the thread can never finish, and
 /// waiting would hang the thread's exit.
 pub(super) fn check_exiting(ts: &ThreadState, root: &RootState) {
-    let clones = Arc::strong_count(&root.waker) - 2;
-    fence(Ordering::Acquire);
-    if root.waker.is_woken() {
+    let Some(clones) = waker_clones_unwoken(root) else {
         return;
-    }
+    };
     let awaiting: usize = ts
         .registered()
         .iter()
@@ -89,4 +82,15 @@ pub(super) fn check_exiting(ts: &ThreadState, root: &RootState) {
          runs futures that need no task (timers, other threads)",
         ts.depth()
     );
+}
+
+/// How many clones of the future's waker exist (the loop holds two
+/// references of its own), or `None` if the future is woken after all.
+fn waker_clones_unwoken(root: &RootState) -> Option<usize> {
+    let clones = Arc::strong_count(&root.waker) - 2;
+    // A waker woken by value is dropped right after it marks the root woken
+    // (on another thread, maybe just now): having seen its drop, see its
+    // wake too before concluding anything.
+    fence(Ordering::Acquire);
+    (!root.waker.is_woken()).then_some(clones)
 }

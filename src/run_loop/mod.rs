@@ -3,14 +3,13 @@
 //! Each call pushes a frame, polls its own future once, and then, until it
 //! is done, repeats one step (see `drive` for the details):
 //!
-//! 1. in a nested call's first step, its own future if it woke itself;
-//! 2. woken futures of outer `block_on` calls that are not on the stack (R3);
-//! 3. due timers of the thread (R8);
-//! 4. up to `BUDGET` ready tasks of every executor with a frame on this
+//! 1. woken futures of outer `block_on` calls that are not on the stack (R3);
+//! 2. due timers of the thread (R8);
+//! 3. up to `BUDGET` ready tasks of every executor with a frame on this
 //!    thread and of the thread's default executor, round-robin (R1, R6),
 //!    after moving in wakes from other threads; a wake of the own future
 //!    ends the batch early (`WakeOrder`);
-//! 5. its own future, if woken (never while it is on the stack).
+//! 4. its own future, if woken (never while it is on the stack).
 //!
 //! So a woken `block_on` future is polled before any task that was woken
 //! after it (a nested one before any task at all), and a future that wakes
@@ -271,46 +270,33 @@ fn poll_woken_root(owner: &Inner, root: &RootState) -> RootPoll {
 ///
 /// The scheduling policy (R11), step by step:
 ///
-/// 1. in a nested call's first step only, the own future if it woke itself
-///    in its first poll: it goes on at once, so the call unwinds as soon as
-///    it can;
-/// 2. woken futures of outer `block_on` calls that are not on the stack;
-/// 3. due timers;
-/// 4. up to `BUDGET` ready tasks in wake order, ended early for the own
+/// 1. woken futures of outer `block_on` calls that are not on the stack;
+/// 2. due timers;
+/// 3. up to `BUDGET` ready tasks in wake order, ended early for the own
 ///    future once it is woken on this thread (`WakeOrder`): in a nested
 ///    loop at once, so the call unwinds as soon as it can; in the outermost
-///    loop, and for a future that woke itself, after the tasks queued
-///    before that wake (FIFO);
-/// 5. the own future, if woken.
+///    loop, and for a future that woke itself (except in the call's first
+///    poll), after the tasks queued before that wake (FIFO);
+/// 4. the own future, if woken.
 fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Interrupted> {
     frames::with(|ts| {
         let index = ts.depth() - 1;
         let mut polls = 0;
-        // A nested call whose future woke itself in its first poll (before
-        // this loop started) polls it again before any other work, so that
-        // nested calls unwind as soon as they can and depth does not grow
-        // with the number of tasks that each nest one (R11). The outermost
-        // loop has nothing to unwind: there the future waits its turn in
-        // wake order, and its `yield_now` lets the queued tasks run first,
+        // A nested call's woken future goes before the tasks, so that nested
+        // calls unwind as soon as they can and depth does not grow with the
+        // number of tasks that each nest one (R11). The outermost loop has
+        // nothing to unwind: there the future waits its turn in wake order,
         // as in asyncio and tokio.
         let nested = index != 0;
-        let mut own_first = nested && own.is_some_and(|r| r.waker.is_woken_here());
-        // The own future woke itself in its last poll (it yielded).
+        // The own future woke itself in its last poll (it yielded), so the
+        // queued tasks go first. Not counted for the call's first poll: a
+        // nested future that yields there goes on at once.
         let mut own_yielded = false;
         loop {
             check_interrupt(ts, index)?;
             let mut progressed = false;
-            if let Some(root) = own {
-                if root.done.get() {
-                    return Ok(polls);
-                }
-                if own_first {
-                    own_first = false;
-                    if own_turn(executor, root, &mut polls, &mut progressed) {
-                        return Ok(polls);
-                    }
-                    own_yielded = root.waker.is_woken();
-                }
+            if own.is_some_and(|r| r.done.get()) {
+                return Ok(polls);
             }
 
             if ts.signal().take_roots_woken() {

@@ -7,7 +7,7 @@ use crate::frames::ThreadState;
 use crate::park::RootWaker;
 
 /// Task polls between two looks at the loop's own future.
-pub(crate) const BUDGET: usize = 64;
+const BUDGET: usize = 64;
 
 /// Polls up to `BUDGET` ready tasks of the active executors. Returns the
 /// number of polls. With `may_pause`, tasks that only other threads made
