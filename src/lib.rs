@@ -246,7 +246,7 @@ pub use yield_now::{YieldNow, yield_now};
 /// ```
 #[doc(alias = "run_until_complete")]
 pub fn block_on<F: Future>(future: F) -> F::Output {
-    current_or_default().block_on(future)
+    current_or_default().0.block_on(future)
 }
 
 /// Spawns a task on the current executor (see [`block_on`] for which one).
@@ -266,8 +266,9 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let handle = current_or_default().spawn(future);
-    if frames::is_exiting() {
+    let (executor, exiting) = current_or_default();
+    let handle = executor.spawn(future);
+    if exiting {
         // The thread's executors are being shut down (a destructor runs at
         // thread exit): the task could never run.
         handle.abort();
@@ -291,9 +292,14 @@ pub fn depth() -> usize {
     frames::depth()
 }
 
-/// The current executor, or this thread's default executor.
-fn current_or_default() -> Executor {
-    Executor::current().unwrap_or_else(|| frames::with(|s| s.default_executor()))
+/// The current executor, or this thread's default executor; and whether
+/// the thread is exiting (its executors are being shut down). One look at
+/// the thread's state.
+fn current_or_default() -> (Executor, bool) {
+    frames::with(|s| {
+        let executor = s.current().unwrap_or_else(|| s.default_executor());
+        (executor, s.is_exiting())
+    })
 }
 
 /// The README's examples, run as doctests.

@@ -141,12 +141,6 @@ pub(crate) fn depth() -> usize {
     try_with(ThreadState::depth).unwrap_or(0)
 }
 
-/// Whether the thread is exiting and its executors are being shut down.
-#[inline]
-pub(crate) fn is_exiting() -> bool {
-    try_with(ThreadState::is_exiting).unwrap_or(false)
-}
-
 /// Approximate current stack pointer.
 #[inline(always)]
 pub(crate) fn stack_mark() -> usize {
