@@ -2,13 +2,11 @@
 //! list, adopting tasks from other threads, shutdown.
 
 use std::sync::Arc;
-use std::task::Waker;
 
 use super::Inner;
 use crate::frames;
 use crate::raw::{SharedHold, TaskRef};
 use crate::sync::{Ordering, fence};
-use crate::task;
 
 /// Keeps a runtime context entered while an executor's task or future is
 /// polled (feature `tokio`); nothing otherwise.
@@ -86,21 +84,12 @@ impl Inner {
         }
     }
 
-    /// How many tasks on the stack hold `waker` as their awaiter's waker.
-    pub(crate) fn stuck_awaiters(&self, waker: &Waker) -> usize {
-        let mut stuck = 0;
-        self.tasks
-            .for_each(|t| stuck += usize::from(task::stuck_awaiter_is(t, waker)));
-        stuck
-    }
-
-    /// How many tasks, running or not, hold `waker` as their awaiter's
-    /// waker.
-    pub(crate) fn awaiters_with(&self, waker: &Waker) -> usize {
-        let mut found = 0;
-        self.tasks
-            .for_each(|t| found += usize::from(task::awaiter_is(t, waker)));
-        found
+    /// How many of this executor's tasks `f` holds for (the deadlock
+    /// checks ask whose `JoinHandle` slot holds a future's waker).
+    pub(crate) fn count_tasks(&self, mut f: impl FnMut(&TaskRef) -> bool) -> usize {
+        let mut count = 0;
+        self.tasks.for_each(|t| count += usize::from(f(t)));
+        count
     }
 
     /// Whether a task of this executor may still be woken from outside it

@@ -118,15 +118,12 @@ impl ThreadState {
     /// spawned by a destructor now lands on an executor being shut down, and
     /// its handle resolves to cancelled; a `block_on` runs only what needs
     /// no task (its future, timers, wakes from other threads), and reports
-    /// it if it waits for a task (see `run_loop::check_deadlock`).
+    /// it if it waits for a task (see `run_loop::deadlock::check_exiting`).
     pub(super) fn exit(&self) {
         self.exiting.set(true);
         let stale = self.active_snapshot.take();
         drop(stale);
-        let default = self.default_executor.borrow().clone();
-        if let Some(default) = default {
-            default.shutdown();
-        }
+        // The default executor is registered like any other.
         for inner in self.registered() {
             inner.shutdown();
         }

@@ -7,6 +7,7 @@ use std::sync::atomic::{Ordering, fence};
 
 use crate::executor::Executor;
 use crate::frames::{RootState, ThreadState};
+use crate::task;
 
 /// Called when a `block_on` future is pending, nothing is ready and no
 /// timer is pending: panics if no waker of the future can ever fire and no
@@ -28,7 +29,10 @@ pub(super) fn check_deadlock(ts: &ThreadState, root: &RootState, active: &[Execu
     } else {
         active
             .iter()
-            .map(|e| e.inner.stuck_awaiters(&root.handle))
+            .map(|e| {
+                e.inner
+                    .count_tasks(|t| task::stuck_awaiter_is(t, &root.handle))
+            })
             .sum()
     };
     if clones != stuck {
@@ -69,7 +73,7 @@ pub(super) fn check_exiting(ts: &ThreadState, root: &RootState) {
     let awaiting: usize = ts
         .registered()
         .iter()
-        .map(|e| e.awaiters_with(&root.handle))
+        .map(|e| e.count_tasks(|t| task::awaiter_is(t, &root.handle)))
         .sum();
     if clones != awaiting {
         return; // a waker elsewhere (another thread, a channel): it may wake
