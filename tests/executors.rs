@@ -157,3 +157,15 @@ fn a_task_spawned_outside_any_loop_runs_in_a_nested_call_of_an_app_executor() {
     assert_eq!(v, 7);
     assert!(owner_is_default);
 }
+
+#[test]
+fn run_until_stalled_of_another_executor_runs_the_default_executors_tasks() {
+    let ran = watchdog(|| {
+        let handle = nestloop::spawn(async { 5 });
+        // run_until_stalled is a loop too (R1): it drives the default
+        // executor along with its own.
+        let polls = Executor::new().run_until_stalled();
+        (polls, handle.is_finished())
+    });
+    assert_eq!(ran, (1, true));
+}
