@@ -70,7 +70,7 @@
 //! * **A nested call goes first, and unwinds as soon as it can.** A nested
 //!   `block_on`'s future, once woken, is polled before any other task, and
 //!   one that woke itself in its first poll (a `yield_now`) is polled again
-//!   at once. So a REPL cell nested in a task gets the channel items it is
+//!   before any task. So a REPL cell nested in a task gets the channel items it is
 //!   woken for before a consumer task can take them, and when many tasks
 //!   each call a helper that nests one `block_on`, each takes one level:
 //!   depth does not grow with the number of tasks (nest-asyncio fails such

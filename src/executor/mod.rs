@@ -181,8 +181,8 @@ impl Executor {
     ///
     /// Tasks run in the order they were woken; `future`, when woken on this
     /// thread, goes before the tasks woken after it, and a nested call's
-    /// future goes on right after its first poll, so the call unwinds as
-    /// soon as it can. A `future` that wakes itself lets up to 64 tasks run
+    /// future goes before every task (even after a yield in its first
+    /// poll), so the call unwinds as soon as it can. A `future` that wakes itself lets up to 64 tasks run
     /// before its next poll, so neither starves the other (see the crate
     /// docs' Scheduling section). With nothing to do, the thread sleeps
     /// until a wake (from any thread) or the next timer deadline.
