@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the tests that exercise nestloop's unsafe core (src/raw/: task cells
-# and the root table) under Miri, with Stacked Borrows and with Tree Borrows.
+# Runs the tests that exercise nestloop's unsafe code (src/task/, src/sched/hold.rs and local.rs,
+# src/context/: task cells, holds, the root table) under Miri, with Stacked Borrows and with Tree Borrows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -211,12 +211,11 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+mod context;
 mod executor;
-mod frames;
-mod join;
 mod park;
-mod raw;
 mod run_loop;
+mod sched;
 mod sync;
 mod task;
 pub mod time;
@@ -226,8 +225,9 @@ mod yield_now;
 
 use std::future::Future;
 
-pub use executor::{Builder, Executor, InterruptHandle, Interrupted, Spawner};
-pub use join::{AbortHandle, JoinError, JoinHandle};
+pub use executor::{Builder, Spawner};
+pub use sched::{Executor, InterruptHandle, Interrupted};
+pub use task::{AbortHandle, JoinError, JoinHandle};
 pub use yield_now::{YieldNow, yield_now};
 
 /// Runs `future` to completion on the current executor: the one that owns
@@ -289,14 +289,14 @@ where
 /// });
 /// ```
 pub fn depth() -> usize {
-    frames::depth()
+    context::depth()
 }
 
 /// The current executor, or this thread's default executor; and whether
 /// the thread is exiting (its executors are being shut down). One look at
 /// the thread's state.
 fn current_or_default() -> (Executor, bool) {
-    frames::with(|s| {
+    context::with(|s| {
         let executor = s.current().unwrap_or_else(|| s.default_executor());
         (executor, s.is_exiting())
     })

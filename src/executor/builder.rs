@@ -1,12 +1,7 @@
 //! [`Builder`]: an executor's settings.
 
-use std::rc::Rc;
-use std::sync::Arc;
-
-use super::{Executor, Inner, Shared};
-use crate::frames;
-use crate::raw::{HoldReserve, RunQueue, SharedHold, TaskList};
-use crate::sync::{AtomicBool, AtomicUsize, InjectQueue};
+use crate::context;
+use crate::sched::{Config, Executor};
 
 /// Configures an [`Executor`].
 ///
@@ -21,13 +16,7 @@ use crate::sync::{AtomicBool, AtomicUsize, InjectQueue};
 /// ```
 #[derive(Debug, Clone)]
 pub struct Builder {
-    /// See [`Builder::max_depth`].
-    max_depth: usize,
-    /// See [`Builder::detect_deadlock`].
-    detect_deadlock: bool,
-    /// See [`Builder::tokio_handle`].
-    #[cfg(feature = "tokio")]
-    tokio: Option<::tokio::runtime::Handle>,
+    config: Config,
 }
 
 impl Default for Builder {
@@ -47,10 +36,7 @@ impl Builder {
     /// ```
     pub fn new() -> Builder {
         Builder {
-            max_depth: usize::MAX,
-            detect_deadlock: true,
-            #[cfg(feature = "tokio")]
-            tokio: None,
+            config: Config::default(),
         }
     }
 
@@ -85,7 +71,7 @@ impl Builder {
     /// assert!(nested.is_err()); // depth 2 > max_depth 1
     /// ```
     pub fn max_depth(mut self, max_depth: usize) -> Builder {
-        self.max_depth = max_depth;
+        self.config.max_depth = max_depth;
         self
     }
 
@@ -117,7 +103,7 @@ impl Builder {
     /// assert!(hang.is_err()); // panics with "nestloop: deadlock ..."
     /// ```
     pub fn detect_deadlock(mut self, detect: bool) -> Builder {
-        self.detect_deadlock = detect;
+        self.config.detect_deadlock = detect;
         self
     }
 
@@ -136,7 +122,7 @@ impl Builder {
     /// ```
     #[cfg(feature = "tokio")]
     pub fn tokio_handle(mut self, handle: ::tokio::runtime::Handle) -> Builder {
-        self.tokio = Some(handle);
+        self.config.tokio = Some(handle);
         self
     }
 
@@ -149,28 +135,6 @@ impl Builder {
     /// assert_eq!(ex.task_count(), 0);
     /// ```
     pub fn build(self) -> Executor {
-        let signal = frames::with(|s| s.signal().clone());
-        let shared = Arc::new(Shared {
-            inject: InjectQueue::new(),
-            alive: AtomicBool::new(true),
-            signal,
-            unadopted: AtomicUsize::new(0),
-            interrupt_epoch: AtomicUsize::new(0),
-            holders: AtomicUsize::new(1),
-            reserve: HoldReserve::new(),
-        });
-        SharedHold::first(&shared);
-        let inner = Rc::new(Inner {
-            shared: shared.clone(),
-            queue: RunQueue::new(),
-            tasks: TaskList::new(),
-            max_depth: self.max_depth,
-            detect_deadlock: self.detect_deadlock,
-            loops: std::cell::Cell::new(0),
-            #[cfg(feature = "tokio")]
-            tokio: self.tokio,
-        });
-        frames::with(|s| s.register(&inner));
-        Executor { inner }
+        context::with(|s| s.new_executor(self.config))
     }
 }

@@ -1,116 +1,11 @@
-//! The `Send + Sync` handles other threads use: [`Spawner`] and
-//! [`InterruptHandle`], and the [`Interrupted`] error.
+//! [`Spawner`], the handle other threads use to spawn onto an executor.
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use super::Shared;
-use crate::join::JoinHandle;
-use crate::raw::SharedHold;
-use crate::sync::Ordering;
-use crate::task;
-
-/// Interrupts the innermost running [`Executor::try_block_on`](crate::Executor::try_block_on) of an
-/// executor, from any thread (a Ctrl-C handler, a watchdog, a UI button).
-/// `Send + Sync + Clone`.
-///
-/// # Examples
-///
-/// ```
-/// let ex = nestloop::Executor::new();
-/// let interrupt = ex.interrupt_handle();
-/// let result = ex.try_block_on(async move {
-///     interrupt.interrupt();
-///     // The loop notices at its next step.
-///     std::future::pending::<()>().await
-/// });
-/// assert_eq!(result, Err(nestloop::Interrupted::new()));
-/// ```
-#[derive(Clone)]
-pub struct InterruptHandle {
-    /// The executor's thread-safe side.
-    pub(super) shared: Arc<Shared>,
-}
-
-impl InterruptHandle {
-    /// Makes the innermost running `try_block_on` of the executor return
-    /// `Err(Interrupted)`; does nothing when none runs.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ex = nestloop::Executor::new();
-    /// let interrupt = ex.interrupt_handle();
-    /// let outer = ex.try_block_on(async {
-    ///     let inner = ex.try_block_on(async {
-    ///         interrupt.interrupt();
-    ///         nestloop::yield_now().await;
-    ///     });
-    ///     assert!(inner.is_err()); // the innermost one is interrupted
-    ///     "the outer call goes on"
-    /// });
-    /// assert_eq!(outer, Ok("the outer call goes on"));
-    /// ```
-    pub fn interrupt(&self) {
-        self.shared.interrupt();
-    }
-}
-
-impl fmt::Debug for InterruptHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InterruptHandle").finish_non_exhaustive()
-    }
-}
-
-/// The error of an interrupted [`Executor::try_block_on`](crate::Executor::try_block_on), and the panic
-/// payload that unwinds the plain `block_on` calls nested inside it.
-///
-/// # Examples
-///
-/// ```
-/// let err = nestloop::Interrupted::new();
-/// assert_eq!(err.to_string(), "interrupted");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Interrupted {
-    /// Room for details later without breaking users.
-    _private: (),
-}
-
-impl Interrupted {
-    /// The value `try_block_on` returns when interrupted (for comparisons in
-    /// tests).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ex = nestloop::Executor::new();
-    /// let interrupt = ex.interrupt_handle();
-    /// let result = ex.try_block_on(async move {
-    ///     interrupt.interrupt();
-    ///     nestloop::yield_now().await;
-    /// });
-    /// assert_eq!(result, Err(nestloop::Interrupted::new()));
-    /// ```
-    pub const fn new() -> Self {
-        Interrupted { _private: () }
-    }
-}
-
-impl Default for Interrupted {
-    fn default() -> Self {
-        Interrupted::new()
-    }
-}
-
-impl fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("interrupted")
-    }
-}
-
-impl std::error::Error for Interrupted {}
+use crate::sched::Shared;
+use crate::task::JoinHandle;
 
 /// Spawns `Send` futures onto an [`Executor`](crate::Executor) from any thread.
 ///
@@ -134,18 +29,22 @@ impl std::error::Error for Interrupted {}
 #[derive(Clone)]
 pub struct Spawner {
     /// The executor's thread-safe side.
-    pub(super) shared: Arc<Shared>,
+    shared: Arc<Shared>,
 }
 
 impl fmt::Debug for Spawner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Spawner")
-            .field("executor_alive", &self.shared.alive.load(Ordering::Relaxed))
+            .field("executor_alive", &self.shared.is_alive())
             .finish()
     }
 }
 
 impl Spawner {
+    pub(super) fn new(shared: Arc<Shared>) -> Spawner {
+        Spawner { shared }
+    }
+
     /// Spawns a `Send` future onto the executor; callable from any thread.
     ///
     /// # Examples
@@ -164,9 +63,6 @@ impl Spawner {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (task, handle) = task::new_remote(future, SharedHold::remote(&self.shared));
-        self.shared.unadopted.fetch_add(1, Ordering::AcqRel);
-        self.shared.push_remote(task);
-        JoinHandle::new(handle)
+        self.shared.spawn(future)
     }
 }

@@ -1,123 +1,22 @@
-//! The executor, its run queues and its task storage.
-//!
-//! An executor has a thread-local side ([`Inner`], behind the `Rc` of
-//! [`Executor`]) and a thread-safe side ([`Shared`], behind an `Arc` that
-//! [`Spawner`]s and handles hold, and that tasks reach through counted holds,
-//! see `raw::SharedHold`):
-//!
-//! * wakes made on the executor's own thread go to `Inner::queue`, a queue
-//!   linked through the tasks (no atomics, no buffer; see `raw::RunQueue`);
-//! * wakes and spawns from other threads go to `Shared::inject`, a lock-free
-//!   queue, and unpark the thread; loops move them to the local queue.
-//!
-//! Every live task is in `Inner::tasks` (a list linked through the tasks,
-//! see `raw::TaskList`), so `shutdown` and drop can find and drop every
-//! future.
-//!
-//! Here: the types and [`Executor`]'s methods. Beside it: `core.rs`, the
-//! thread-local side's operations; `shared.rs`, the thread-safe side's;
-//! `handles.rs`, [`Spawner`] and [`InterruptHandle`]; `builder.rs`,
-//! [`Builder`].
+//! The public face of an executor: [`Executor`]'s methods, [`Builder`] and
+//! [`Spawner`]. Thin handles: the executor itself (its queues, its tasks,
+//! where a wake goes) is `crate::sched`, and the loop that runs it is
+//! `crate::run_loop`.
 
 use std::fmt;
 use std::future::Future;
 use std::rc::Rc;
-use std::sync::Arc;
 
-use crate::frames;
-use crate::join::JoinHandle;
-use crate::park::ThreadSignal;
-use crate::raw::{HoldReserve, RunQueue, SharedHold, TaskList, TaskRef};
+use crate::context;
 use crate::run_loop;
-use crate::sync::{AtomicBool, AtomicUsize, InjectQueue, Ordering};
-use crate::task;
+use crate::sched::{Executor, InterruptHandle, Interrupted};
+use crate::task::JoinHandle;
 
 mod builder;
-mod core;
 mod handles;
-mod shared;
 
 pub use builder::Builder;
-pub use handles::{InterruptHandle, Interrupted, Spawner};
-
-/// A handle to a single-threaded executor whose [`block_on`](Executor::block_on)
-/// is reentrant.
-///
-/// Cheap to clone (an `Rc` inside); `!Send` and `!Sync`: an executor and its
-/// tasks live on the thread that created it. Use [`Executor::spawner`] to
-/// spawn onto it from other threads.
-///
-/// Dropping the last handle drops every task's future. Tasks often hold a
-/// clone of their executor, which keeps it alive: call
-/// [`shutdown`](Executor::shutdown) to drop them all regardless. Executors
-/// still alive when their thread exits are shut down then.
-///
-/// # Examples
-///
-/// ```
-/// use nestloop::Executor;
-///
-/// let ex = Executor::new();
-/// let task = ex.spawn(async { 1 + 2 });
-/// let inner = ex.clone();
-/// let result = ex.block_on(async move {
-///     // Synchronous code inside an async block may call block_on again:
-///     // the nested loop keeps running this executor's tasks.
-///     inner.block_on(task).unwrap()
-/// });
-/// assert_eq!(result, 3);
-/// ```
-///
-/// An executor stays on its thread:
-///
-/// ```compile_fail
-/// fn assert_send<T: Send>(_: T) {}
-/// assert_send(nestloop::Executor::new());
-/// ```
-#[derive(Clone)]
-pub struct Executor {
-    /// The thread-local side.
-    pub(crate) inner: Rc<Inner>,
-}
-
-/// The thread-local side of an executor.
-pub(crate) struct Inner {
-    /// The thread-safe side.
-    pub(crate) shared: Arc<Shared>,
-    /// Tasks woken or spawned on this thread, in wake order.
-    queue: RunQueue,
-    /// Every live task, so shutdown can reach them all.
-    tasks: TaskList,
-    /// Nesting depth at which `block_on` refuses to nest further
-    /// (`usize::MAX`: no count, the stack is the bound).
-    pub(crate) max_depth: usize,
-    /// Whether a `block_on` that can never finish panics (R9).
-    pub(crate) detect_deadlock: bool,
-    /// How many loop frames of this executor are on its thread's stack.
-    pub(crate) loops: std::cell::Cell<usize>,
-    /// The tokio runtime whose context polls enter.
-    #[cfg(feature = "tokio")]
-    tokio: Option<::tokio::runtime::Handle>,
-}
-
-/// The part of an executor that other threads reach.
-pub(crate) struct Shared {
-    /// Wakes and spawns from other threads.
-    inject: InjectQueue<TaskRef>,
-    /// False once the executor is dropped: pushes then cancel the task.
-    alive: AtomicBool,
-    /// Unparks the executor's thread.
-    pub(crate) signal: Arc<ThreadSignal>,
-    /// Tasks spawned through a `Spawner` and not yet moved into `tasks`.
-    unadopted: AtomicUsize,
-    /// Bumped by each `InterruptHandle::interrupt`.
-    interrupt_epoch: AtomicUsize,
-    /// The executor, its reserve and its tasks' holds (see
-    /// `raw::SharedHold`).
-    pub(crate) holders: AtomicUsize,
-    /// Holds taken for tasks and not yet given to one.
-    pub(crate) reserve: HoldReserve,
-}
+pub use handles::Spawner;
 
 impl fmt::Debug for Executor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -126,12 +25,6 @@ impl fmt::Debug for Executor {
             .field("max_depth", &self.inner.max_depth)
             .field("detect_deadlock", &self.inner.detect_deadlock)
             .finish()
-    }
-}
-
-impl fmt::Debug for Inner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Inner").finish_non_exhaustive()
     }
 }
 
@@ -330,9 +223,7 @@ impl Executor {
     /// assert_eq!(ex.try_block_on(async { 1 }), Ok(1));
     /// ```
     pub fn interrupt_handle(&self) -> InterruptHandle {
-        InterruptHandle {
-            shared: self.inner.shared.clone(),
-        }
+        InterruptHandle::new(self.inner.shared.clone())
     }
 
     /// Spawns a task onto this executor and returns its [`JoinHandle`].
@@ -356,10 +247,7 @@ impl Executor {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let (task, listed, handle) = task::new_local(future, SharedHold::local(&self.inner));
-        self.inner.tasks.push(listed);
-        self.inner.queue.push(task);
-        JoinHandle::new(handle)
+        self.inner.spawn(future)
     }
 
     /// Returns a [`Spawner`]: a `Send + Sync + Clone` handle that other
@@ -376,9 +264,7 @@ impl Executor {
     /// assert_eq!(ex.block_on(handle).unwrap(), 42);
     /// ```
     pub fn spawner(&self) -> Spawner {
-        Spawner {
-            shared: self.inner.shared.clone(),
-        }
+        Spawner::new(self.inner.shared.clone())
     }
 
     /// Polls ready tasks until none is ready, then returns the number of
@@ -415,7 +301,7 @@ impl Executor {
     /// assert_eq!(ex.task_count(), 0);
     /// ```
     pub fn task_count(&self) -> usize {
-        self.inner.tasks.len() + self.inner.shared.unadopted.load(Ordering::Acquire)
+        self.inner.task_count()
     }
 
     /// Aborts every task and drops its future now; each [`JoinHandle`]
@@ -453,7 +339,7 @@ impl Executor {
     /// assert!(same.ptr_eq(&ex));
     /// ```
     pub fn current() -> Option<Executor> {
-        frames::try_with(|s| s.current()).flatten()
+        context::try_with(|s| s.current()).flatten()
     }
 
     /// Whether two handles refer to the same executor.

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{Ordering, fence};
 
-use crate::executor::Executor;
-use crate::frames::{RootState, ThreadState};
+use crate::context::{RootState, ThreadState};
+use crate::sched::Executor;
 use crate::task;
 
 /// Called when a `block_on` future is pending, nothing is ready and no

@@ -4,8 +4,8 @@
 
 use std::panic::resume_unwind;
 
-use crate::executor::Interrupted;
-use crate::frames::ThreadState;
+use crate::context::ThreadState;
+use crate::sched::Interrupted;
 
 /// Acts on a pending interrupt: `Err` when it ends the frame at `index`
 /// (this loop's, the innermost), an unwind with an [`Interrupted`] payload

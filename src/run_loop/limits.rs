@@ -1,8 +1,8 @@
 //! How deep loops may nest (R10): the stack left on the thread is the
 //! bound, `Builder::max_depth` an optional count on top.
 
-use crate::executor::Executor;
-use crate::frames::ThreadState;
+use crate::context::ThreadState;
+use crate::sched::Executor;
 
 /// Stack kept free below the deepest level for unwinding and reporting the
 /// depth-limit panic.

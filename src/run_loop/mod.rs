@@ -29,10 +29,10 @@ use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use crate::executor::{Executor, Inner, Interrupted};
-use crate::frames::{self, FrameGuard, RootState, ThreadState};
-use crate::park;
-use crate::raw::{self, PollRoot};
+use crate::context::PollRoot;
+use crate::context::{self, FrameGuard, RootState};
+use crate::park::{self, TimerHeap};
+use crate::sched::{Executor, Inner, Interrupted};
 
 mod deadlock;
 mod interrupt;
@@ -82,7 +82,7 @@ pub(crate) fn block_on<F: Future>(
     interruptible: bool,
 ) -> Result<F::Output, Interrupted> {
     #[cfg(feature = "tokio")]
-    if frames::depth() == 0 {
+    if context::depth() == 0 {
         // The outermost loop may be blocking a thread that tokio runs on.
         return crate::tokio::blocking(|| run(executor, future, interruptible));
     }
@@ -97,7 +97,7 @@ fn run<F: Future>(
     future: F,
     interruptible: bool,
 ) -> Result<F::Output, Interrupted> {
-    let mark = frames::stack_mark();
+    let mark = context::stack_mark();
     let mut future = pin!(future);
     // A plain `block_on` polls its future once before anything else: its
     // frame is pushed only if something looks for it (most such futures are
@@ -106,7 +106,7 @@ fn run<F: Future>(
     // `try_block_on` goes the general way: an `Interrupted` unwinding out of
     // its first poll must become `Err(Interrupted)`.
     if !interruptible && executor.inner.max_depth != 0 {
-        let first = frames::with(|ts| {
+        let first = context::with(|ts| {
             let _context = executor.inner.poll_context();
             // Polled by this call itself: a panic unwinds straight out (the
             // frame is ended on the way), as it would after `resume_unwind`.
@@ -121,7 +121,7 @@ fn run<F: Future>(
             }
             let index = check_enter(executor, ts, mark);
             let state = ts.root_state(index);
-            let _owner = frames::enter_owner(&executor.inner);
+            let _owner = executor.inner.enter_owner();
             let mut cx = Context::from_waker(&state.handle);
             ts.first_poll(executor, mark, || future.as_mut().poll(&mut cx))
                 .map_err(|frame| (frame, state.clone(), index))
@@ -152,7 +152,7 @@ fn run_rest<F: Future>(
     let (state, frame, index, ready_at_once) = match begun {
         Some((frame, state, index)) => (state, frame, index, false),
         None => {
-            let (state, frame, index) = frames::with(|ts| {
+            let (state, frame, index) = context::with(|ts| {
                 let index = check_enter(executor, ts, mark);
                 let frame = ts.push_frame(executor, mark, interruptible);
                 (ts.root_state(index), frame, index)
@@ -165,8 +165,7 @@ fn run_rest<F: Future>(
             // 0 panics in `check_enter`): its first poll turns an
             // `Interrupted` unwinding out of the future into `Err`.
             debug_assert!(interruptible);
-            let _owner = frames::enter_owner(&executor.inner);
-            let _context = executor.inner.poll_context();
+            let _scope = executor.inner.enter_poll();
             let mut cx = Context::from_waker(&state.handle);
             let ready = root.poll_root(&mut cx).is_ready();
             (state, frame, index, ready)
@@ -175,9 +174,9 @@ fn run_rest<F: Future>(
     let exit = if ready_at_once {
         Ok(Ok(0))
     } else {
-        raw::with_root(&mut root, |id| {
+        context::with_root(&mut root, |id| {
             state.id.set(id);
-            frames::with(|ts| ts.set_root(index, state.clone()));
+            context::with(|ts| ts.set_root(index, state.clone()));
             if interruptible {
                 catch_unwind(AssertUnwindSafe(|| drive(executor, Some(&state))))
             } else {
@@ -189,9 +188,9 @@ fn run_rest<F: Future>(
     // delivered by this loop, unwound into its future from a nested call, or
     // unwound out of a task this loop was polling. It is used up either way,
     // even if the future finished.
-    let aimed_here = interruptible && frames::with(|ts| ts.is_interrupted(index));
+    let aimed_here = interruptible && context::with(|ts| ts.is_interrupted(index));
     if aimed_here {
-        frames::with(|ts| ts.consume_interrupt(index));
+        context::with(|ts| ts.consume_interrupt(index));
     }
     let interrupted = match exit {
         Ok(exit) => exit.is_err() || aimed_here,
@@ -212,8 +211,8 @@ fn run_rest<F: Future>(
 
 /// `Executor::run_until_stalled`.
 pub(crate) fn run_until_stalled(executor: &Executor) -> usize {
-    let mark = frames::stack_mark();
-    let _frame = frames::with(|ts| {
+    let mark = context::stack_mark();
+    let _frame = context::with(|ts| {
         check_enter(executor, ts, mark);
         ts.push_frame(executor, mark, false)
     });
@@ -243,10 +242,9 @@ fn poll_woken_root(owner: &Inner, root: &RootState) -> RootPoll {
     }
     let woken = root.waker.take_woken();
     let polled = {
-        let _owner = frames::enter_owner(owner);
-        let _context = owner.poll_context();
+        let _scope = owner.enter_poll();
         let mut cx = Context::from_waker(&root.handle);
-        raw::poll_root(root.id.get(), &mut cx)
+        context::poll_root(root.id.get(), &mut cx)
     };
     match polled {
         None => {
@@ -279,7 +277,7 @@ fn poll_woken_root(owner: &Inner, root: &RootState) -> RootPoll {
 ///    poll), after the tasks queued before that wake (FIFO);
 /// 4. the own future, if woken.
 fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Interrupted> {
-    frames::with(|ts| {
+    context::with(|ts| {
         let index = ts.depth() - 1;
         let mut polls = 0;
         // A nested call's woken future goes before the tasks, so that nested
@@ -316,7 +314,7 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Inte
                 }
             }
 
-            progressed |= fire_timers(ts);
+            progressed |= TimerHeap::fire_due(&ts.timers);
 
             let active = ts.active_executors();
             // Work that only another thread made ready may wait a moment in
@@ -380,25 +378,4 @@ fn own_turn(
             polled == RootPoll::Finished
         }
     }
-}
-
-/// Fires the thread's due timers. Returns whether any fired.
-///
-/// A waker that panics does not keep the other due timers from firing; the
-/// first such panic is resumed once they all have.
-fn fire_timers(ts: &ThreadState) -> bool {
-    let due = ts.timers.borrow_mut().take_due();
-    let Some(mut due) = due else { return false };
-    let fired = !due.is_empty();
-    let mut first_panic = None;
-    for timer in due.drain(..) {
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| timer.fire())) {
-            first_panic.get_or_insert(payload);
-        }
-    }
-    ts.timers.borrow_mut().return_scratch(due);
-    if let Some(payload) = first_panic {
-        resume_unwind(payload);
-    }
-    fired
 }

@@ -2,9 +2,9 @@
 //! loop drives, in wake order, and the place of the loop's own `block_on`
 //! future in that order (R11).
 
-use crate::executor::Executor;
-use crate::frames::ThreadState;
+use crate::context::ThreadState;
 use crate::park::RootWaker;
+use crate::sched::Executor;
 
 /// Task polls between two looks at the loop's own future.
 const BUDGET: usize = 64;

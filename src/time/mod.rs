@@ -27,12 +27,10 @@
 //! });
 //! ```
 
-mod heap;
 mod interval;
 mod sleep;
 mod timeout;
 
-pub(crate) use heap::TimerHeap;
 pub use interval::{Interval, MissedTickBehavior, interval, interval_at};
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Elapsed, Timeout, timeout, timeout_at};

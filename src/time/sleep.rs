@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use futures::task::AtomicWaker;
 
-use super::heap::TimerShared;
-use crate::frames;
+use crate::context;
+use crate::park::TimerShared;
 use crate::park::thread_key;
 
 /// Waits until `duration` has passed.
@@ -132,7 +132,7 @@ impl Sleep {
 
 /// Panics unless a nestloop loop runs on this thread.
 fn assert_in_loop() {
-    if frames::depth() == 0 {
+    if context::depth() == 0 {
         panic!(
             "nestloop: a nestloop timer (sleep, timeout or interval) was polled outside any \
              nestloop loop, where nothing would ever fire it. Await it inside \
@@ -167,7 +167,7 @@ impl Future for Sleep {
                 });
                 timer.waker.register(cx.waker());
                 let deadline = self.deadline;
-                frames::with(|ts| ts.timers.borrow_mut().insert(deadline, timer.clone()));
+                context::with(|ts| ts.timers.borrow_mut().insert(deadline, timer.clone()));
                 self.timer = Some(timer);
             }
         }

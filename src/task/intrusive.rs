@@ -8,7 +8,7 @@
 //! executor's thread, by that executor's one list and one queue: both are
 //! `!Send`, and a task is only ever pushed into its own executor's. That
 //! last part is upheld outside this folder, by safe code: `executor/` and
-//! `task.rs` push a task only into the `Inner` that spawned it, adopted it
+//! `harness.rs` push a task only into the `Inner` that spawned it, adopted it
 //! from its injection queue, or ran it, or that `Shared::push_local_here`
 //! finds for the task's own `Shared` on that executor's thread. `cell.rs`
 //! sets both fields (`pub(super)`) only when it creates the task. Every

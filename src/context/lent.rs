@@ -10,7 +10,7 @@
 use std::cell::Cell;
 use std::ptr::NonNull;
 
-use crate::executor::Executor;
+use crate::sched::Executor;
 
 /// A `block_on`'s executor, lent to its thread's state while the call polls
 /// its future for the first time with its frame deferred (see

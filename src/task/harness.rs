@@ -1,6 +1,6 @@
 //! What a task does, whatever its future type: the operations behind the
-//! vtable of `raw::Task` (one allocation per task holding the header, the
-//! future and then its result; see `crate::raw`).
+//! vtable of `Task` (one allocation per task holding the header, the future
+//! and then its result; see `cell.rs`).
 //!
 //! The reference a run queue holds is the one `run` works with: a task woken
 //! during its poll goes back to the queue with it, a finished task releases
@@ -11,13 +11,13 @@ use std::mem;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::task::{Context, Poll, Waker};
 
-use crate::executor::{Inner, Interrupted};
-use crate::frames;
-use crate::join::{JoinError, drop_contained};
-use crate::park::thread_key;
-use crate::raw::{AWAITER, AwaiterSlot, RUNNING, Running, TAKEN, Task, TaskRef, ThisThread};
-
-pub(crate) use crate::raw::{new_local, new_remote};
+use super::awaiter::AwaiterSlot;
+use super::cell::Running;
+use super::join::{JoinError, drop_contained};
+use super::state::{AWAITER, RUNNING, TAKEN};
+use super::task_ref::TaskRef;
+use super::typed::Task;
+use crate::sched::{Inner, Interrupted, ThisThread};
 
 /// Stores the result, wakes the awaiter and leaves the task list; releases
 /// the claimer's reference.
@@ -69,8 +69,7 @@ pub(crate) fn run<F: Future + 'static>(task: Task<F>, executor: &Inner) -> bool 
         return false;
     }
     let poll = {
-        let _owner = frames::enter_owner(executor);
-        let _context = executor.poll_context();
+        let _scope = executor.enter_poll();
         catch_unwind(AssertUnwindSafe(|| running.poll()))
     };
     match poll {
@@ -143,10 +142,9 @@ pub(crate) fn abort<F: Future + 'static>(task: Task<F>) {
     if previous & RUNNING != 0 {
         return; // on the stack: cancelled when its poll returns
     }
-    let adopted = header.is_adopted();
-    if adopted && header.shared.signal.key() == thread_key() {
+    if header.is_adopted() {
         // On the owner thread: drop the future right away.
-        let executor = frames::try_with(|s| s.executor_for(&header.shared)).flatten();
+        let executor = ThisThread::get().and_then(|here| header.shared.local_executor(here));
         if let Some(executor) = executor {
             if let Ok(running) = task.begin(Some(ThisThread::of(&executor))) {
                 cancel(running, Some(&executor));
@@ -226,8 +224,8 @@ mod tests {
     /// allocation of header and cell per task.
     #[test]
     fn a_task_of_an_empty_future_stays_small() {
-        let cell = std::mem::size_of::<crate::raw::TaskCell<std::future::Ready<()>>>();
+        let cell = std::mem::size_of::<crate::task::cell::TaskCell<std::future::Ready<()>>>();
         assert!(cell <= 64, "a task grew to {cell} bytes");
-        assert_eq!(std::mem::size_of::<crate::join::JoinError>(), 8);
+        assert_eq!(std::mem::size_of::<crate::task::JoinError>(), 8);
     }
 }

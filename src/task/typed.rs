@@ -21,16 +21,16 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::task::{Context, Poll};
 
-use crate::join::JoinError;
+use super::harness;
+use super::join::JoinError;
 use crate::sync::Ordering;
-use crate::task;
 
 use super::cell::{Header, TaskCell};
-use super::hold::SharedHold;
 use super::state::{
     COMPLETED, HANDLE, REF_MASK, REF_ONE, SCHEDULED, SEND_FUTURE, TAKEN, UNADOPTED,
 };
 use super::task_ref::{JoinRef, TaskRef, VTable};
+use crate::sched::SharedHold;
 
 /// An owned reference to a task whose future type is known: what the
 /// vtable's operations work with, on the executor's thread.
@@ -44,10 +44,10 @@ pub(crate) struct Task<F: Future + 'static> {
 impl<F: Future + 'static> Task<F> {
     /// The vtable of tasks with this future type.
     pub(super) const VTABLE: VTable = VTable {
-        run: |t, ex| task::run(Self::typed(t), ex),
-        shut_down: |t, ex| task::shut_down(Self::typed(t), ex),
-        cancel_orphan: |t| task::cancel_orphan(Self::typed(t)),
-        abort: |t| task::abort(Self::typed(t.clone())),
+        run: |t, ex| harness::run(Self::typed(t), ex),
+        shut_down: |t, ex| harness::shut_down(Self::typed(t), ex),
+        cancel_orphan: |t| harness::cancel_orphan(Self::typed(t)),
+        abort: |t| harness::abort(Self::typed(t.clone())),
         drop_handle: |t| Self::typed(t).drop_handle(),
         poll_join: Self::poll_join_erased,
         dealloc: Self::dealloc,
@@ -119,7 +119,7 @@ impl<F: Future + 'static> Task<F> {
             {
                 Ok(_) if unclaimed => {
                     let result = this.cell().take_stage_result();
-                    crate::join::drop_contained(result);
+                    super::join::drop_contained(result);
                     drop(ManuallyDrop::into_inner(this).task);
                     return;
                 }
@@ -138,7 +138,7 @@ impl<F: Future + 'static> Task<F> {
         let typed = ManuallyDrop::new(Self::typed(TaskRef(task.0)));
         let (poll, spent) = match typed.take_last() {
             Some(result) => (Poll::Ready(result), true),
-            None => (task::poll_join(&typed, cx), false),
+            None => (harness::poll_join(&typed, cx), false),
         };
         // SAFETY: per the contract.
         unsafe { *out.cast::<Poll<Result<F::Output, JoinError>>>() = poll };

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::task::Waker;
 
 use super::ThreadState;
-use crate::executor::Executor;
+use super::root_table::{self, RootId};
 use crate::park::{RootWaker, ThreadSignal};
-use crate::raw::{self, RootId};
+use crate::sched::Executor;
 
 /// The state of a `block_on` future that other loops may need.
 #[derive(Debug)]
 pub(crate) struct RootState {
-    /// Where the future itself is reachable (see `raw::poll_root`).
+    /// Where the future itself is reachable (see `root_table::poll_root`).
     pub(crate) id: Cell<RootId>,
     /// Its waker; strong count 2 (this and `handle`) means no clone exists.
     pub(crate) waker: Arc<RootWaker>,
@@ -97,7 +97,7 @@ impl ThreadState {
             if skip.is_some_and(|s| Rc::ptr_eq(s, root))
                 || root.done.get()
                 || !root.waker.is_woken()
-                || raw::is_busy(root.id.get())
+                || root_table::is_busy(root.id.get())
             {
                 continue;
             }
@@ -113,7 +113,7 @@ pub(super) fn new_root_state(signal: &Arc<ThreadSignal>) -> Rc<RootState> {
     let waker = Arc::new(RootWaker::new(signal.clone()));
     Rc::new(RootState {
         id: Cell::new(RootId::UNREGISTERED),
-        handle: crate::raw::root_waker(waker.clone()),
+        handle: crate::task::root_waker(waker.clone()),
         waker,
         done: Cell::new(false),
     })

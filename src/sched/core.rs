@@ -1,12 +1,46 @@
 //! The thread-local side of an executor ([`Inner`]): its run queue, its task
-//! list, adopting tasks from other threads, shutdown.
+//! list, spawning, adopting tasks from other threads, shutdown, and the scope
+//! every poll of its tasks and futures runs in.
 
-use std::sync::Arc;
+use std::cell::Cell;
+use std::future::Future;
 
-use super::Inner;
-use crate::frames;
-use crate::raw::{SharedHold, TaskRef};
-use crate::sync::{Ordering, fence};
+use super::{Inner, SharedHold};
+use crate::sync::{Ordering, fence, thread_locals};
+use crate::task::{self, JoinHandle, TaskRef};
+
+thread_locals! {
+    /// The executor owning the task or `block_on` future being polled on
+    /// this thread right now (null outside any poll).
+    static OWNER: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The executor owning the task or future being polled right now, as an
+/// address to compare (null outside any poll).
+pub(crate) fn owner() -> *const Inner {
+    OWNER.with(Cell::get)
+}
+
+/// Restores the previous owner (see `Inner::enter_owner`).
+#[derive(Debug)]
+pub(crate) struct OwnerGuard {
+    /// The value to restore.
+    previous: *const Inner,
+}
+
+impl Drop for OwnerGuard {
+    #[inline]
+    fn drop(&mut self) {
+        OWNER.with(|o| o.set(self.previous));
+    }
+}
+
+/// What a poll of an executor's task or future runs inside (see
+/// `Inner::enter_poll`).
+pub(crate) struct PollScope<'a> {
+    _owner: OwnerGuard,
+    _context: PollContext<'a>,
+}
 
 /// Keeps a runtime context entered while an executor's task or future is
 /// polled (feature `tokio`); nothing otherwise.
@@ -16,6 +50,42 @@ pub(crate) type PollContext<'a> = Option<::tokio::runtime::EnterGuard<'a>>;
 pub(crate) type PollContext<'a> = std::marker::PhantomData<&'a ()>;
 
 impl Inner {
+    /// Marks this executor as the owner of what is polled until the guard
+    /// drops (`Executor::current`).
+    #[inline]
+    pub(crate) fn enter_owner(&self) -> OwnerGuard {
+        OwnerGuard {
+            previous: OWNER.with(|o| o.replace(self as *const Inner)),
+        }
+    }
+
+    /// Enters the scope of a poll of this executor's task or future: the
+    /// owner (`enter_owner`) and, with feature `tokio`, the runtime context.
+    #[inline]
+    pub(crate) fn enter_poll(&self) -> PollScope<'_> {
+        PollScope {
+            _owner: self.enter_owner(),
+            _context: self.poll_context(),
+        }
+    }
+
+    /// See [`Executor::spawn`](crate::Executor::spawn).
+    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let (task, listed, handle) = task::new_local(future, SharedHold::local(self));
+        self.tasks.push(listed);
+        self.queue.push(task);
+        JoinHandle::new(handle)
+    }
+
+    /// See [`Executor::task_count`](crate::Executor::task_count).
+    pub(crate) fn task_count(&self) -> usize {
+        self.tasks.len() + self.shared.unadopted.load(Ordering::Acquire)
+    }
+
     /// Enters what a poll of this executor's tasks and futures needs.
     #[inline]
     pub(crate) fn poll_context(&self) -> PollContext<'_> {
@@ -134,12 +204,14 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // From here wakes on this thread take the remote path, which cancels
+        // what they push once `alive` is false (the thread's registry drops
+        // its entry by itself: it holds a `Weak`).
+        self.shared.clear_local(self);
         self.shared.alive.store(false, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         self.shutdown();
         self.shared.drain_dead();
-        let shared = Arc::as_ptr(&self.shared);
-        frames::try_with(|s| s.unregister(shared));
         SharedHold::release_executor(self);
     }
 }

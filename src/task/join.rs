@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use parking_lot::Mutex;
 
-use crate::raw::{JoinRef, TaskRef};
+use super::task_ref::{JoinRef, TaskRef};
 
 /// An owned permission to await a spawned task's result.
 ///

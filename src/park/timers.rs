@@ -1,7 +1,11 @@
-//! The per-thread timer heap that every loop of the thread fires.
+//! The thread's timers: the heap of deadlines that every loop of the thread
+//! fires, and whose earliest deadline bounds how long the thread parks.
+//! `Sleep` (in `time/sleep.rs`) registers its timers here.
 
+use std::cell::RefCell;
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::BinaryHeap;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -110,9 +114,30 @@ impl TimerHeap {
         self.heap.peek().map(|Reverse(e)| e.deadline)
     }
 
+    /// Fires the due timers of `heap`. Returns whether any fired.
+    ///
+    /// A waker that panics does not keep the other due timers from firing;
+    /// the first such panic is resumed once they all have.
+    pub(crate) fn fire_due(heap: &RefCell<TimerHeap>) -> bool {
+        let due = heap.borrow_mut().take_due();
+        let Some(mut due) = due else { return false };
+        let fired = !due.is_empty();
+        let mut first_panic = None;
+        for timer in due.drain(..) {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| timer.fire())) {
+                first_panic.get_or_insert(payload);
+            }
+        }
+        heap.borrow_mut().return_scratch(due);
+        if let Some(payload) = first_panic {
+            resume_unwind(payload);
+        }
+        fired
+    }
+
     /// Removes the timers that are due, in deadline order, for the caller to
     /// fire once the heap is no longer borrowed. `None` when none is due.
-    pub(crate) fn take_due(&mut self) -> Option<Vec<Arc<TimerShared>>> {
+    fn take_due(&mut self) -> Option<Vec<Arc<TimerShared>>> {
         self.purge_top();
         let first = self.heap.peek()?.0.deadline;
         let now = Instant::now();
@@ -130,7 +155,7 @@ impl TimerHeap {
     }
 
     /// Gives back the buffer lent by `take_due`.
-    pub(crate) fn return_scratch(&mut self, scratch: Vec<Arc<TimerShared>>) {
+    fn return_scratch(&mut self, scratch: Vec<Arc<TimerShared>>) {
         debug_assert!(scratch.is_empty());
         self.scratch = scratch;
     }

@@ -13,7 +13,7 @@
 use crate::sync::Ordering;
 
 use super::cell::Header;
-use super::hold::ThisThread;
+use crate::sched::ThisThread;
 
 /// In a run queue, or to be queued again when the current poll returns.
 pub(crate) const SCHEDULED: usize = 1 << 0;

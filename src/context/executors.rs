@@ -2,23 +2,14 @@
 //! thread's default executor, R1), every executor created on the thread
 //! (for wakes made on it), and their shutdown at thread exit.
 
-use std::cell::Cell;
 use std::rc::{Rc, Weak};
-use std::sync::Arc;
 
-use super::{EXIT, OWNER, ThreadState, try_with};
-use crate::executor::{Executor, Inner, Shared};
-use crate::raw;
+use super::{EXIT, ThreadState, root_table, try_with};
+use crate::sched::{self, Config, Executor, Inner};
 
-/// An executor created on this thread, found by its shared part's address
-/// when a waker on this thread wants its local queue.
+/// An executor created on this thread, for its shutdown at thread exit.
 #[derive(Debug)]
-pub(super) struct Registered {
-    /// Address of the executor's `Shared`.
-    shared: *const Shared,
-    /// The executor itself.
-    inner: Weak<Inner>,
-}
+pub(super) struct Registered(Weak<Inner>);
 
 /// Shuts the thread's executors down at thread exit while the thread's
 /// state is still reachable (its destructor runs before `STATE`'s, having
@@ -39,7 +30,7 @@ impl Drop for ExitGuard {
 /// first use, so `EXIT`'s destructor runs before those of `STATE` and the
 /// root table, which the shutdown uses.
 fn arm_exit_guard() {
-    raw::init_roots();
+    root_table::init_roots();
     let _ = EXIT.try_with(|_| ());
 }
 
@@ -76,7 +67,7 @@ impl ThreadState {
     /// `Executor::current()`.
     pub(crate) fn current(&self) -> Option<Executor> {
         self.materialize();
-        let owner = OWNER.with(Cell::get);
+        let owner = sched::owner();
         if !owner.is_null() {
             // The owner of what is being polled has a frame, or is the
             // default executor (only those executors' tasks and futures are
@@ -103,7 +94,7 @@ impl ThreadState {
     pub(crate) fn default_executor(&self) -> Executor {
         self.default_executor
             .borrow_mut()
-            .get_or_insert_with(Executor::new)
+            .get_or_insert_with(|| self.new_executor(Config::default()))
             .clone()
     }
 
@@ -132,35 +123,16 @@ impl ThreadState {
     /// Every live executor created on this thread.
     pub(crate) fn registered(&self) -> Vec<Rc<Inner>> {
         let registry = self.registry.borrow();
-        registry.iter().filter_map(|r| r.inner.upgrade()).collect()
+        registry.iter().filter_map(|r| r.0.upgrade()).collect()
     }
 
-    /// Records a new executor of this thread.
-    pub(crate) fn register(&self, inner: &Rc<Inner>) {
+    /// Creates an executor of this thread and records it.
+    pub(crate) fn new_executor(&self, config: Config) -> Executor {
+        let inner = Inner::new(config, self.signal().clone());
         arm_exit_guard();
         let mut registry = self.registry.borrow_mut();
-        registry.retain(|r| r.inner.strong_count() > 0);
-        registry.push(Registered {
-            shared: Arc::as_ptr(&inner.shared),
-            inner: Rc::downgrade(inner),
-        });
-    }
-
-    /// Forgets an executor that is going away.
-    pub(crate) fn unregister(&self, shared: *const Shared) {
-        if let Ok(mut registry) = self.registry.try_borrow_mut() {
-            registry.retain(|r| r.shared != shared);
-        }
-    }
-
-    /// The executor of this thread whose shared part is `shared`, if it is
-    /// still alive.
-    pub(crate) fn executor_for(&self, shared: &Shared) -> Option<Rc<Inner>> {
-        let registry = self.registry.try_borrow().ok()?;
-        registry
-            .iter()
-            .find(|r| std::ptr::eq(r.shared, shared))?
-            .inner
-            .upgrade()
+        registry.retain(|r| r.0.strong_count() > 0);
+        registry.push(Registered(Rc::downgrade(&inner)));
+        Executor { inner }
     }
 }

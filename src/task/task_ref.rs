@@ -23,8 +23,8 @@ use std::mem::{self, ManuallyDrop};
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
-use crate::executor::{Inner, Shared};
-use crate::join::JoinError;
+use super::join::JoinError;
+use crate::sched::{Inner, Shared};
 use crate::sync::Ordering;
 
 use super::cell::Header;

@@ -16,14 +16,17 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
 
-use crate::executor::{Executor, Inner};
-use crate::park::{BatchPause, ThreadSignal};
-use crate::raw::LentExecutor;
+use crate::park::{BatchPause, ThreadSignal, TimerHeap};
+use crate::sched::Executor;
 use crate::sync::thread_locals;
-use crate::time::TimerHeap;
 
 mod executors;
+mod lent;
+mod root_table;
 mod roots;
+
+use lent::LentExecutor;
+pub(crate) use root_table::{PollRoot, poll_root, with_root};
 
 use executors::{ExitGuard, Registered};
 pub(crate) use roots::RootState;
@@ -107,10 +110,7 @@ impl Drop for ThreadState {
 }
 
 thread_locals! {
-    /// The executor owning the task or root being polled right now.
-    static OWNER: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
-
-    /// Everything else.
+    /// The thread's state.
     static STATE: ThreadState = ThreadState::new();
 
     /// Runs the thread-exit shutdown before `STATE` is destroyed; touched
@@ -362,27 +362,5 @@ impl Drop for LazyGuard<'_> {
         if !self.ts.lazy.is_lent() {
             self.ts.pop_frame();
         }
-    }
-}
-
-/// Marks `inner` as the owner of what is polled until the guard drops.
-#[inline]
-pub(crate) fn enter_owner(inner: &Inner) -> OwnerGuard {
-    OwnerGuard {
-        previous: OWNER.with(|o| o.replace(inner as *const Inner)),
-    }
-}
-
-/// Restores the previous owner (see `enter_owner`).
-#[derive(Debug)]
-pub(crate) struct OwnerGuard {
-    /// The value to restore.
-    previous: *const Inner,
-}
-
-impl Drop for OwnerGuard {
-    #[inline]
-    fn drop(&mut self) {
-        OWNER.with(|o| o.set(self.previous));
     }
 }

@@ -1,38 +1,29 @@
 //! The thread-safe side of an executor ([`Shared`]): where wakes and spawns
 //! from other threads go, and how they wake the executor's thread.
 
-use super::Shared;
-use crate::frames;
-use crate::raw::TaskRef;
+use std::future::Future;
+use std::sync::Arc;
+
+use super::{Shared, SharedHold};
 use crate::sync::{Ordering, fence};
+use crate::task::{self, JoinHandle, TaskRef};
 
 impl Shared {
-    /// The number of interrupts so far.
-    pub(crate) fn interrupt_epoch(&self) -> usize {
-        self.interrupt_epoch.load(Ordering::SeqCst)
+    /// See [`Spawner::spawn`](crate::Spawner::spawn).
+    pub(crate) fn spawn<F>(self: &Arc<Self>, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (task, handle) = task::new_remote(future, SharedHold::remote(self));
+        self.unadopted.fetch_add(1, Ordering::AcqRel);
+        self.push_remote(task);
+        JoinHandle::new(handle)
     }
 
-    /// See [`InterruptHandle::interrupt`].
-    pub(crate) fn interrupt(&self) {
-        self.interrupt_epoch.fetch_add(1, Ordering::SeqCst);
-        self.signal.interrupt();
-    }
-
-    /// Queues a woken task locally when this is the executor's thread (and
-    /// the executor still registered there); else gives it back for
-    /// `push_remote`.
-    #[inline]
-    pub(crate) fn push_local_here(&self, task: TaskRef) -> Result<(), TaskRef> {
-        if self.signal.key() != crate::park::thread_key() {
-            return Err(task);
-        }
-        match frames::try_with(|s| s.executor_for(self)).flatten() {
-            Some(inner) => {
-                inner.push_local(task);
-                Ok(())
-            }
-            None => Err(task),
-        }
+    /// Whether the executor is still alive (for `Debug`).
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Relaxed)
     }
 
     /// Pushes on the injection queue and unparks the executor's thread; if

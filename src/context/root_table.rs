@@ -67,7 +67,7 @@ thread_locals! {
 
 /// Makes sure this thread's root table exists, so that a thread-local
 /// registered after this call is destroyed before it (see
-/// `frames::arm_exit_guard`).
+/// `context::arm_exit_guard`).
 pub(crate) fn init_roots() {
     let _ = ROOTS.try_with(|_| ());
 }

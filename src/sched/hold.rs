@@ -1,32 +1,31 @@
 #![allow(unsafe_code)]
 //! A task's way back to its executor's shared part ([`SharedHold`]),
-//! counted in `Shared::holders` and handed out from a per-executor reserve
-//! ([`HoldReserve`]); [`ThisThread`], the proof of which thread is calling.
+//! counted in `Shared::holds` ([`Holds`]) and handed out from a per-executor
+//! reserve there; [`ThisThread`], the proof of which thread is calling.
 //!
 //! Invariant: a `SharedHold` points at the allocation of an `Arc<Shared>`
-//! kept alive by the one strong count that `Shared::holders` owns while it
-//! is above zero; every hold, the executor's own and its unused reserve
-//! each count one there. Only this file changes `holders` and `reserve`,
-//! yet both are `pub(crate)` fields of `Shared` in `executor/mod.rs`, which
-//! creates them (`holders` at 1, for `SharedHold::first`): a stray
-//! `fetch_sub` elsewhere would free `Shared` under live holds. The reserve
-//! is touched only on its executor's thread (`HoldReserve::update` checks
-//! with a `ThisThread`, which cannot leave the thread it was made on).
+//! kept alive by the one strong count that `Holds::holders` owns while it is
+//! above zero; every hold, the executor's own and its unused reserve each
+//! count one there. Both counts are private to this file, which alone
+//! changes them (`Holds::new` starts `holders` at 1, for
+//! `SharedHold::first`). The reserve is touched only on its executor's
+//! thread (`Holds::update_reserve` checks with a `ThisThread`, which cannot
+//! leave the thread it was made on).
 
 use std::marker::PhantomData;
 use std::mem::{self, ManuallyDrop};
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use crate::executor::{Inner, Shared};
-use crate::sync::{Ordering, UnsafeCell};
+use super::{Inner, Shared};
+use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
 
 /// Holds taken in one atomic operation when an executor's reserve runs out.
-pub(super) const HOLD_BATCH: usize = 64;
+pub(crate) const HOLD_BATCH: usize = 64;
 
 /// A task's way back to its executor's [`Shared`]: a pointer kept valid by
-/// `Shared::holders` instead of the `Arc`'s own count. The executor's
-/// thread takes holds for its tasks from a reserve (`HoldReserve`) it
+/// `Holds::holders` instead of the `Arc`'s own count. The executor's
+/// thread takes holds for its tasks from a reserve (in `Holds`) it
 /// refills `HOLD_BATCH` at a time, and a task freed on that thread gives its
 /// hold back there, so spawning and freeing a task costs no atomic
 /// operation on `Shared`, where an `Arc` clone per task would cost two.
@@ -54,11 +53,14 @@ impl SharedHold {
     #[inline]
     pub(crate) fn local(executor: &Inner) -> SharedHold {
         let shared = &executor.shared;
-        let taken = HoldReserve::update(shared, ThisThread::of(executor), |reserve| {
+        let taken = Holds::update_reserve(shared, ThisThread::of(executor), |reserve| {
             if *reserve == 0 {
                 // The executor's own hold keeps the count above zero:
                 // adding needs no new strong count.
-                shared.holders.fetch_add(HOLD_BATCH, Ordering::Relaxed);
+                shared
+                    .holds
+                    .holders
+                    .fetch_add(HOLD_BATCH, Ordering::Relaxed);
                 *reserve = HOLD_BATCH;
             }
             *reserve -= 1;
@@ -73,7 +75,7 @@ impl SharedHold {
 
     /// A hold for a task spawned from another thread.
     pub(crate) fn remote(shared: &Arc<Shared>) -> SharedHold {
-        if shared.holders.fetch_add(1, Ordering::Relaxed) == 0 {
+        if shared.holds.holders.fetch_add(1, Ordering::Relaxed) == 0 {
             // The executor and all its tasks are gone, and the last holder
             // gave the strong count back (or is about to): take one again.
             mem::forget(shared.clone());
@@ -96,7 +98,7 @@ impl SharedHold {
     /// its reserve, and closes the reserve.
     pub(crate) fn release_executor(executor: &Inner) {
         let shared = &executor.shared;
-        let reserve = HoldReserve::update(shared, ThisThread::of(executor), |reserve| {
+        let reserve = Holds::update_reserve(shared, ThisThread::of(executor), |reserve| {
             mem::replace(reserve, CLOSED)
         })
         .unwrap_or(0);
@@ -109,7 +111,7 @@ impl SharedHold {
     pub(crate) fn release(self, here: Option<ThisThread>) {
         let this = ManuallyDrop::new(self);
         let returned = here.and_then(|here| {
-            HoldReserve::update(&this, here, |reserve| {
+            Holds::update_reserve(&this, here, |reserve| {
                 if *reserve == CLOSED {
                     return false;
                 }
@@ -165,7 +167,7 @@ impl ThisThread {
 
     /// Whether this is the thread of the executor whose `Shared` this is.
     #[inline]
-    pub(super) fn owns(self, shared: &Shared) -> bool {
+    pub(crate) fn owns(self, shared: &Shared) -> bool {
         self.key == shared.signal.key()
     }
 }
@@ -173,32 +175,50 @@ impl ThisThread {
 /// The reserve's value once its executor is gone.
 const CLOSED: usize = usize::MAX;
 
-/// An executor's holds on its `Shared` taken and not yet given to a task
-/// (see `SharedHold`). Only the executor's thread touches it.
-pub(crate) struct HoldReserve(UnsafeCell<usize>);
+/// The counts behind an executor's holds (`Shared::holds`, see
+/// `SharedHold`): private to this file, whose invariant rests on them.
+pub(crate) struct Holds {
+    /// The executor, its reserve and its tasks' holds.
+    holders: AtomicUsize,
+    /// Holds taken for tasks and not yet given to one; only the executor's
+    /// thread touches it.
+    reserve: UnsafeCell<usize>,
+}
 
-// SAFETY: the count is read and written only on one thread (`update`
-// checks, with a `ThisThread`), so sharing the reserve between threads
-// shares no access.
-unsafe impl Sync for HoldReserve {}
+// SAFETY: `reserve` is read and written only on one thread
+// (`update_reserve` checks, with a `ThisThread`), so sharing it shares no
+// access; `holders` is atomic.
+unsafe impl Sync for Holds {}
 
-impl HoldReserve {
-    /// An empty reserve.
+impl Holds {
+    /// The counts of a new executor: its own hold, and an empty reserve.
     pub(crate) fn new() -> Self {
-        HoldReserve(UnsafeCell::new(0))
+        Holds {
+            holders: AtomicUsize::new(1),
+            reserve: UnsafeCell::new(0),
+        }
     }
 
     /// Runs `f` on the count of `shared`'s reserve if `here` is the thread
     /// of its executor, else returns `None`.
     #[inline]
-    fn update<R>(shared: &Shared, here: ThisThread, f: impl FnOnce(&mut usize) -> R) -> Option<R> {
+    fn update_reserve<R>(
+        shared: &Shared,
+        here: ThisThread,
+        f: impl FnOnce(&mut usize) -> R,
+    ) -> Option<R> {
         if !here.owns(shared) {
             return None;
         }
         // SAFETY: only the owner thread gets here, and `f` cannot reach
-        // the reserve again (it is private to this module's callers, none
+        // the reserve again (it is private to this file's callers, none
         // of which nest), so the borrow is exclusive.
-        Some(shared.reserve.0.with_mut(|count| f(unsafe { &mut *count })))
+        Some(
+            shared
+                .holds
+                .reserve
+                .with_mut(|count| f(unsafe { &mut *count })),
+        )
     }
 }
 
@@ -225,7 +245,7 @@ fn arc_ptr(shared: &Arc<Shared>) -> NonNull<Shared> {
 fn release_holds(shared: NonNull<Shared>, count: usize) {
     // SAFETY: the caller's holds keep `Shared` alive until this returns
     // (the strong count goes only after the subtraction below).
-    let holders = unsafe { &shared.as_ref().holders };
+    let holders = unsafe { &shared.as_ref().holds.holders };
     if holders.fetch_sub(count, Ordering::Release) == count {
         // See everything the other holders did before giving theirs back.
         crate::sync::fence(Ordering::Acquire);

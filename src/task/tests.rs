@@ -116,7 +116,7 @@ fn tasks_keep_their_executors_shared_part_alive_and_free_it_once() {
     // More tasks than one batch of holds: the reserve is refilled, and
     // the finished ones give their holds back to it.
     let parked: std::sync::Arc<std::sync::Mutex<Vec<Waker>>> = Default::default();
-    for i in 0..super::hold::HOLD_BATCH + 10 {
+    for i in 0..crate::sched::HOLD_BATCH + 10 {
         let p = parked.clone();
         drop(ex.spawn(async move {
             if i % 2 == 0 {
@@ -129,7 +129,7 @@ fn tasks_keep_their_executors_shared_part_alive_and_free_it_once() {
         }));
     }
     ex.run_until_stalled();
-    assert_eq!(ex.task_count(), super::hold::HOLD_BATCH / 2 + 5);
+    assert_eq!(ex.task_count(), crate::sched::HOLD_BATCH / 2 + 5);
     // The executor goes; its pending tasks live on through their wakers.
     drop(ex);
     assert!(shared.upgrade().is_some());
@@ -272,7 +272,7 @@ fn a_task_awaiting_a_handle_is_held_in_one_word_and_woken_or_let_go() {
     use futures::channel::oneshot;
 
     assert_eq!(
-        std::mem::size_of::<super::AwaiterSlot>(),
+        std::mem::size_of::<super::awaiter::AwaiterSlot>(),
         std::mem::size_of::<usize>()
     );
     let ex = Executor::new();

@@ -29,16 +29,16 @@ use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll, RawWaker, Waker};
 
-use crate::join::JoinError;
+use super::join::JoinError;
 use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
 
 use super::awaiter::AwaiterSlot;
-use super::hold::{SharedHold, ThisThread};
 use super::intrusive::{Links, QueueNext, UNQUEUED};
 use super::state::{AWAITER, CANCELLED, COMPLETED, FAILED, HANDLE, REF_ONE, RUNNING, SCHEDULED};
 use super::task_ref::{TaskRef, VTable};
 use super::typed::Task;
 use super::waker::WAKER_VTABLE;
+use crate::sched::{SharedHold, ThisThread};
 
 /// What a task's cell holds over its life, one at a time in the same
 /// bytes. The state word says which (no tag of its own, so a task of a

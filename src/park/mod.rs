@@ -1,0 +1,140 @@
+//! Wakers and parking: how a sleeping thread learns that work arrived.
+//!
+//! A loop with nothing to do parks its thread (`std::thread::park`, with a
+//! timeout when a timer is pending). Everything that can make work for it
+//! from another thread (a task wake, a `Spawner::spawn`, a root wake) unparks
+//! it after publishing the work, so the park returns at once or is never
+//! entered: `std`'s park token closes the race between checking for work and
+//! parking.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+mod batch;
+mod root_waker;
+mod timers;
+
+pub(crate) use batch::BatchPause;
+pub(crate) use root_waker::RootWaker;
+pub(crate) use timers::{TimerHeap, TimerShared};
+
+use crate::sync::thread::{self, Thread};
+use crate::sync::{AtomicBool, Ordering, thread_locals};
+
+/// Source of thread keys; 0 means "not assigned yet".
+static NEXT_THREAD_KEY: AtomicU64 = AtomicU64::new(1);
+
+thread_locals! {
+    /// This thread's key; never reused by another thread, unlike `ThreadId`
+    /// comparisons through addresses. Const and without a destructor, so it
+    /// works during thread-local destruction too.
+    static THREAD_KEY: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// A number unique to the calling thread for the life of the process.
+#[inline]
+pub(crate) fn thread_key() -> u64 {
+    THREAD_KEY.with(|key| {
+        let k = key.get();
+        if k != 0 {
+            return k;
+        }
+        let k = NEXT_THREAD_KEY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        key.set(k);
+        k
+    })
+}
+
+/// `thread_key`, or `None` where thread-locals are gone (only under loom,
+/// whose thread-locals are unreachable while a thread exits).
+#[inline]
+pub(crate) fn try_thread_key() -> Option<u64> {
+    THREAD_KEY.try_with(|_| ()).ok().map(|()| thread_key())
+}
+
+/// One per thread that runs loops: unparks it and flags woken roots.
+#[derive(Debug)]
+pub(crate) struct ThreadSignal {
+    /// The thread to unpark.
+    thread: Thread,
+    /// That thread's key, to skip unparking ourselves.
+    key: u64,
+    /// Some `block_on` future of this thread was woken since the loops last
+    /// looked; they then scan the frame stack for it.
+    roots_woken: AtomicBool,
+    /// An executor of this thread was interrupted; loops then look for the
+    /// `try_block_on` it ends.
+    interrupted: AtomicBool,
+}
+
+impl ThreadSignal {
+    /// The signal of the calling thread.
+    pub(crate) fn for_current_thread() -> Arc<Self> {
+        Arc::new(ThreadSignal {
+            thread: thread::current(),
+            key: thread_key(),
+            roots_woken: AtomicBool::new(false),
+            interrupted: AtomicBool::new(false),
+        })
+    }
+
+    /// The key of the thread this signal belongs to.
+    pub(crate) fn key(&self) -> u64 {
+        self.key
+    }
+
+    /// Wakes the thread if it may be parked, i.e. if we are not it.
+    #[inline]
+    pub(crate) fn unpark(&self) {
+        if self.key != thread_key() {
+            self.thread.unpark();
+        }
+    }
+
+    /// Notes that a root was woken, `remote`ly (from another thread) or not.
+    fn root_woken(&self, remote: bool) {
+        self.roots_woken.store(true, Ordering::Release);
+        if remote {
+            self.thread.unpark();
+        }
+    }
+
+    /// Raises the "some root was woken" flag for the loops of this thread.
+    pub(crate) fn note_roots_woken(&self) {
+        self.roots_woken.store(true, Ordering::Release);
+    }
+
+    /// Takes the "some root was woken" flag.
+    pub(crate) fn take_roots_woken(&self) -> bool {
+        self.roots_woken.load(Ordering::Relaxed) && self.roots_woken.swap(false, Ordering::AcqRel)
+    }
+
+    /// Notes an interrupt and wakes the thread.
+    pub(crate) fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+        self.unpark();
+    }
+
+    /// Takes the "an executor was interrupted" flag.
+    #[inline]
+    pub(crate) fn take_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::Relaxed) && self.interrupted.swap(false, Ordering::SeqCst)
+    }
+
+    /// Whether an interrupt was noted and not yet looked at.
+    pub(crate) fn interrupt_pending(&self) -> bool {
+        self.interrupted.load(Ordering::Acquire)
+    }
+
+    /// Raises the flag again (the interrupt is still travelling).
+    pub(crate) fn keep_interrupted(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a root was woken and not yet looked at.
+    pub(crate) fn roots_woken(&self) -> bool {
+        self.roots_woken.load(Ordering::Acquire)
+    }
+}
+
+pub(crate) use thread::park;

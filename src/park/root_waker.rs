@@ -1,0 +1,129 @@
+//! [`RootWaker`]: the waker state of a `block_on` future (its vtable, which
+//! needs unsafe code, is in `task/waker.rs`).
+
+use std::sync::Arc;
+
+use super::{ThreadSignal, thread_key};
+use crate::sync::{AtomicUsize, Ordering};
+
+/// `RootWaker::woken`: a wake is pending.
+const WOKEN: usize = 1;
+/// `RootWaker::woken`: a pending wake came from another thread.
+const FROM_ANOTHER_THREAD: usize = 2;
+
+/// The waker of a `block_on` future.
+///
+/// It is an `Arc` of our own (not a `waker_fn` closure) so that the deadlock
+/// check (rule R9) can count its clones: with the loop's own two references
+/// the strong count is 2 exactly when no clone exists anywhere.
+#[derive(Debug)]
+pub(crate) struct RootWaker {
+    /// `WOKEN` since the last poll began, plus `FROM_ANOTHER_THREAD` if a
+    /// wake came from another thread.
+    woken: AtomicUsize,
+    /// The thread whose loops poll this root.
+    signal: Arc<ThreadSignal>,
+}
+
+impl RootWaker {
+    /// A waker for a root about to be polled for the first time.
+    pub(crate) fn new(signal: Arc<ThreadSignal>) -> Self {
+        RootWaker {
+            woken: AtomicUsize::new(0),
+            signal,
+        }
+    }
+
+    /// Takes the woken flag, before a poll (a wake during the poll sets it
+    /// again).
+    #[inline]
+    pub(crate) fn take_woken(&self) -> bool {
+        self.woken.load(Ordering::Relaxed) != 0 && self.woken.swap(0, Ordering::AcqRel) != 0
+    }
+
+    /// Whether a wake is pending.
+    #[inline]
+    pub(crate) fn is_woken(&self) -> bool {
+        self.woken.load(Ordering::Acquire) != 0
+    }
+
+    /// Whether a wake is pending and the last one came from this thread.
+    #[inline]
+    pub(crate) fn is_woken_here(&self) -> bool {
+        self.woken.load(Ordering::Acquire) == WOKEN
+    }
+
+    /// Whether a pending wake came from another thread.
+    #[inline]
+    pub(crate) fn is_woken_remotely(&self) -> bool {
+        self.woken.load(Ordering::Relaxed) & FROM_ANOTHER_THREAD != 0
+    }
+
+    /// Marks the root woken again (a wake that stays for another loop).
+    #[inline]
+    pub(crate) fn set_woken(&self) {
+        self.woken.store(WOKEN, Ordering::Release);
+    }
+
+    /// Clears a reused waker before its next first poll. Only when no clone
+    /// of it exists: nothing else can set the flag meanwhile.
+    #[inline]
+    pub(crate) fn clear_woken(&self) {
+        self.woken.store(0, Ordering::Relaxed);
+    }
+
+    /// Marks the root woken and tells its thread (what its `Waker` does,
+    /// see `task::root_waker`).
+    #[inline]
+    pub(crate) fn wake(&self) {
+        let remote = self.signal.key != thread_key();
+        let flags = if remote {
+            WOKEN | FROM_ANOTHER_THREAD
+        } else {
+            WOKEN
+        };
+        if self.woken.swap(flags, Ordering::AcqRel) == 0 {
+            self.signal.root_woken(remote);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_root_wake_from_another_thread_is_told_apart_from_one_on_its_own_thread() {
+        let root = Arc::new(RootWaker::new(ThreadSignal::for_current_thread()));
+        let waker = crate::task::root_waker(root.clone());
+
+        // On its own thread (a task, a timer, the future itself): the loop
+        // polls it without pausing.
+        waker.wake_by_ref();
+        assert!(root.is_woken());
+        assert!(!root.is_woken_remotely());
+        assert!(root.take_woken());
+        assert!(!root.is_woken() && !root.is_woken_remotely());
+
+        // From another thread, by reference and by value: the loop may
+        // pause before polling (`BatchPause`).
+        for by_value in [false, true] {
+            let remote = waker.clone();
+            std::thread::spawn(move || {
+                if by_value {
+                    remote.wake();
+                } else {
+                    remote.wake_by_ref();
+                }
+            })
+            .join()
+            .unwrap();
+            assert!(root.is_woken());
+            assert!(root.is_woken_remotely());
+            assert!(root.take_woken());
+            assert!(!root.is_woken() && !root.is_woken_remotely());
+        }
+        // Both wakes above raised the thread's "a root was woken" flag.
+        assert!(root.signal.take_roots_woken());
+    }
+}

@@ -1,0 +1,129 @@
+//! Interrupts, the side other threads touch: each executor counts its
+//! interrupts (the epoch), and a `try_block_on` frame remembers the epoch it
+//! began at (`context`), so a later one means it is interrupted; the loop
+//! acts on it (`run_loop/interrupt.rs`), unwinding nested calls with the
+//! [`Interrupted`] payload, which a task's poll passes on (`task::harness`).
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::Shared;
+use crate::sync::Ordering;
+
+impl Shared {
+    /// The number of interrupts so far.
+    pub(crate) fn interrupt_epoch(&self) -> usize {
+        self.interrupt_epoch.load(Ordering::SeqCst)
+    }
+
+    /// See [`InterruptHandle::interrupt`].
+    pub(crate) fn interrupt(&self) {
+        self.interrupt_epoch.fetch_add(1, Ordering::SeqCst);
+        self.signal.interrupt();
+    }
+}
+
+/// Interrupts the innermost running [`Executor::try_block_on`](crate::Executor::try_block_on) of an
+/// executor, from any thread (a Ctrl-C handler, a watchdog, a UI button).
+/// `Send + Sync + Clone`.
+///
+/// # Examples
+///
+/// ```
+/// let ex = nestloop::Executor::new();
+/// let interrupt = ex.interrupt_handle();
+/// let result = ex.try_block_on(async move {
+///     interrupt.interrupt();
+///     // The loop notices at its next step.
+///     std::future::pending::<()>().await
+/// });
+/// assert_eq!(result, Err(nestloop::Interrupted::new()));
+/// ```
+#[derive(Clone)]
+pub struct InterruptHandle {
+    /// The executor's thread-safe side.
+    shared: Arc<Shared>,
+}
+
+impl InterruptHandle {
+    pub(crate) fn new(shared: Arc<Shared>) -> InterruptHandle {
+        InterruptHandle { shared }
+    }
+
+    /// Makes the innermost running `try_block_on` of the executor return
+    /// `Err(Interrupted)`; does nothing when none runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let interrupt = ex.interrupt_handle();
+    /// let outer = ex.try_block_on(async {
+    ///     let inner = ex.try_block_on(async {
+    ///         interrupt.interrupt();
+    ///         nestloop::yield_now().await;
+    ///     });
+    ///     assert!(inner.is_err()); // the innermost one is interrupted
+    ///     "the outer call goes on"
+    /// });
+    /// assert_eq!(outer, Ok("the outer call goes on"));
+    /// ```
+    pub fn interrupt(&self) {
+        self.shared.interrupt();
+    }
+}
+
+impl fmt::Debug for InterruptHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InterruptHandle").finish_non_exhaustive()
+    }
+}
+
+/// The error of an interrupted [`Executor::try_block_on`](crate::Executor::try_block_on), and the panic
+/// payload that unwinds the plain `block_on` calls nested inside it.
+///
+/// # Examples
+///
+/// ```
+/// let err = nestloop::Interrupted::new();
+/// assert_eq!(err.to_string(), "interrupted");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interrupted {
+    /// Room for details later without breaking users.
+    _private: (),
+}
+
+impl Interrupted {
+    /// The value `try_block_on` returns when interrupted (for comparisons in
+    /// tests).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let interrupt = ex.interrupt_handle();
+    /// let result = ex.try_block_on(async move {
+    ///     interrupt.interrupt();
+    ///     nestloop::yield_now().await;
+    /// });
+    /// assert_eq!(result, Err(nestloop::Interrupted::new()));
+    /// ```
+    pub const fn new() -> Self {
+        Interrupted { _private: () }
+    }
+}
+
+impl Default for Interrupted {
+    fn default() -> Self {
+        Interrupted::new()
+    }
+}
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}

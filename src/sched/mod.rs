@@ -1,0 +1,187 @@
+//! The scheduler: an executor's run queue, its task list and where a wake
+//! goes.
+//!
+//! An executor has a thread-local side ([`Inner`], behind the `Rc` of
+//! [`Executor`]) and a thread-safe side ([`Shared`], behind an `Arc` that
+//! `Spawner`s and handles hold, and that tasks reach through counted holds,
+//! see `hold.rs`):
+//!
+//! * wakes made on the executor's own thread go to `Inner::queue`, a queue
+//!   linked through the tasks (no atomics, no buffer; see
+//!   `task::RunQueue`), found without a search through `Shared::local`
+//!   (`local.rs`);
+//! * wakes and spawns from other threads go to `Shared::inject`, a lock-free
+//!   queue, and unpark the thread (`park.rs`); loops move them to the local
+//!   queue.
+//!
+//! Every live task is in `Inner::tasks` (a list linked through the tasks,
+//! see `task::TaskList`), so `shutdown` and drop can find and drop every
+//! future.
+//!
+//! This module and `task` call each other, the crate's one import cycle: a
+//! task's wake must know where to queue (`Shared`), and the executor runs
+//! its tasks (`TaskRef::run`). Tokio's `task` module has the same recursion
+//! behind its `Schedule` trait; here it has a single implementation, so the
+//! cycle is declared rather than abstracted.
+//!
+//! Here: the types. Beside it: `core.rs`, the thread-local side's
+//! operations and the poll scope; `shared.rs`, the thread-safe side's;
+//! `interrupt.rs`, the interrupt epoch, [`InterruptHandle`] and
+//! [`Interrupted`]; `hold.rs` and `local.rs`, the unsafe parts. The public
+//! methods of [`Executor`] are in `executor/mod.rs`.
+
+use std::cell::Cell;
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::park::ThreadSignal;
+use crate::sync::{AtomicBool, AtomicUsize, InjectQueue};
+use crate::task::{RunQueue, TaskList, TaskRef};
+
+mod core;
+mod hold;
+mod interrupt;
+mod local;
+mod shared;
+
+pub(crate) use self::core::owner;
+#[cfg(test)]
+pub(crate) use hold::HOLD_BATCH;
+pub(crate) use hold::{SharedHold, ThisThread};
+pub use interrupt::{InterruptHandle, Interrupted};
+
+/// A handle to a single-threaded executor whose [`block_on`](Executor::block_on)
+/// is reentrant.
+///
+/// Cheap to clone (an `Rc` inside); `!Send` and `!Sync`: an executor and its
+/// tasks live on the thread that created it. Use [`Executor::spawner`] to
+/// spawn onto it from other threads.
+///
+/// Dropping the last handle drops every task's future. Tasks often hold a
+/// clone of their executor, which keeps it alive: call
+/// [`shutdown`](Executor::shutdown) to drop them all regardless. Executors
+/// still alive when their thread exits are shut down then.
+///
+/// # Examples
+///
+/// ```
+/// use nestloop::Executor;
+///
+/// let ex = Executor::new();
+/// let task = ex.spawn(async { 1 + 2 });
+/// let inner = ex.clone();
+/// let result = ex.block_on(async move {
+///     // Synchronous code inside an async block may call block_on again:
+///     // the nested loop keeps running this executor's tasks.
+///     inner.block_on(task).unwrap()
+/// });
+/// assert_eq!(result, 3);
+/// ```
+///
+/// An executor stays on its thread:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// assert_send(nestloop::Executor::new());
+/// ```
+#[derive(Clone)]
+pub struct Executor {
+    /// The thread-local side.
+    pub(crate) inner: Rc<Inner>,
+}
+
+/// The thread-local side of an executor.
+pub(crate) struct Inner {
+    /// The thread-safe side.
+    pub(crate) shared: Arc<Shared>,
+    /// Tasks woken or spawned on this thread, in wake order.
+    queue: RunQueue,
+    /// Every live task, so shutdown can reach them all.
+    tasks: TaskList,
+    /// Nesting depth at which `block_on` refuses to nest further
+    /// (`usize::MAX`: no count, the stack is the bound).
+    pub(crate) max_depth: usize,
+    /// Whether a `block_on` that can never finish panics (R9).
+    pub(crate) detect_deadlock: bool,
+    /// How many loop frames of this executor are on its thread's stack.
+    pub(crate) loops: Cell<usize>,
+    /// The tokio runtime whose context polls enter.
+    #[cfg(feature = "tokio")]
+    pub(crate) tokio: Option<::tokio::runtime::Handle>,
+}
+
+/// The part of an executor that other threads reach.
+pub(crate) struct Shared {
+    /// Wakes and spawns from other threads.
+    pub(crate) inject: InjectQueue<TaskRef>,
+    /// False once the executor is dropped: pushes then cancel the task.
+    pub(crate) alive: AtomicBool,
+    /// Unparks the executor's thread.
+    pub(crate) signal: Arc<ThreadSignal>,
+    /// Tasks spawned through a `Spawner` and not yet moved into `tasks`.
+    pub(crate) unadopted: AtomicUsize,
+    /// Bumped by each `InterruptHandle::interrupt`.
+    interrupt_epoch: AtomicUsize,
+    /// The counts behind the tasks' holds on this part (see `SharedHold`).
+    pub(crate) holds: hold::Holds,
+    /// The thread-local side, for wakes on its thread (see `local.rs`).
+    local: local::LocalSide,
+}
+
+/// What a `Builder` sets (see its methods).
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// See `Inner::max_depth`.
+    pub(crate) max_depth: usize,
+    /// See `Inner::detect_deadlock`.
+    pub(crate) detect_deadlock: bool,
+    /// See `Inner::tokio`.
+    #[cfg(feature = "tokio")]
+    pub(crate) tokio: Option<::tokio::runtime::Handle>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_depth: usize::MAX,
+            detect_deadlock: true,
+            #[cfg(feature = "tokio")]
+            tokio: None,
+        }
+    }
+}
+
+impl Inner {
+    /// An executor of the thread whose signal is `signal` (the calling one).
+    pub(crate) fn new(config: Config, signal: Arc<ThreadSignal>) -> Rc<Inner> {
+        let shared = Arc::new(Shared {
+            inject: InjectQueue::new(),
+            alive: AtomicBool::new(true),
+            signal,
+            unadopted: AtomicUsize::new(0),
+            interrupt_epoch: AtomicUsize::new(0),
+            holds: hold::Holds::new(),
+            local: local::LocalSide::new(),
+        });
+        SharedHold::first(&shared);
+        let inner = Rc::new(Inner {
+            shared,
+            queue: RunQueue::new(),
+            tasks: TaskList::new(),
+            max_depth: config.max_depth,
+            detect_deadlock: config.detect_deadlock,
+            loops: Cell::new(0),
+            #[cfg(feature = "tokio")]
+            tokio: config.tokio,
+        });
+        inner.shared.set_local(&inner);
+        inner
+    }
+}
+
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inner").finish_non_exhaustive()
+    }
+}
