@@ -246,7 +246,7 @@ pub use yield_now::{YieldNow, yield_now};
 /// ```
 #[doc(alias = "run_until_complete")]
 pub fn block_on<F: Future>(future: F) -> F::Output {
-    current_or_default().0.block_on(future)
+    current_or_default().executor.block_on(future)
 }
 
 /// Spawns a task on the current executor (see [`block_on`] for which one).
@@ -266,7 +266,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let (executor, exiting) = current_or_default();
+    let Current { executor, exiting } = current_or_default();
     let handle = executor.spawn(future);
     if exiting {
         // The thread's executors are being shut down (a destructor runs at
@@ -292,13 +292,20 @@ pub fn depth() -> usize {
     context::depth()
 }
 
-/// The current executor, or this thread's default executor; and whether
-/// the thread is exiting (its executors are being shut down). One look at
-/// the thread's state.
-fn current_or_default() -> (Executor, bool) {
-    context::with(|s| {
-        let executor = s.current().unwrap_or_else(|| s.default_executor());
-        (executor, s.is_exiting())
+/// What the free functions need to know, from one look at the thread's
+/// state.
+struct Current {
+    /// The current executor, or this thread's default executor.
+    executor: Executor,
+    /// Whether the thread is exiting (its executors are being shut down).
+    exiting: bool,
+}
+
+/// See `Current`.
+fn current_or_default() -> Current {
+    context::with(|s| Current {
+        executor: s.current().unwrap_or_else(|| s.default_executor()),
+        exiting: s.is_exiting(),
     })
 }
 

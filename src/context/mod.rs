@@ -26,7 +26,7 @@ mod root_table;
 mod roots;
 
 use lent::LentExecutor;
-pub(crate) use root_table::{PollRoot, poll_root, with_root};
+pub(crate) use root_table::{PollRoot, poll_registered, with_root};
 
 use executors::{ExitGuard, Registered};
 pub(crate) use roots::RootState;
@@ -110,7 +110,7 @@ impl Drop for ThreadState {
 }
 
 thread_locals! {
-    /// The thread's state.
+    /// Everything above, for this thread (see `ThreadState`).
     static STATE: ThreadState = ThreadState::new();
 
     /// Runs the thread-exit shutdown before `STATE` is destroyed; touched

@@ -20,7 +20,7 @@ use crate::sync::thread_locals;
 pub(crate) trait PollRoot {
     /// Polls the future; `Ready` once it has finished (with a value or a
     /// panic, which the implementor keeps for its owner).
-    fn poll_root(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()>;
 }
 
 /// Names a registered root; stale ids are refused.
@@ -33,7 +33,7 @@ pub(crate) struct RootId {
 }
 
 impl RootId {
-    /// Names no root: refused by `poll_root`.
+    /// Names no root: refused by `poll_registered`.
     pub(crate) const UNREGISTERED: RootId = RootId {
         index: usize::MAX,
         serial: u64::MAX,
@@ -59,7 +59,8 @@ struct RootTable {
 }
 
 thread_locals! {
-    /// The roots of this thread.
+    /// The `block_on` futures of this thread's loops, reachable by any loop
+    /// of the thread (R3).
     static ROOTS: RefCell<RootTable> = const {
         RefCell::new(RootTable { slots: Vec::new(), next_serial: 0 })
     };
@@ -72,7 +73,7 @@ pub(crate) fn init_roots() {
     let _ = ROOTS.try_with(|_| ());
 }
 
-/// Makes `root` pollable through [`poll_root`] while `body` runs; the
+/// Makes `root` pollable through [`poll_registered`] while `body` runs; the
 /// registration ends when `body` returns or unwinds.
 pub(crate) fn with_root<R>(root: &mut dyn PollRoot, body: impl FnOnce(RootId) -> R) -> R {
     let ptr: NonNull<dyn PollRoot + '_> = NonNull::from(root);
@@ -125,7 +126,7 @@ pub(crate) fn is_busy(id: RootId) -> bool {
 
 /// Polls a registered root. `None` when the id is stale or the root is being
 /// polled further down the stack (rule R2: it is never polled reentrantly).
-pub(crate) fn poll_root(id: RootId, cx: &mut Context<'_>) -> Option<Poll<()>> {
+pub(crate) fn poll_registered(id: RootId, cx: &mut Context<'_>) -> Option<Poll<()>> {
     let ptr = ROOTS.with(|table| {
         let mut table = table.borrow_mut();
         let slot = table.slots.get_mut(id.index)?;
@@ -154,5 +155,5 @@ pub(crate) fn poll_root(id: RootId, cx: &mut Context<'_>) -> Option<Poll<()>> {
     // through this function); the table borrow was released above, so a
     // nested loop started by this poll can register and poll other roots.
     let root = unsafe { &mut *ptr.as_ptr() };
-    Some(root.poll_root(cx))
+    Some(root.poll(cx))
 }

@@ -14,7 +14,7 @@ use crate::sched::Executor;
 /// The state of a `block_on` future that other loops may need.
 #[derive(Debug)]
 pub(crate) struct RootState {
-    /// Where the future itself is reachable (see `root_table::poll_root`).
+    /// Where the future itself is reachable (see `root_table::poll_registered`).
     pub(crate) id: Cell<RootId>,
     /// Its waker; strong count 2 (this and `handle`) means no clone exists.
     pub(crate) waker: Arc<RootWaker>,

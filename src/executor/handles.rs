@@ -28,7 +28,8 @@ use crate::task::JoinHandle;
 /// ```
 #[derive(Clone)]
 pub struct Spawner {
-    /// The executor's thread-safe side.
+    /// Where spawned tasks are queued, and the signal that wakes the
+    /// executor's thread.
     shared: Arc<Shared>,
 }
 

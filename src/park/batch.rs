@@ -37,7 +37,7 @@ pub(crate) struct BatchPause {
 }
 
 impl BatchPause {
-    /// A loop is about to park.
+    /// Notes that a loop is about to park: the idle period starts now.
     #[inline]
     pub(crate) fn parking(&self) {
         self.idle_since.set(Some(Instant::now()));

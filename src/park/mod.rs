@@ -55,7 +55,7 @@ pub(crate) fn try_thread_key() -> Option<u64> {
 /// One per thread that runs loops: unparks it and flags woken roots.
 #[derive(Debug)]
 pub(crate) struct ThreadSignal {
-    /// The thread to unpark.
+    /// Unparked by wakes from other threads.
     thread: Thread,
     /// That thread's key, to skip unparking ourselves.
     key: u64,
@@ -68,7 +68,8 @@ pub(crate) struct ThreadSignal {
 }
 
 impl ThreadSignal {
-    /// The signal of the calling thread.
+    /// A signal that unparks the calling thread (made once per thread, by
+    /// its state).
     pub(crate) fn for_current_thread() -> Arc<Self> {
         Arc::new(ThreadSignal {
             thread: thread::current(),
@@ -83,10 +84,16 @@ impl ThreadSignal {
         self.key
     }
 
+    /// Whether the calling thread is this signal's thread.
+    #[inline]
+    pub(crate) fn is_current(&self) -> bool {
+        self.key == thread_key()
+    }
+
     /// Wakes the thread if it may be parked, i.e. if we are not it.
     #[inline]
     pub(crate) fn unpark(&self) {
-        if self.key != thread_key() {
+        if !self.is_current() {
             self.thread.unpark();
         }
     }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{ThreadSignal, thread_key};
+use super::ThreadSignal;
 use crate::sync::{AtomicUsize, Ordering};
 
 /// `RootWaker::woken`: a wake is pending.
@@ -11,7 +11,7 @@ const WOKEN: usize = 1;
 /// `RootWaker::woken`: a pending wake came from another thread.
 const FROM_ANOTHER_THREAD: usize = 2;
 
-/// The waker of a `block_on` future.
+/// What the waker of a `block_on` future sets, and the thread it unparks.
 ///
 /// It is an `Arc` of our own (not a `waker_fn` closure) so that the deadlock
 /// check (rule R9) can count its clones: with the loop's own two references
@@ -76,7 +76,7 @@ impl RootWaker {
     /// see `task::root_waker`).
     #[inline]
     pub(crate) fn wake(&self) {
-        let remote = self.signal.key != thread_key();
+        let remote = !self.signal.is_current();
         let flags = if remote {
             WOKEN | FROM_ANOTHER_THREAD
         } else {

@@ -72,12 +72,13 @@ impl Ord for Entry {
     }
 }
 
-/// The timers of one thread.
+/// A thread's pending timers, ordered by deadline, then by registration.
 #[derive(Debug, Default)]
 pub(crate) struct TimerHeap {
     /// Pending registrations, earliest first.
     heap: BinaryHeap<Reverse<Entry>>,
-    /// The next registration's `seq`.
+    /// `seq` of the next registration (ties between equal deadlines go
+    /// in registration order).
     next_seq: u64,
     /// Size at which to drop cancelled entries from the whole heap.
     compact_at: usize,
@@ -108,7 +109,8 @@ impl TimerHeap {
         }
     }
 
-    /// The earliest live deadline.
+    /// The earliest deadline of a timer not cancelled: how long the thread
+    /// may park.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         self.purge_top();
         self.heap.peek().map(|Reverse(e)| e.deadline)

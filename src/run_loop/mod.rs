@@ -53,7 +53,7 @@ struct Root<'a, F: Future> {
 }
 
 impl<F: Future> PollRoot for Root<'_, F> {
-    fn poll_root(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.outcome.is_some() {
             return Poll::Ready(());
         }
@@ -84,15 +84,15 @@ pub(crate) fn block_on<F: Future>(
     #[cfg(feature = "tokio")]
     if context::depth() == 0 {
         // The outermost loop may be blocking a thread that tokio runs on.
-        return crate::tokio::blocking(|| run(executor, future, interruptible));
+        return crate::tokio::blocking(|| block_on_here(executor, future, interruptible));
     }
-    run(executor, future, interruptible)
+    block_on_here(executor, future, interruptible)
 }
 
 /// `block_on` proper: pushes the frame, polls the future once, and drives
 /// the loop if it is not done yet.
 #[inline]
-fn run<F: Future>(
+fn block_on_here<F: Future>(
     executor: &Executor,
     future: F,
     interruptible: bool,
@@ -167,7 +167,7 @@ fn run_rest<F: Future>(
             debug_assert!(interruptible);
             let _scope = executor.inner.enter_poll();
             let mut cx = Context::from_waker(&state.handle);
-            let ready = root.poll_root(&mut cx).is_ready();
+            let ready = root.poll(&mut cx).is_ready();
             (state, frame, index, ready)
         }
     };
@@ -244,7 +244,7 @@ fn poll_woken_root(owner: &Inner, root: &RootState) -> RootPoll {
     let polled = {
         let _scope = owner.enter_poll();
         let mut cx = Context::from_waker(&root.handle);
-        context::poll_root(root.id.get(), &mut cx)
+        context::poll_registered(root.id.get(), &mut cx)
     };
     match polled {
         None => {

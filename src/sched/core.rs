@@ -24,7 +24,7 @@ pub(crate) fn owner() -> *const Inner {
 /// Restores the previous owner (see `Inner::enter_owner`).
 #[derive(Debug)]
 pub(crate) struct OwnerGuard {
-    /// The value to restore.
+    /// The owner when the guard was made (null outside any poll).
     previous: *const Inner,
 }
 

@@ -11,7 +11,8 @@ use super::Shared;
 use crate::sync::Ordering;
 
 impl Shared {
-    /// The number of interrupts so far.
+    /// How many interrupts the executor has had; a `try_block_on` frame
+    /// compares it with the count when it began.
     pub(crate) fn interrupt_epoch(&self) -> usize {
         self.interrupt_epoch.load(Ordering::SeqCst)
     }
@@ -41,7 +42,7 @@ impl Shared {
 /// ```
 #[derive(Clone)]
 pub struct InterruptHandle {
-    /// The executor's thread-safe side.
+    /// Where the interrupt count is, and the signal that wakes the thread.
     shared: Arc<Shared>,
 }
 

@@ -87,13 +87,13 @@ pub use interrupt::{InterruptHandle, Interrupted};
 /// ```
 #[derive(Clone)]
 pub struct Executor {
-    /// The thread-local side.
+    /// Its thread-local side; its thread-safe side is `inner.shared`.
     pub(crate) inner: Rc<Inner>,
 }
 
-/// The thread-local side of an executor.
+/// The thread-local side of an executor: what only its thread touches.
 pub(crate) struct Inner {
-    /// The thread-safe side.
+    /// What other threads reach: wakes, spawns, interrupts, tasks' holds.
     pub(crate) shared: Arc<Shared>,
     /// Tasks woken or spawned on this thread, in wake order.
     queue: RunQueue,
