@@ -4,7 +4,7 @@
 
 use std::rc::{Rc, Weak};
 
-use super::{EXIT, ThreadState, root_table, try_with};
+use super::{EXIT, ThreadState, try_with};
 use crate::sched::{self, Config, Executor, Inner};
 
 /// An executor created on this thread, for its shutdown at thread exit.
@@ -27,10 +27,9 @@ impl Drop for ExitGuard {
 
 /// Registers the thread-exit shutdown (`ExitGuard`); call only once `STATE`
 /// is initialized. Thread-locals are destroyed in the reverse order of their
-/// first use, so `EXIT`'s destructor runs before those of `STATE` and the
-/// root table, which the shutdown uses.
+/// first use, so `EXIT`'s destructor runs before `STATE`'s, which the
+/// shutdown uses.
 fn arm_exit_guard() {
-    root_table::init_roots();
     let _ = EXIT.try_with(|_| ());
 }
 

@@ -26,7 +26,8 @@ mod root_table;
 mod roots;
 
 use lent::LentExecutor;
-pub(crate) use root_table::{PollRoot, poll_registered, with_root};
+pub(crate) use root_table::PollRoot;
+use root_table::RootTable;
 
 use executors::{ExitGuard, Registered};
 pub(crate) use roots::RootState;
@@ -86,6 +87,9 @@ pub(crate) struct ThreadState {
     /// Per depth, the state of the last other `block_on` there, reused by
     /// the next one when nothing else holds it (no allocation per call).
     root_cache: RefCell<Vec<Option<Rc<RootState>>>>,
+    /// The `block_on` futures of the frames, which live on their calls'
+    /// stacks (see `root_table.rs`).
+    pub(crate) roots: RootTable,
     /// Every live executor created on this thread.
     registry: RefCell<Vec<Registered>>,
     /// This thread's timers.
@@ -161,6 +165,7 @@ impl ThreadState {
             active: RefCell::new(Vec::new()),
             active_snapshot: Cell::new(None),
             root_cache: RefCell::new(Vec::new()),
+            roots: RootTable::default(),
             registry: RefCell::new(Vec::new()),
             timers: RefCell::new(TimerHeap::default()),
             default_executor: RefCell::new(None),

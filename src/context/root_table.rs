@@ -3,18 +3,21 @@
 //! by a nested loop further up the stack (rule R3) through lifetime-erased
 //! pointers.
 //!
+//! It is the second half of the frame stack: `ThreadState::frames` holds
+//! each loop's frame, with the `RootState` of its future; this table holds
+//! the futures themselves, which live on the stack of their `block_on`
+//! calls. A frame names its future's slot by `RootId`.
+//!
 //! Invariant: a slot's pointer is valid while its registration lasts:
 //! `with_root` removes it (its `Unregister` guard) before it returns or
 //! unwinds, while the root is still borrowed by that call; `busy` keeps a
-//! root from being polled (and borrowed) twice. The table is private to
+//! root from being polled (and borrowed) twice. The slots are private to
 //! this file.
 
 use std::cell::RefCell;
 use std::mem;
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
-
-use crate::sync::thread_locals;
 
 /// A `block_on` future, seen through its poll function.
 pub(crate) trait PollRoot {
@@ -50,110 +53,107 @@ struct RootSlot {
     busy: bool,
 }
 
-/// The roots of the `block_on` calls active on this thread, in stack order.
-struct RootTable {
+/// The `block_on` futures of this thread's loops, in stack order, reachable
+/// by any loop of the thread (R3); part of `ThreadState`.
+#[derive(Default)]
+pub(crate) struct RootTable(RefCell<Slots>);
+
+/// See `RootTable`.
+#[derive(Default)]
+struct Slots {
     /// One slot per registered root.
     slots: Vec<RootSlot>,
-    /// The serial of the next registration.
+    /// Tells registrations apart: a stale `RootId` names an old serial.
     next_serial: u64,
 }
 
-thread_locals! {
-    /// The `block_on` futures of this thread's loops, reachable by any loop
-    /// of the thread (R3).
-    static ROOTS: RefCell<RootTable> = const {
-        RefCell::new(RootTable { slots: Vec::new(), next_serial: 0 })
-    };
-}
-
-/// Makes sure this thread's root table exists, so that a thread-local
-/// registered after this call is destroyed before it (see
-/// `context::arm_exit_guard`).
-pub(crate) fn init_roots() {
-    let _ = ROOTS.try_with(|_| ());
-}
-
-/// Makes `root` pollable through [`poll_registered`] while `body` runs; the
-/// registration ends when `body` returns or unwinds.
-pub(crate) fn with_root<R>(root: &mut dyn PollRoot, body: impl FnOnce(RootId) -> R) -> R {
-    let ptr: NonNull<dyn PollRoot + '_> = NonNull::from(root);
-    // SAFETY: only the lifetime bound of the trait object changes. The
-    // pointer is removed from the table by `Unregister` below before this
-    // function returns or unwinds, i.e. while `root` is still mutably
-    // borrowed by this call, so it is never used after `root`'s lifetime.
-    let ptr: NonNull<dyn PollRoot + 'static> = unsafe { mem::transmute(ptr) };
-    let id = ROOTS.with(|table| {
-        let mut table = table.borrow_mut();
-        let serial = table.next_serial;
-        table.next_serial += 1;
-        table.slots.push(RootSlot {
-            ptr,
-            serial,
-            busy: false,
-        });
-        RootId {
-            index: table.slots.len() - 1,
-            serial,
-        }
-    });
-
-    /// Removes the registration (and any stale ones above it) on return or
-    /// unwind.
-    struct Unregister(RootId);
-    impl Drop for Unregister {
-        fn drop(&mut self) {
-            ROOTS.with(|table| {
-                let mut table = table.borrow_mut();
-                debug_assert_eq!(table.slots.len(), self.0.index + 1);
-                table.slots.truncate(self.0.index);
-            });
-        }
+impl std::fmt::Debug for RootTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RootTable").finish_non_exhaustive()
     }
-    let _unregister = Unregister(id);
-    body(id)
 }
 
-/// Whether the root is being polled right now (it is on the stack).
-pub(crate) fn is_busy(id: RootId) -> bool {
-    ROOTS.with(|table| {
-        table
+impl RootTable {
+    /// Makes `root` pollable through [`RootTable::poll_registered`] while `body`
+    /// runs; the registration ends when `body` returns or unwinds.
+    pub(crate) fn with_root<R>(
+        &self,
+        root: &mut dyn PollRoot,
+        body: impl FnOnce(RootId) -> R,
+    ) -> R {
+        let ptr: NonNull<dyn PollRoot + '_> = NonNull::from(root);
+        // SAFETY: only the lifetime bound of the trait object changes. The
+        // pointer is removed from the table by `Unregister` below before this
+        // function returns or unwinds, i.e. while `root` is still mutably
+        // borrowed by this call, so it is never used after `root`'s lifetime.
+        let ptr: NonNull<dyn PollRoot + 'static> = unsafe { mem::transmute(ptr) };
+        let id = {
+            let mut table = self.0.borrow_mut();
+            let serial = table.next_serial;
+            table.next_serial += 1;
+            table.slots.push(RootSlot {
+                ptr,
+                serial,
+                busy: false,
+            });
+            RootId {
+                index: table.slots.len() - 1,
+                serial,
+            }
+        };
+
+        /// Removes the registration (and any stale ones above it) on return or
+        /// unwind.
+        struct Unregister<'a>(&'a RootTable, RootId);
+        impl Drop for Unregister<'_> {
+            fn drop(&mut self) {
+                let mut table = self.0.0.borrow_mut();
+                debug_assert_eq!(table.slots.len(), self.1.index + 1);
+                table.slots.truncate(self.1.index);
+            }
+        }
+        let _unregister = Unregister(self, id);
+        body(id)
+    }
+
+    /// Whether the root is being polled right now (it is on the stack).
+    pub(crate) fn is_busy(&self, id: RootId) -> bool {
+        self.0
             .borrow()
             .slots
             .get(id.index)
             .is_some_and(|slot| slot.serial == id.serial && slot.busy)
-    })
-}
+    }
 
-/// Polls a registered root. `None` when the id is stale or the root is being
-/// polled further down the stack (rule R2: it is never polled reentrantly).
-pub(crate) fn poll_registered(id: RootId, cx: &mut Context<'_>) -> Option<Poll<()>> {
-    let ptr = ROOTS.with(|table| {
-        let mut table = table.borrow_mut();
-        let slot = table.slots.get_mut(id.index)?;
-        if slot.serial != id.serial || slot.busy {
-            return None;
-        }
-        slot.busy = true;
-        Some(slot.ptr)
-    })?;
+    /// Polls a registered root. `None` when the id is stale or the root is being
+    /// polled further down the stack (rule R2: it is never polled reentrantly).
+    pub(crate) fn poll_registered(&self, id: RootId, cx: &mut Context<'_>) -> Option<Poll<()>> {
+        let ptr = {
+            let mut table = self.0.borrow_mut();
+            let slot = table.slots.get_mut(id.index)?;
+            if slot.serial != id.serial || slot.busy {
+                return None;
+            }
+            slot.busy = true;
+            slot.ptr
+        };
 
-    /// Clears `busy` when the poll returns or unwinds.
-    struct Release(RootId);
-    impl Drop for Release {
-        fn drop(&mut self) {
-            ROOTS.with(|table| {
-                if let Some(slot) = table.borrow_mut().slots.get_mut(self.0.index) {
+        /// Clears `busy` when the poll returns or unwinds.
+        struct Release<'a>(&'a RootTable, RootId);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                if let Some(slot) = self.0.0.borrow_mut().slots.get_mut(self.1.index) {
                     slot.busy = false;
                 }
-            });
+            }
         }
+        let _release = Release(self, id);
+        // SAFETY: the slot is registered (its serial matches), so `with_root` for
+        // it has not returned and the root is alive; `busy` was false and is now
+        // true, so no other `&mut` to it exists (the owner only reaches its root
+        // through this function); the table borrow was released above, so a
+        // nested loop started by this poll can register and poll other roots.
+        let root = unsafe { &mut *ptr.as_ptr() };
+        Some(root.poll(cx))
     }
-    let _release = Release(id);
-    // SAFETY: the slot is registered (its serial matches), so `with_root` for
-    // it has not returned and the root is alive; `busy` was false and is now
-    // true, so no other `&mut` to it exists (the owner only reaches its root
-    // through this function); the table borrow was released above, so a
-    // nested loop started by this poll can register and poll other roots.
-    let root = unsafe { &mut *ptr.as_ptr() };
-    Some(root.poll(cx))
 }

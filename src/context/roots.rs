@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::task::Waker;
 
 use super::ThreadState;
-use super::root_table::{self, RootId};
+use super::root_table::RootId;
 use crate::park::{RootWaker, ThreadSignal};
 use crate::sched::Executor;
 
 /// The state of a `block_on` future that other loops may need.
 #[derive(Debug)]
 pub(crate) struct RootState {
-    /// Where the future itself is reachable (see `root_table::poll_registered`).
+    /// Where the future itself is reachable (see `RootTable::poll_registered`).
     pub(crate) id: Cell<RootId>,
     /// Its waker; strong count 2 (this and `handle`) means no clone exists.
     pub(crate) waker: Arc<RootWaker>,
@@ -97,7 +97,7 @@ impl ThreadState {
             if skip.is_some_and(|s| Rc::ptr_eq(s, root))
                 || root.done.get()
                 || !root.waker.is_woken()
-                || root_table::is_busy(root.id.get())
+                || self.roots.is_busy(root.id.get())
             {
                 continue;
             }

@@ -30,7 +30,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use crate::context::PollRoot;
-use crate::context::{self, FrameGuard, RootState};
+use crate::context::{self, FrameGuard, RootState, ThreadState};
 use crate::park::{self, TimerHeap};
 use crate::sched::{Executor, Inner, Interrupted};
 
@@ -174,14 +174,16 @@ fn run_rest<F: Future>(
     let exit = if ready_at_once {
         Ok(Ok(0))
     } else {
-        context::with_root(&mut root, |id| {
-            state.id.set(id);
-            context::with(|ts| ts.set_root(index, state.clone()));
-            if interruptible {
-                catch_unwind(AssertUnwindSafe(|| drive(executor, Some(&state))))
-            } else {
-                Ok(drive(executor, Some(&state)))
-            }
+        context::with(|ts| {
+            ts.roots.with_root(&mut root, |id| {
+                state.id.set(id);
+                ts.set_root(index, state.clone());
+                if interruptible {
+                    catch_unwind(AssertUnwindSafe(|| drive(executor, Some(&state))))
+                } else {
+                    Ok(drive(executor, Some(&state)))
+                }
+            })
         })
     };
     // An interrupt aimed at this call ends it, however it gets here:
@@ -236,7 +238,7 @@ enum RootPoll {
 }
 
 /// Polls a `block_on` future for whichever loop found it woken.
-fn poll_woken_root(owner: &Inner, root: &RootState) -> RootPoll {
+fn poll_woken_root(ts: &ThreadState, owner: &Inner, root: &RootState) -> RootPoll {
     if root.done.get() {
         return RootPoll::Skipped;
     }
@@ -244,7 +246,7 @@ fn poll_woken_root(owner: &Inner, root: &RootState) -> RootPoll {
     let polled = {
         let _scope = owner.enter_poll();
         let mut cx = Context::from_waker(&root.handle);
-        context::poll_registered(root.id.get(), &mut cx)
+        ts.roots.poll_registered(root.id.get(), &mut cx)
     };
     match polled {
         None => {
@@ -300,7 +302,7 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Inte
             if ts.signal().take_roots_woken() {
                 let mut index = 0;
                 while let Some((owner, root)) = ts.next_woken_root(&mut index, own) {
-                    if poll_woken_root(&owner.inner, &root) != RootPoll::Skipped {
+                    if poll_woken_root(ts, &owner.inner, &root) != RootPoll::Skipped {
                         polls += 1;
                         progressed = true;
                         if root.waker.is_woken() && !root.done.get() {
@@ -332,7 +334,9 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Inte
                 if !progressed && root.waker.is_woken_remotely() {
                     ts.batch_pause.before_remote_work();
                 }
-                if root.waker.is_woken() && own_turn(executor, root, &mut polls, &mut progressed) {
+                if root.waker.is_woken()
+                    && own_turn(ts, executor, root, &mut polls, &mut progressed)
+                {
                     return Ok(polls);
                 }
                 own_yielded = root.waker.is_woken();
@@ -365,12 +369,13 @@ fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Inte
 /// it finished.
 #[inline]
 fn own_turn(
+    ts: &ThreadState,
     executor: &Executor,
     root: &RootState,
     polls: &mut usize,
     progressed: &mut bool,
 ) -> bool {
-    match poll_woken_root(&executor.inner, root) {
+    match poll_woken_root(ts, &executor.inner, root) {
         RootPoll::Skipped => false,
         polled => {
             *polls += 1;
