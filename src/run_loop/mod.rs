@@ -1,7 +1,7 @@
 //! The loop behind `block_on` and `run_until_stalled`.
 //!
 //! Each call pushes a frame, polls its own future once, and then, until it
-//! is done, repeats one step (see `drive` for the details):
+//! is done, repeats one step (`Driver::step`, whose outcome is a `Step`):
 //!
 //! 1. woken futures of outer `block_on` calls that are not on the stack (R3);
 //! 2. due timers of the thread (R8);
@@ -17,13 +17,14 @@
 //! its next poll (R11). With nothing to do, the loop parks until a wake or
 //! the next timer deadline (R7, R8), or reports a deadlock (R9).
 //!
-//! Here: the calls and the loop's step (`drive`). Beside it: `tasks.rs`,
+//! Here: the calls, the loop (`drive`) and its step. Beside it: `tasks.rs`,
 //! the batch of tasks and the own future's place in it (R11);
 //! `limits.rs`, how deep loops nest (R10); `deadlock.rs`, the check before
 //! parking (R9); `interrupt.rs`, where an interrupt ends a `try_block_on`.
 
 use std::any::Any;
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
@@ -264,123 +265,179 @@ fn poll_woken_root(ts: &ThreadState, owner: &Inner, root: &RootState) -> RootPol
     }
 }
 
+/// What one step of a loop came to.
+enum Step {
+    /// The loop's own future finished: the call returns.
+    Done,
+    /// Something ran or is ready: step again.
+    Busy,
+    /// Nothing is ready (the executors the loop drove are given for the
+    /// deadlock check): park until a wake or the next timer, or for
+    /// `run_until_stalled`, return.
+    Idle(Rc<[Executor]>),
+}
+
 /// Runs the loop of one frame until its future is done (`own` is `Some`) or
 /// nothing is ready (`run_until_stalled`). Returns the number of polls, or
 /// `Err` when an interrupt ends this (`try_block_on`) frame.
-///
-/// The scheduling policy (R11), step by step:
-///
-/// 1. woken futures of outer `block_on` calls that are not on the stack;
-/// 2. due timers;
-/// 3. up to `BUDGET` ready tasks in wake order, ended early for the own
-///    future once it is woken on this thread (`WakeOrder`): in a nested
-///    loop at once, so the call unwinds as soon as it can; in the outermost
-///    loop, and for a future that woke itself (except in the call's first
-///    poll), after the tasks queued before that wake (FIFO);
-/// 4. the own future, if woken.
 fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Interrupted> {
     context::with(|ts| {
         let index = ts.depth() - 1;
-        let mut polls = 0;
-        // A nested call's woken future goes before the tasks, so that nested
-        // calls unwind as soon as they can and depth does not grow with the
-        // number of tasks that each nest one (R11). The outermost loop has
-        // nothing to unwind: there the future waits its turn in wake order,
-        // as in asyncio and tokio.
-        let nested = index != 0;
-        // The own future woke itself in its last poll (it yielded), so the
-        // queued tasks go first. Not counted for the call's first poll: a
-        // nested future that yields there goes on at once.
-        let mut own_yielded = false;
+        let mut driver = Driver {
+            ts,
+            executor,
+            own,
+            // The outermost loop has nothing to unwind: there the future
+            // waits its turn in wake order, as in asyncio and tokio.
+            nested: index != 0,
+            own_yielded: false,
+            polls: 0,
+        };
         loop {
             check_interrupt(ts, index)?;
-            let mut progressed = false;
-            if own.is_some_and(|r| r.done.get()) {
-                return Ok(polls);
+            match driver.step() {
+                Step::Done => return Ok(driver.polls),
+                Step::Busy => {}
+                Step::Idle(active) => match own {
+                    Some(root) => driver.park(root, &active),
+                    None => return Ok(driver.polls), // run_until_stalled: stalled
+                },
             }
-
-            if ts.signal().take_roots_woken() {
-                let mut index = 0;
-                while let Some((owner, root)) = ts.next_woken_root(&mut index, own) {
-                    if poll_woken_root(ts, &owner.inner, &root) != RootPoll::Skipped {
-                        polls += 1;
-                        progressed = true;
-                        if root.waker.is_woken() && !root.done.get() {
-                            // Woken during its poll: look again next step.
-                            ts.signal().note_roots_woken();
-                        }
-                    }
-                    if own.is_some_and(|r| r.done.get()) {
-                        return Ok(polls);
-                    }
-                }
-            }
-
-            progressed |= TimerHeap::fire_due(&ts.timers);
-
-            let active = ts.active_executors();
-            // Work that only another thread made ready may wait a moment in
-            // a `block_on` loop with nothing else to do (`BatchPause`).
-            let may_pause = own.is_some() && !progressed;
-            let order = WakeOrder::new(own.map(|r| &*r.waker), nested && !own_yielded);
-            let ran = run_tasks(ts, &active, may_pause, order);
-            polls += ran;
-            progressed |= ran > 0;
-
-            if let Some(root) = own {
-                if root.done.get() {
-                    return Ok(polls);
-                }
-                if !progressed && root.waker.is_woken_remotely() {
-                    ts.batch_pause.before_remote_work();
-                }
-                if root.waker.is_woken()
-                    && own_turn(ts, executor, root, &mut polls, &mut progressed)
-                {
-                    return Ok(polls);
-                }
-                own_yielded = root.waker.is_woken();
-            }
-            if progressed
-                || own.is_some_and(|r| r.waker.is_woken())
-                || ts.signal().roots_woken()
-                || ts.signal().interrupt_pending()
-                || active.iter().any(|e| e.inner.has_ready())
-            {
-                continue;
-            }
-
-            let Some(root) = own else {
-                return Ok(polls); // run_until_stalled: stalled
-            };
-            let deadline = ts.timers.borrow_mut().next_deadline();
-            if deadline.is_none() && ts.is_exiting() {
-                check_exiting(ts, root);
-            } else if deadline.is_none() && executor.inner.detect_deadlock {
-                check_deadlock(ts, root, &active);
-            }
-            ts.batch_pause.parking();
-            park::park(deadline);
         }
     })
 }
 
-/// Polls a loop's own `block_on` future, counting the poll. Returns whether
-/// it finished.
-#[inline]
-fn own_turn(
-    ts: &ThreadState,
-    executor: &Executor,
-    root: &RootState,
-    polls: &mut usize,
-    progressed: &mut bool,
-) -> bool {
-    match poll_woken_root(ts, &executor.inner, root) {
-        RootPoll::Skipped => false,
-        polled => {
-            *polls += 1;
-            *progressed = true;
-            polled == RootPoll::Finished
+/// One loop's state between its steps (see `drive`).
+struct Driver<'a> {
+    ts: &'a ThreadState,
+    /// Whose `block_on` or `run_until_stalled` this is.
+    executor: &'a Executor,
+    /// The call's own future (`None` for `run_until_stalled`).
+    own: Option<&'a Rc<RootState>>,
+    /// A nested loop: its woken future goes before the tasks, so that
+    /// nested calls unwind as soon as they can and depth does not grow with
+    /// the number of tasks that each nest one (R11).
+    nested: bool,
+    /// The own future woke itself in its last poll (it yielded), so the
+    /// queued tasks go first. Not set by the call's first poll: a nested
+    /// future that yields there goes on at once.
+    own_yielded: bool,
+    /// Polls so far, of tasks and of `block_on` futures.
+    polls: usize,
+}
+
+impl Driver<'_> {
+    /// One step, in the order of the scheduling policy (R11):
+    ///
+    /// 1. woken futures of outer `block_on` calls that are not on the stack;
+    /// 2. due timers;
+    /// 3. up to `BUDGET` ready tasks in wake order, ended early for the own
+    ///    future once it is woken on this thread (`WakeOrder`): in a nested
+    ///    loop at once, so the call unwinds as soon as it can; in the
+    ///    outermost loop, and for a future that woke itself (except in the
+    ///    call's first poll), after the tasks queued before that wake (FIFO);
+    /// 4. the own future, if woken.
+    #[inline]
+    fn step(&mut self) -> Step {
+        let ts = self.ts;
+        if self.own_done() {
+            return Step::Done;
         }
+        let ControlFlow::Continue(mut progressed) = self.outer_futures() else {
+            return Step::Done;
+        };
+        progressed |= TimerHeap::fire_due(&ts.timers);
+
+        let active = ts.active_executors();
+        // Work that only another thread made ready may wait a moment in a
+        // `block_on` loop with nothing else to do (`BatchPause`).
+        let may_pause = self.own.is_some() && !progressed;
+        let order = WakeOrder::new(
+            self.own.map(|r| &*r.waker),
+            self.nested && !self.own_yielded,
+        );
+        let ran = run_tasks(ts, &active, may_pause, order);
+        self.polls += ran;
+        progressed |= ran > 0;
+
+        if let Some(root) = self.own {
+            if root.done.get() {
+                return Step::Done;
+            }
+            if !progressed && root.waker.is_woken_remotely() {
+                ts.batch_pause.before_remote_work();
+            }
+            if root.waker.is_woken() {
+                match poll_woken_root(ts, &self.executor.inner, root) {
+                    RootPoll::Skipped => {}
+                    RootPoll::Finished => {
+                        self.polls += 1;
+                        return Step::Done;
+                    }
+                    RootPoll::Pending => {
+                        self.polls += 1;
+                        progressed = true;
+                    }
+                }
+            }
+            self.own_yielded = root.waker.is_woken();
+        }
+        if progressed
+            || self.own.is_some_and(|r| r.waker.is_woken())
+            || ts.signal().roots_woken()
+            || ts.signal().interrupt_pending()
+            || active.iter().any(|e| e.inner.has_ready())
+        {
+            Step::Busy
+        } else {
+            Step::Idle(active)
+        }
+    }
+
+    /// Whether the own future has finished (it may finish in any loop that
+    /// polls it, R3).
+    #[inline]
+    fn own_done(&self) -> bool {
+        self.own.is_some_and(|r| r.done.get())
+    }
+
+    /// Polls the woken futures of outer `block_on` calls that are not on the
+    /// stack. Continues with whether it polled one; breaks as soon as the own
+    /// future is done.
+    fn outer_futures(&mut self) -> ControlFlow<(), bool> {
+        let ts = self.ts;
+        let mut polled = false;
+        if !ts.signal().take_roots_woken() {
+            return ControlFlow::Continue(polled);
+        }
+        let mut index = 0;
+        while let Some((owner, root)) = ts.next_woken_root(&mut index, self.own) {
+            if poll_woken_root(ts, &owner.inner, &root) != RootPoll::Skipped {
+                self.polls += 1;
+                polled = true;
+                if root.waker.is_woken() && !root.done.get() {
+                    // Woken during its poll: look again next step.
+                    ts.signal().note_roots_woken();
+                }
+            }
+            if self.own_done() {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(polled)
+    }
+
+    /// Nothing is ready: checks for a deadlock (R9) unless a timer is
+    /// pending, then parks the thread until a wake or the next timer.
+    fn park(&self, root: &RootState, active: &[Executor]) {
+        let ts = self.ts;
+        let deadline = ts.timers.borrow_mut().next_deadline();
+        if deadline.is_none() && ts.is_exiting() {
+            check_exiting(ts, root);
+        } else if deadline.is_none() && self.executor.inner.detect_deadlock {
+            check_deadlock(ts, root, active);
+        }
+        ts.batch_pause.parking();
+        park::park(deadline);
     }
 }
