@@ -14,7 +14,7 @@ use std::task::{Context, Poll, Waker};
 use super::awaiter::AwaiterSlot;
 use super::cell::Running;
 use super::join::{JoinError, drop_contained};
-use super::state::{AWAITER, RUNNING, TAKEN};
+use super::state::{AWAITER, Cancel, RUNNING, TAKEN};
 use super::task_ref::TaskRef;
 use super::typed::Task;
 use crate::sched::{Inner, Interrupted, ThisThread};
@@ -108,7 +108,7 @@ pub(crate) fn run<F: Future + 'static>(task: Task<F>, executor: &Inner) -> bool 
 /// Shutdown: requests cancellation and drops the future now unless it is
 /// being polled further down the stack. Returns whether it dropped it.
 pub(crate) fn shut_down<F: Future + 'static>(task: Task<F>, executor: &Inner) -> bool {
-    if task.header().request_cancel().is_none() {
+    if let Cancel::Completed = task.header().request_cancel() {
         return false;
     }
     match task.begin(Some(ThisThread::of(executor))) {
@@ -136,11 +136,10 @@ pub(crate) fn cancel_orphan<F: Future + 'static>(task: Task<F>) -> bool {
 /// own.
 pub(crate) fn abort<F: Future + 'static>(task: Task<F>) {
     let header = task.header();
-    let Some(previous) = header.request_cancel() else {
-        return; // finished: its result stands
-    };
-    if previous & RUNNING != 0 {
-        return; // on the stack: cancelled when its poll returns
+    match header.request_cancel() {
+        Cancel::Completed => return, // finished: its result stands
+        Cancel::Running => return,   // on the stack: cancelled when its poll returns
+        Cancel::Idle => {}
     }
     if header.is_adopted() {
         // On the owner thread: drop the future right away.

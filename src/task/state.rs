@@ -45,12 +45,39 @@ pub(super) const REF_ONE: usize = 1 << 11;
 /// The reference-count bits.
 pub(super) const REF_MASK: usize = !(REF_ONE - 1);
 
+/// What a wake through a kept reference did (`Header::schedule_by_ref`).
+#[must_use]
+pub(super) enum Schedule {
+    /// The task was idle: it is marked scheduled, and a new reference for
+    /// the run queue was counted, which the caller must queue.
+    Queue,
+    /// The task is being polled: it is marked scheduled, and the poll
+    /// requeues it when it returns (`Running::suspend`).
+    Noted,
+    /// Already queued or completed: nothing changed.
+    Ignored,
+}
+
 /// What became of the reference a wake by value owned.
+#[must_use]
 pub(super) enum Owned {
     /// It must go to a run queue.
     Queue,
     /// It was released; the state word it left (see `TaskRef::released`).
     Released(usize),
+}
+
+/// What an abort request found (`Header::request_cancel`).
+#[must_use]
+pub(crate) enum Cancel {
+    /// The task had completed: its result stands, nothing changed.
+    Completed,
+    /// Its future is being polled further down the stack: it is cancelled
+    /// when that poll returns (`Running::suspend`).
+    Running,
+    /// Neither: whoever asked may claim the future and drop it, or wake the
+    /// task so that its executor does.
+    Idle,
 }
 
 impl Header {
@@ -84,55 +111,38 @@ impl Header {
         }
     }
 
-    /// Marks the task scheduled. Returns true when the caller must put it in
-    /// a run queue, with the reference for the queue already added: it was
-    /// neither queued, running nor completed. A wake while it runs only sets
-    /// the bit; `Running::suspend` then requeues it.
+    /// Marks the task scheduled, for a wake through a reference it keeps.
+    /// `Schedule::Queue` when it was neither queued, running nor completed:
+    /// the reference for the queue is already added. A wake while it runs
+    /// only sets the bit (`Schedule::Noted`); `Running::suspend` then
+    /// requeues it.
     #[inline]
-    pub(super) fn schedule_by_ref(&self) -> bool {
-        let mut s = self.state.load(Ordering::Acquire);
-        loop {
+    pub(super) fn schedule_by_ref(&self) -> Schedule {
+        self.transition(|s| {
             if s & (SCHEDULED | COMPLETED) != 0 {
-                return false;
-            }
-            let queue = s & RUNNING == 0;
-            let next = if queue {
-                (s | SCHEDULED) + REF_ONE
+                Err(Schedule::Ignored)
+            } else if s & RUNNING == 0 {
+                Ok(((s | SCHEDULED) + REF_ONE, Schedule::Queue))
             } else {
-                s | SCHEDULED
-            };
-            match self
-                .state
-                .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return queue,
-                Err(actual) => s = actual,
+                Ok((s | SCHEDULED, Schedule::Noted))
             }
-        }
+        })
     }
 
     /// Like `schedule_by_ref`, for a wake that owns a reference: either
     /// that reference goes to a run queue, or it is released here.
     #[inline]
     pub(super) fn schedule_owned(&self) -> Owned {
-        let mut s = self.state.load(Ordering::Acquire);
-        loop {
-            let (next, queue) = if s & (SCHEDULED | COMPLETED) != 0 {
-                (s - REF_ONE, false)
+        self.transition(|s| {
+            Ok(if s & (SCHEDULED | COMPLETED) != 0 {
+                (s - REF_ONE, Owned::Released(s - REF_ONE))
             } else if s & RUNNING == 0 {
-                (s | SCHEDULED, true)
+                (s | SCHEDULED, Owned::Queue)
             } else {
-                ((s | SCHEDULED) - REF_ONE, false)
-            };
-            match self
-                .state
-                .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) if queue => return Owned::Queue,
-                Ok(_) => return Owned::Released(next),
-                Err(actual) => s = actual,
-            }
-        }
+                let next = (s | SCHEDULED) - REF_ONE;
+                (next, Owned::Released(next))
+            })
+        })
     }
 
     /// Whether the task may still be woken by something outside its
@@ -154,13 +164,43 @@ impl Header {
         (s & REF_MASK) > held * REF_ONE
     }
 
-    /// Records an abort request. Returns the previous state, or `None` when
-    /// the task had already completed (the abort is then a no-op).
-    pub(crate) fn request_cancel(&self) -> Option<usize> {
-        self.state
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
-                (s & COMPLETED == 0).then_some(s | CANCELLED)
-            })
-            .ok()
+    /// Records an abort request (`CANCELLED`), unless the task already
+    /// completed (the abort is then a no-op); says whether the future was
+    /// on the stack at that moment.
+    pub(crate) fn request_cancel(&self) -> Cancel {
+        self.transition(|s| {
+            if s & COMPLETED != 0 {
+                Err(Cancel::Completed)
+            } else if s & RUNNING != 0 {
+                Ok((s | CANCELLED, Cancel::Running))
+            } else {
+                Ok((s | CANCELLED, Cancel::Idle))
+            }
+        })
+    }
+
+    /// The one compare-and-swap loop on the state word. `f` sees the
+    /// current word and returns the next one with the outcome, or an
+    /// outcome without a change (then nothing is written). Ordering:
+    /// acquire-release on success, acquire for the loads, so each
+    /// transition sees every change before it and publishes its own.
+    #[inline]
+    fn transition<R>(&self, mut f: impl FnMut(usize) -> Result<(usize, R), R>) -> R {
+        let mut current = self.state.load(Ordering::Acquire);
+        loop {
+            let (next, outcome) = match f(current) {
+                Ok(change) => change,
+                Err(outcome) => return outcome,
+            };
+            match self.state.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return outcome,
+                Err(actual) => current = actual,
+            }
+        }
     }
 }

@@ -28,7 +28,7 @@ use crate::sched::{Inner, Shared};
 use crate::sync::Ordering;
 
 use super::cell::Header;
-use super::state::{COMPLETED, REF_MASK, REF_ONE};
+use super::state::{COMPLETED, REF_MASK, REF_ONE, Schedule};
 
 /// The operations that depend on the future's type (see `crate::task`).
 pub(super) struct VTable {
@@ -108,7 +108,7 @@ impl TaskRef {
     /// requeued when its poll returns) or completed.
     #[inline]
     pub(crate) fn wake_by_ref(&self) {
-        if self.header().schedule_by_ref() {
+        if let Schedule::Queue = self.header().schedule_by_ref() {
             // The reference `schedule_by_ref` just counted.
             TaskRef(self.0).enqueue();
         }
