@@ -3,12 +3,14 @@
 //! ([`AwaiterSlot`]) in the task's header, behind the state word's
 //! `AWAITER_LOCK` bit ([`AwaiterGuard`], from `Header::lock_awaiter`).
 //!
-//! Invariant: the slot is touched only by the holder of `AWAITER_LOCK`,
-//! which only `Header::lock_awaiter` sets and only the `AwaiterGuard` it
-//! returns clears; the guard's fields are private, so no sibling can make
-//! one. `cell.rs` writes `Header::awaiter` (`pub(super)`) only when it
-//! creates the task and drops it only when it frees the task, when nothing
-//! else can reach it. An `AwaiterSlot` tagged `TASK` or `ROOT` holds the
+//! Invariant: the slot is touched only through an `AwaiterGuard`, which
+//! holds `AWAITER_LOCK`: it owns the `AwaiterLock` that
+//! `State::lock_awaiter` (`state.rs`) returns on setting the bit, and only
+//! that lock's drop or `unlock_registered` clears it (its fields are
+//! private to `state.rs`, so nothing else can). The guard's fields are
+//! private, so no sibling can make one. `cell.rs` writes `Header::awaiter`
+//! (`pub(super)`) only when it creates the task and drops it only when it
+//! frees the task, when nothing else can reach it. An `AwaiterSlot` tagged `TASK` or `ROOT` holds the
 //! data pointer of a waker made with `WAKER_VTABLE` or `ROOT_WAKER_VTABLE`
 //! (`waker.rs`) with that waker's count; tagged `BOXED`, a `Box<Waker>` it
 //! owns. Only `AwaiterSlot::new`, here, tags a pointer.
@@ -16,10 +18,8 @@
 use std::mem::{self, ManuallyDrop};
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
-use crate::sync::Ordering;
-
 use super::cell::Header;
-use super::state::{AWAITER, AWAITER_LOCK};
+use super::state::AwaiterLock;
 use super::waker::{ROOT_WAKER_VTABLE, WAKER_VTABLE};
 
 impl Header {
@@ -28,38 +28,20 @@ impl Header {
     /// dropping a waker happens outside), so waiting for it is a short spin.
     #[inline]
     pub(crate) fn lock_awaiter(&self) -> AwaiterGuard<'_> {
-        let mut s = self.state.load(Ordering::Relaxed);
-        loop {
-            if s & AWAITER_LOCK != 0 {
-                crate::sync::spin_hint();
-                s = self.state.load(Ordering::Relaxed);
-                continue;
-            }
-            match self.state.compare_exchange_weak(
-                s,
-                s | AWAITER_LOCK,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    return AwaiterGuard {
-                        header: self,
-                        registered: s & AWAITER != 0,
-                    };
-                }
-                Err(actual) => s = actual,
-            }
+        AwaiterGuard {
+            header: self,
+            lock: self.state.lock_awaiter(),
         }
     }
 }
 
-/// The awaiter's slot, locked (see `Header::lock_awaiter`).
+/// The awaiter's slot, locked (see `Header::lock_awaiter`); unlocked when
+/// dropped.
 pub(crate) struct AwaiterGuard<'a> {
-    /// The task's header.
+    /// The header whose slot this is.
     header: &'a Header,
-    /// `AWAITER` was set when the lock was taken (only the lock holder sets
-    /// it, and it is never cleared).
-    registered: bool,
+    /// The lock bit of that header's state word, held.
+    lock: AwaiterLock<'a>,
 }
 
 impl AwaiterGuard<'_> {
@@ -75,23 +57,7 @@ impl AwaiterGuard<'_> {
     /// Unlocks, noting that a waker is registered (`AWAITER`), in one step.
     #[inline]
     pub(crate) fn unlock_registered(self) {
-        let this = ManuallyDrop::new(self);
-        if this.registered {
-            this.header.state.fetch_sub(AWAITER_LOCK, Ordering::Release);
-        } else {
-            // AWAITER is clear and AWAITER_LOCK set: one addition flips
-            // both.
-            this.header
-                .state
-                .fetch_add(AWAITER.wrapping_sub(AWAITER_LOCK), Ordering::Release);
-        }
-    }
-}
-
-impl Drop for AwaiterGuard<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        self.header.state.fetch_sub(AWAITER_LOCK, Ordering::Release);
+        self.lock.unlock_registered();
     }
 }
 

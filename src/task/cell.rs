@@ -10,17 +10,19 @@
 //! `Running::complete` stores the result and sets `COMPLETED`, then the
 //! result until `take_stage_result` moves it out. Only the holder of a
 //! `Running` touches the future: `Task::begin` makes it, and only after
-//! setting `RUNNING` on a task not completed, on a thread that may touch
-//! the future (`Header::may_touch`, `state.rs`). After `COMPLETED` only
-//! whoever set `TAKEN` (`typed.rs`) or holds the last reference touches the
-//! result. The allocation is the `Box<TaskCell<F>>` of `allocate`, freed
-//! once by `dealloc` when the count in the state word reaches zero (the
-//! counting is `task_ref.rs`'s). Upheld here: `Stage`, `TaskCell::stage`
-//! and `Running`'s fields are private to this file. `Header`'s fields are
+//! winning `State::claim_future` (which sets `RUNNING` on a task not
+//! completed), on a thread that may touch the future (`Header::may_touch`,
+//! `state.rs`). After `COMPLETED` only whoever set `TAKEN`
+//! (`State::claim_result` or `State::drop_handle`, from `typed.rs`) or
+//! holds the last reference touches the result.
+//! The allocation is the `Box<TaskCell<F>>` of `allocate`, freed once by
+//! `dealloc` when the count in the state word reaches zero (the counting is
+//! `task_ref.rs`'s). Upheld here: `Stage`, `TaskCell::stage` and
+//! `Running`'s fields are private to this file. `Header`'s fields are
 //! `pub(super)` for the siblings that own them: `state` (all, through the
-//! transitions of `state.rs`), `vtable` (`task_ref.rs`), `links` and
-//! `queue_next` (`intrusive.rs`; set here only at creation), `awaiter`
-//! (`awaiter.rs`; likewise).
+//! transitions of `state.rs`, the only file that touches its bits),
+//! `vtable` (`task_ref.rs`), `links` and `queue_next` (`intrusive.rs`; set
+//! here only at creation), `awaiter` (`awaiter.rs`; likewise).
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -30,11 +32,11 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll, RawWaker, Waker};
 
 use super::join::JoinError;
-use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::UnsafeCell;
 
 use super::awaiter::AwaiterSlot;
 use super::intrusive::{Links, QueueNext, UNQUEUED};
-use super::state::{AWAITER, CANCELLED, COMPLETED, FAILED, HANDLE, REF_ONE, RUNNING, SCHEDULED};
+use super::state::{Claim, State, Suspend};
 use super::task_ref::{TaskRef, VTable};
 use super::typed::Task;
 use super::waker::WAKER_VTABLE;
@@ -63,8 +65,9 @@ union Stage<F: Future> {
 /// The part of a task that does not depend on the future's type, at the
 /// start of its allocation.
 pub(crate) struct Header {
-    /// Flags (the constants above) and the reference count.
-    pub(super) state: AtomicUsize,
+    /// The flags that say where the task is in its life, and the
+    /// reference count (see `state.rs`).
+    pub(super) state: State,
     /// The operations for this task's future type.
     pub(super) vtable: &'static VTable,
     /// The executor's thread-safe side, where wakes go. Released by
@@ -94,12 +97,12 @@ pub(crate) struct TaskCell<F: Future> {
 }
 
 impl<F: Future + 'static> Task<F> {
-    /// A new task holding `future`, with `refs` references (all returned
-    /// as the caller's to hand out) and the initial flags.
-    pub(super) fn allocate(future: F, shared: SharedHold, flags: usize, refs: usize) -> TaskRef {
+    /// A new task holding `future`, with the state word `state`, whose
+    /// references are all returned as the caller's to hand out.
+    pub(super) fn allocate(future: F, shared: SharedHold, state: State) -> TaskRef {
         let cell = Box::new(TaskCell {
             header: Header {
-                state: AtomicUsize::new(flags | (refs * REF_ONE)),
+                state,
                 vtable: &Self::VTABLE,
                 shared: ManuallyDrop::new(shared),
                 links: UnsafeCell::new(Links::UNLISTED),
@@ -122,17 +125,12 @@ impl<F: Future + 'static> Task<F> {
         if !header.may_touch(here) {
             return Err(self);
         }
-        let claimed = header
-            .state
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
-                (s & (RUNNING | COMPLETED) == 0).then_some((s | RUNNING) & !SCHEDULED)
-            });
-        match claimed {
-            Ok(_) => Ok(Running {
+        match header.state.claim_future() {
+            Claim::Won => Ok(Running {
                 task: self,
                 _not_send: PhantomData,
             }),
-            Err(_) => Err(self),
+            Claim::Lost => Err(self),
         }
     }
 
@@ -155,7 +153,7 @@ impl<F: Future + 'static> Task<F> {
         // last release (acquire-release) made every change to the word
         // visible.
         debug_assert!(
-            cell.header.state.load(Ordering::Relaxed) & COMPLETED != 0,
+            cell.header.state.load_relaxed().is_completed(),
             "nestloop: internal error: a task freed before it completed"
         );
         // SAFETY: taken once, here, and the cell is not used after.
@@ -167,21 +165,23 @@ impl<F: Future + 'static> Task<F> {
 
 impl<F: Future> TaskCell<F> {
     /// Moves the result out of the cell. Only for whoever just set `TAKEN`
-    /// on a completed task, or holds its last reference.
+    /// on a completed task (won `State::claim_result`, or was told
+    /// `DropHandle::DropResult`), or holds its last reference.
     pub(super) fn take_stage_result(&self) -> Result<F::Output, JoinError> {
         // `FAILED` was set with `COMPLETED`, which the caller has seen.
-        let state = self.header.state.load(Ordering::Relaxed);
+        let state = self.header.state.load_relaxed();
         debug_assert!(
-            state & COMPLETED != 0,
+            state.is_completed(),
             "nestloop: internal error: took the result of a running task"
         );
-        // SAFETY: the caller set TAKEN on a COMPLETED task (acquire ordering
-        // pairs with the release in `Running::complete`), which only one
+        // SAFETY: the caller set TAKEN on a COMPLETED task
+        // (`State::claim_result` or `State::drop_handle`, whose acquire
+        // pairs with the release of `State::complete`), which only one
         // party can do, or is the only one left who can reach the task;
         // after COMPLETED nobody else touches the cell, which holds the
         // result `FAILED` names (see `Stage`), moved out once, here.
         self.stage.with_mut(|stage| unsafe {
-            if state & FAILED != 0 {
+            if state.is_failed() {
                 Err(ManuallyDrop::take(&mut (*stage).error))
             } else {
                 Ok(ManuallyDrop::take(&mut (*stage).output))
@@ -220,7 +220,7 @@ impl<F: Future + 'static> Running<F> {
 
     /// Whether `abort()` was requested.
     pub(crate) fn cancel_requested(&self) -> bool {
-        self.task.header().state() & CANCELLED != 0
+        self.task.header().state.load().is_cancelled()
     }
 
     /// Polls the future once, with a waker borrowed from the claimer's
@@ -262,25 +262,12 @@ impl<F: Future + 'static> Running<F> {
     /// `Ok(None)` when that reference was released; `Err(self)` when an abort
     /// arrived meanwhile: the caller keeps the claim and cancels.
     pub(crate) fn suspend(self) -> Result<Option<TaskRef>, Self> {
-        let state = &self.task.header().state;
-        let mut s = state.load(Ordering::Acquire);
-        loop {
-            if s & CANCELLED != 0 {
-                return Err(self);
-            }
-            let requeue = s & SCHEDULED != 0;
-            let next = if requeue {
-                s & !RUNNING
-            } else {
-                (s & !RUNNING) - REF_ONE
-            };
-            match state.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) if requeue => return Ok(Some(self.task.erase())),
-                Ok(_) => {
-                    self.task.erase().released(next);
-                    return Ok(None);
-                }
-                Err(actual) => s = actual,
+        match self.task.header().state.suspend() {
+            Suspend::Cancelled => Err(self),
+            Suspend::Requeue => Ok(Some(self.task.erase())),
+            Suspend::Released(left) => {
+                self.task.erase().released(left);
+                Ok(None)
             }
         }
     }
@@ -288,22 +275,17 @@ impl<F: Future + 'static> Running<F> {
     /// Stores the result and publishes completion. The future must have been
     /// dropped. See `Completed` for what comes back.
     pub(crate) fn complete(mut self, result: Result<F::Output, JoinError>) -> Completed<F> {
-        let failed = if result.is_err() { FAILED } else { 0 };
+        let failed = result.is_err();
         // The future was dropped (see `drop_future`): the cell's bytes are
         // free, and overwriting a `ManuallyDrop` field drops nothing.
         self.with_stage(|stage| match result {
             Ok(output) => stage.output = ManuallyDrop::new(output),
             Err(error) => stage.error = ManuallyDrop::new(error),
         });
-        // RUNNING is set, COMPLETED and FAILED clear: one flip sets them
-        // right. With no handle, nobody else will ever look at the result.
+        // With no handle, nobody else will ever look at the result.
         let cell = self.task.cell();
-        let prev = cell
-            .header
-            .state
-            .fetch_xor(RUNNING | COMPLETED | failed, Ordering::AcqRel);
-        debug_assert!(prev & RUNNING != 0 && prev & COMPLETED == 0);
-        let orphan = (prev & HANDLE == 0).then(|| cell.take_stage_result());
-        (orphan, prev & AWAITER != 0, self.task)
+        let prev = cell.header.state.complete(failed);
+        let orphan = (!prev.has_handle()).then(|| cell.take_stage_result());
+        (orphan, prev.has_awaiter(), self.task)
     }
 }

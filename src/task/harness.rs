@@ -14,7 +14,7 @@ use std::task::{Context, Poll, Waker};
 use super::awaiter::AwaiterSlot;
 use super::cell::Running;
 use super::join::{JoinError, drop_contained};
-use super::state::{AWAITER, RUNNING, TAKEN};
+use super::state::Cancel;
 use super::task_ref::TaskRef;
 use super::typed::Task;
 use crate::sched::{Inner, Interrupted, ThisThread};
@@ -108,7 +108,7 @@ pub(crate) fn run<F: Future + 'static>(task: Task<F>, executor: &Inner) -> bool 
 /// Shutdown: requests cancellation and drops the future now unless it is
 /// being polled further down the stack. Returns whether it dropped it.
 pub(crate) fn shut_down<F: Future + 'static>(task: Task<F>, executor: &Inner) -> bool {
-    if task.header().request_cancel().is_none() {
+    if let Cancel::Completed = task.header().state.request_cancel() {
         return false;
     }
     match task.begin(Some(ThisThread::of(executor))) {
@@ -136,11 +136,10 @@ pub(crate) fn cancel_orphan<F: Future + 'static>(task: Task<F>) -> bool {
 /// own.
 pub(crate) fn abort<F: Future + 'static>(task: Task<F>) {
     let header = task.header();
-    let Some(previous) = header.request_cancel() else {
-        return; // finished: its result stands
-    };
-    if previous & RUNNING != 0 {
-        return; // on the stack: cancelled when its poll returns
+    match header.state.request_cancel() {
+        Cancel::Completed => return, // finished: its result stands
+        Cancel::Running => return,   // on the stack: cancelled when its poll returns
+        Cancel::Idle => {}
     }
     if header.is_adopted() {
         // On the owner thread: drop the future right away.
@@ -164,15 +163,15 @@ pub(crate) fn poll_join<F: Future + 'static>(
         return Poll::Ready(result);
     }
     let header = task.header();
-    let state = header.state();
-    if state & TAKEN != 0 {
+    let state = header.state.load();
+    if state.result_taken() {
         panic!("nestloop: JoinHandle polled again after it returned the task's result");
     }
     // Cloning a waker is user code, and a slot may box it: never under the
     // slot's lock. A handle polled again with the same waker clones
     // nothing.
     let fresh_slot = || AwaiterSlot::new(cx.waker().clone());
-    let mut fresh = (state & AWAITER == 0).then(fresh_slot);
+    let mut fresh = (!state.has_awaiter()).then(fresh_slot);
     let replaced = loop {
         let mut slot = header.lock_awaiter();
         let stored = slot.with(|slot| {
@@ -203,7 +202,7 @@ pub(crate) fn poll_join<F: Future + 'static>(
 /// awaits its `JoinHandle` is `waker`: that waker cannot fire before the
 /// task's poll returns.
 pub(crate) fn stuck_awaiter_is(task: &TaskRef, waker: &Waker) -> bool {
-    task.header().state() & RUNNING != 0 && awaiter_is(task, waker)
+    task.header().state.load().is_running() && awaiter_is(task, waker)
 }
 
 /// Whether `waker` (a root's) is the waker registered by whoever awaits

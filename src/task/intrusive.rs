@@ -14,16 +14,14 @@
 //! sets both fields (`pub(super)`) only when it creates the task. Every
 //! linked task holds a reference owned by the list or queue, so its
 //! neighbours are alive; a task is in the run queue at most once (only the
-//! wake that sets `SCHEDULED`, `state.rs`, queues it).
+//! wake that sets `SCHEDULED`, `State::schedule_by_ref`/`schedule_owned`
+//! in `state.rs`, queues it).
 
 use std::cell::Cell;
 use std::mem::{self, ManuallyDrop};
 use std::ptr::NonNull;
 
-use crate::sync::Ordering;
-
 use super::cell::Header;
-use super::state::UNADOPTED;
 use super::task_ref::TaskRef;
 
 /// A task's neighbours in its executor's task list.
@@ -79,9 +77,7 @@ impl TaskList {
     pub(crate) fn push(&self, task: TaskRef) {
         let this = ManuallyDrop::new(task);
         let header = this.header();
-        if header.state.load(Ordering::Relaxed) & UNADOPTED != 0 {
-            header.state.fetch_and(!UNADOPTED, Ordering::AcqRel);
-        }
+        header.state.adopt();
         let head = self.head.get();
         // SAFETY: links are only touched on the executor's thread (see the
         // type's docs), by this list, one task at a time; `head` is alive

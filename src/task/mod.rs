@@ -19,9 +19,9 @@
 //! The files; the unsafe ones open with the invariant their unsafe code
 //! rests on and who upholds it:
 //!
-//! * `state.rs`: the state word's flags and reference count, and the
-//!   transitions on it (no unsafe code, but every other file here relies on
-//!   it);
+//! * `state.rs`: the state word's flags and reference count, private to
+//!   it, and the named transitions that are the only way to change them
+//!   (no unsafe code, but every other file here relies on it);
 //! * `cell.rs` [unsafe]: a task's allocation (the header, then the future or
 //!   its result), creating and freeing it, the claim on the future
 //!   (`Running`);
@@ -31,7 +31,8 @@
 //!   its vtable's type, and `JoinRef`;
 //! * `waker.rs` [unsafe]: the waker vtables of tasks and of `block_on`
 //!   futures;
-//! * `awaiter.rs` [unsafe]: the awaiter's slot and its lock bit;
+//! * `awaiter.rs` [unsafe]: the awaiter's slot, behind the state word's lock
+//!   bit;
 //! * `intrusive.rs` [unsafe]: the task list and the run queue, linked
 //!   through the tasks;
 //! * `harness.rs`: what running, cancelling, finishing, aborting and

@@ -25,10 +25,9 @@ use std::task::{Context, Poll};
 
 use super::join::JoinError;
 use crate::sched::{Inner, Shared};
-use crate::sync::Ordering;
 
 use super::cell::Header;
-use super::state::{COMPLETED, REF_MASK, REF_ONE};
+use super::state::{Schedule, Snapshot};
 
 /// The operations that depend on the future's type (see `crate::task`).
 pub(super) struct VTable {
@@ -100,7 +99,7 @@ impl TaskRef {
     /// Whether the task has completed (with a result, a panic or cancelled).
     #[inline]
     pub(crate) fn is_finished(&self) -> bool {
-        self.header().state() & COMPLETED != 0
+        self.header().state.load().is_completed()
     }
 
     /// Wakes the task through a reference it keeps: marks it scheduled and
@@ -108,7 +107,7 @@ impl TaskRef {
     /// requeued when its poll returns) or completed.
     #[inline]
     pub(crate) fn wake_by_ref(&self) {
-        if self.header().schedule_by_ref() {
+        if let Schedule::Queue = self.header().state.schedule_by_ref() {
             // The reference `schedule_by_ref` just counted.
             TaskRef(self.0).enqueue();
         }
@@ -142,21 +141,17 @@ impl TaskRef {
     /// Releases this reference, freeing the task if it was the last.
     #[inline]
     fn release(self, count: usize) {
-        let prev = self
-            .header()
-            .state
-            .fetch_sub(count * REF_ONE, Ordering::AcqRel);
-        debug_assert!((prev & REF_MASK) >= count * REF_ONE);
-        self.released(prev - count * REF_ONE);
+        let left = self.header().state.release(count);
+        self.released(left);
     }
 
     /// Forgets this reference, which a combined transition has already taken
     /// off the count, leaving the state word `state`; frees the task if no
     /// reference is left.
     #[inline]
-    pub(super) fn released(self, state: usize) {
+    pub(super) fn released(self, state: Snapshot) {
         let this = ManuallyDrop::new(self);
-        if state & REF_MASK == 0 {
+        if state.ref_count() == 0 {
             // SAFETY: that was the last reference, and it is forgotten.
             unsafe { (this.header().vtable.dealloc)(this.0) };
         }
@@ -178,7 +173,7 @@ impl TaskRef {
 impl Clone for TaskRef {
     #[inline]
     fn clone(&self) -> Self {
-        self.header().inc_ref();
+        self.header().state.inc_ref();
         TaskRef(self.0)
     }
 }
@@ -193,7 +188,7 @@ impl Drop for TaskRef {
 impl std::fmt::Debug for TaskRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskRef")
-            .field("state", &self.header().state())
+            .field("state", &self.header().state.load())
             .finish()
     }
 }

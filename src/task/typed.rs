@@ -13,7 +13,8 @@
 //! its `task`). A `JoinRef<T>` is made only by `new_local`/`new_remote`
 //! here, with `T` the task's output type, which `poll_join_erased` relies
 //! on when it writes the result. The result is moved out only by whoever
-//! set `TAKEN` on a completed task, or holds its last reference (see
+//! set `TAKEN` on a completed task (`State::claim_result`,
+//! `State::drop_handle`), or holds its last reference (see
 //! `TaskCell::take_stage_result`).
 
 use std::future::Future;
@@ -23,12 +24,9 @@ use std::task::{Context, Poll};
 
 use super::harness;
 use super::join::JoinError;
-use crate::sync::Ordering;
 
 use super::cell::{Header, TaskCell};
-use super::state::{
-    COMPLETED, HANDLE, REF_MASK, REF_ONE, SCHEDULED, SEND_FUTURE, TAKEN, UNADOPTED,
-};
+use super::state::{Claim, DropHandle, State};
 use super::task_ref::{JoinRef, TaskRef, VTable};
 use crate::sched::SharedHold;
 
@@ -88,15 +86,13 @@ impl<F: Future + 'static> Task<F> {
     /// Called by the `JoinHandle`.
     pub(crate) fn take_result(&self) -> Option<Result<F::Output, JoinError>> {
         let state = &self.header().state;
-        if state.load(Ordering::Acquire) & (COMPLETED | TAKEN) != COMPLETED {
+        if !state.load().has_unclaimed_result() {
             return None;
         }
-        state
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
-                (s & (COMPLETED | TAKEN) == COMPLETED).then_some(s | TAKEN)
-            })
-            .ok()?;
-        Some(self.cell().take_stage_result())
+        match state.claim_result() {
+            Claim::Won => Some(self.cell().take_stage_result()),
+            Claim::Lost => None,
+        }
     }
 
     /// The `JoinHandle` goes away with its reference: clears `HANDLE` and
@@ -104,28 +100,13 @@ impl<F: Future + 'static> Task<F> {
     /// be dropped first (contained, see `drop_contained`).
     fn drop_handle(self) {
         let this = ManuallyDrop::new(self);
-        let header = this.header();
-        let mut s = header.state.load(Ordering::Acquire);
-        loop {
-            let unclaimed = s & (COMPLETED | TAKEN) == COMPLETED;
-            let next = if unclaimed {
-                (s & !HANDLE) | TAKEN
-            } else {
-                (s & !HANDLE) - REF_ONE
-            };
-            match header
-                .state
-                .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) if unclaimed => {
-                    let result = this.cell().take_stage_result();
-                    super::join::drop_contained(result);
-                    drop(ManuallyDrop::into_inner(this).task);
-                    return;
-                }
-                Ok(_) => return ManuallyDrop::into_inner(this).task.released(next),
-                Err(actual) => s = actual,
+        match this.header().state.drop_handle() {
+            DropHandle::DropResult => {
+                let result = this.cell().take_stage_result();
+                super::join::drop_contained(result);
+                drop(ManuallyDrop::into_inner(this).task);
             }
+            DropHandle::Released(left) => ManuallyDrop::into_inner(this).task.released(left),
         }
     }
 
@@ -154,8 +135,8 @@ impl<F: Future + 'static> Task<F> {
     fn take_last(&self) -> Option<Result<F::Output, JoinError>> {
         // Acquire: pairs with the release of every other reference and with
         // `complete`'s, so the result and every use of the task are seen.
-        let state = self.header().state.load(Ordering::Acquire);
-        if state & (COMPLETED | TAKEN) != COMPLETED || state & REF_MASK != REF_ONE {
+        let state = self.header().state.load();
+        if !state.has_unclaimed_result() || state.ref_count() != 1 {
             return None;
         }
         let result = self.cell().take_stage_result();
@@ -174,7 +155,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let task = Task::<F>::allocate(future, shared, SCHEDULED | HANDLE, 3);
+    let task = Task::<F>::allocate(future, shared, State::new_local(3));
     let (list, handle) = (TaskRef(task.0), TaskRef(task.0));
     (task, list, JoinRef::new(handle))
 }
@@ -187,12 +168,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let task = Task::<F>::allocate(
-        future,
-        shared,
-        SCHEDULED | HANDLE | SEND_FUTURE | UNADOPTED,
-        2,
-    );
+    let task = Task::<F>::allocate(future, shared, State::new_remote(2));
     let handle = TaskRef(task.0);
     (task, JoinRef::new(handle))
 }

@@ -85,14 +85,14 @@ unsafe fn waker_ref_of(data: *const ()) -> ManuallyDrop<TaskRef> {
 unsafe fn waker_clone(data: *const ()) -> RawWaker {
     // SAFETY: the waker being cloned holds (or borrows) a reference.
     let task = unsafe { waker_ref_of(data) };
-    task.header().inc_ref();
+    task.header().state.inc_ref();
     RawWaker::new(data, &WAKER_VTABLE)
 }
 
 unsafe fn waker_wake(data: *const ()) {
     // SAFETY: a waker woken by value gives up its reference.
     let task = ManuallyDrop::into_inner(unsafe { waker_ref_of(data) });
-    match task.header().schedule_owned() {
+    match task.header().state.schedule_owned() {
         Owned::Queue => task.enqueue(),
         Owned::Released(state) => task.released(state),
     }
