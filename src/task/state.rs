@@ -345,32 +345,40 @@ impl State {
     /// requeues it.
     #[inline]
     pub(super) fn schedule_by_ref(&self) -> Schedule {
-        self.transition(|s| {
+        let changed = self.transition(|s| {
             if s.any(SCHEDULED | COMPLETED) {
-                Err(Schedule::Ignored)
+                None
             } else if !s.any(RUNNING) {
-                Ok((s.set(SCHEDULED).add_ref(), Schedule::Queue))
+                Some(s.set(SCHEDULED).add_ref())
             } else {
-                Ok((s.set(SCHEDULED), Schedule::Noted))
+                Some(s.set(SCHEDULED))
             }
-        })
+        });
+        match changed {
+            Err(_) => Schedule::Ignored,
+            Ok((before, _)) if before.any(RUNNING) => Schedule::Noted,
+            Ok(_) => Schedule::Queue,
+        }
     }
 
     /// Like `schedule_by_ref`, for a wake that owns a reference: either
     /// that reference goes to a run queue, or it is released here.
     #[inline]
     pub(super) fn schedule_owned(&self) -> Owned {
-        self.transition(|s| {
-            Ok(if s.any(SCHEDULED | COMPLETED) {
-                let next = s.sub_ref();
-                (next, Owned::Released(next))
+        let (before, after) = self.update(|s| {
+            if s.any(SCHEDULED | COMPLETED) {
+                s.sub_ref()
             } else if !s.any(RUNNING) {
-                (s.set(SCHEDULED), Owned::Queue)
+                s.set(SCHEDULED)
             } else {
-                let next = s.set(SCHEDULED).sub_ref();
-                (next, Owned::Released(next))
-            })
-        })
+                s.set(SCHEDULED).sub_ref()
+            }
+        });
+        if before.any(SCHEDULED | COMPLETED | RUNNING) {
+            Owned::Released(after)
+        } else {
+            Owned::Queue
+        }
     }
 
     /// Claims the future for a poll or a drop: sets `RUNNING` and clears
@@ -379,13 +387,12 @@ impl State {
     /// (`Header::may_touch`).
     #[inline]
     pub(super) fn claim_future(&self) -> Claim {
-        self.transition(|s| {
-            if s.any(RUNNING | COMPLETED) {
-                Err(Claim::Lost)
-            } else {
-                Ok((s.set(RUNNING).clear(SCHEDULED), Claim::Won))
-            }
-        })
+        let changed = self
+            .transition(|s| (!s.any(RUNNING | COMPLETED)).then(|| s.set(RUNNING).clear(SCHEDULED)));
+        match changed {
+            Ok(_) => Claim::Won,
+            Err(_) => Claim::Lost,
+        }
     }
 
     /// Gives the claim on the future back after a poll that returned
@@ -394,16 +401,20 @@ impl State {
     /// Changes nothing if an abort arrived meanwhile.
     #[inline]
     pub(super) fn suspend(&self) -> Suspend {
-        self.transition(|s| {
+        let changed = self.transition(|s| {
             if s.any(CANCELLED) {
-                Err(Suspend::Cancelled)
+                None
             } else if s.any(SCHEDULED) {
-                Ok((s.clear(RUNNING), Suspend::Requeue))
+                Some(s.clear(RUNNING))
             } else {
-                let next = s.clear(RUNNING).sub_ref();
-                Ok((next, Suspend::Released(next)))
+                Some(s.clear(RUNNING).sub_ref())
             }
-        })
+        });
+        match changed {
+            Err(_) => Suspend::Cancelled,
+            Ok((before, _)) if before.any(SCHEDULED) => Suspend::Requeue,
+            Ok((_, after)) => Suspend::Released(after),
+        }
     }
 
     /// Publishes completion, by the claimer of the future, which stored the
@@ -426,13 +437,11 @@ impl State {
     /// task completed and nobody claimed the result yet.
     #[inline]
     pub(super) fn claim_result(&self) -> Claim {
-        self.transition(|s| {
-            if s.has_unclaimed_result() {
-                Ok((s.set(TAKEN), Claim::Won))
-            } else {
-                Err(Claim::Lost)
-            }
-        })
+        let changed = self.transition(|s| s.has_unclaimed_result().then(|| s.set(TAKEN)));
+        match changed {
+            Ok(_) => Claim::Won,
+            Err(_) => Claim::Lost,
+        }
     }
 
     /// The `JoinHandle` goes away: clears `HANDLE` and releases its
@@ -440,29 +449,29 @@ impl State {
     /// dropped first (then it claims it, and keeps the reference).
     #[inline]
     pub(super) fn drop_handle(&self) -> DropHandle {
-        self.transition(|s| {
-            Ok(if s.has_unclaimed_result() {
-                (s.clear(HANDLE).set(TAKEN), DropHandle::DropResult)
+        let (before, after) = self.update(|s| {
+            if s.has_unclaimed_result() {
+                s.clear(HANDLE).set(TAKEN)
             } else {
-                let next = s.clear(HANDLE).sub_ref();
-                (next, DropHandle::Released(next))
-            })
-        })
+                s.clear(HANDLE).sub_ref()
+            }
+        });
+        if before.has_unclaimed_result() {
+            DropHandle::DropResult
+        } else {
+            DropHandle::Released(after)
+        }
     }
 
     /// Records an abort request (`CANCELLED`), unless the task already
     /// completed (the abort is then a no-op); says whether the future was
     /// on the stack at that moment.
     pub(super) fn request_cancel(&self) -> Cancel {
-        self.transition(|s| {
-            if s.any(COMPLETED) {
-                Err(Cancel::Completed)
-            } else if s.any(RUNNING) {
-                Ok((s.set(CANCELLED), Cancel::Running))
-            } else {
-                Ok((s.set(CANCELLED), Cancel::Idle))
-            }
-        })
+        match self.transition(|s| (!s.any(COMPLETED)).then(|| s.set(CANCELLED))) {
+            Err(_) => Cancel::Completed,
+            Ok((before, _)) if before.any(RUNNING) => Cancel::Running,
+            Ok(_) => Cancel::Idle,
+        }
     }
 
     /// Adopts a task spawned from another thread into its executor's task
@@ -509,26 +518,43 @@ impl State {
         }
     }
 
-    /// The one compare-and-swap loop on the state word. `f` sees the
-    /// current word and returns the next one with the outcome, or an
-    /// outcome without a change (then nothing is written). Ordering:
-    /// acquire-release on success, acquire for the loads, so each
-    /// transition sees every change before it and publishes its own.
+    /// The one compare-and-swap loop on the state word. `next` sees the
+    /// current word and returns the word to replace it with, or `None` to
+    /// leave it. Returns the word before and after the change, or the word
+    /// left unchanged. Each transition names its outcome from those (plain
+    /// words, which stay in registers: an outcome built inside `next` went
+    /// through the stack, 6 instructions per poll). Ordering:
+    /// acquire-release on success, acquire for the loads, so each transition
+    /// sees every change before it and publishes its own.
     #[inline]
-    fn transition<R>(&self, mut f: impl FnMut(Snapshot) -> Result<(Snapshot, R), R>) -> R {
+    fn transition(
+        &self,
+        mut next: impl FnMut(Snapshot) -> Option<Snapshot>,
+    ) -> Result<(Snapshot, Snapshot), Snapshot> {
         let mut current = self.0.load(Ordering::Acquire);
         loop {
-            let (next, outcome) = match f(Snapshot(current)) {
-                Ok(change) => change,
-                Err(outcome) => return outcome,
+            let Some(after) = next(Snapshot(current)) else {
+                return Err(Snapshot(current));
             };
-            match self
-                .0
-                .compare_exchange_weak(current, next.0, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return outcome,
+            match self.0.compare_exchange_weak(
+                current,
+                after.0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok((Snapshot(current), after)),
                 Err(actual) => current = actual,
             }
+        }
+    }
+
+    /// `transition` for a change that always happens: returns the word
+    /// before and after it.
+    #[inline]
+    fn update(&self, mut next: impl FnMut(Snapshot) -> Snapshot) -> (Snapshot, Snapshot) {
+        match self.transition(|s| Some(next(s))) {
+            Ok(change) => change,
+            Err(_) => unreachable!("nestloop: internal error: an update was refused"),
         }
     }
 }
