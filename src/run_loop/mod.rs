@@ -129,17 +129,17 @@ fn block_on_here<F: Future>(
         });
         return match first {
             Ok(output) => Ok(output),
-            Err(begun) => run_rest(executor, future, false, mark, Some(begun)),
+            Err(begun) => block_on_rest(executor, future, false, mark, Some(begun)),
         };
     }
-    run_rest(executor, future, interruptible, mark, None)
+    block_on_rest(executor, future, interruptible, mark, None)
 }
 
-/// `run` after a plain call's first poll (`begun`: its frame, root state
+/// `block_on_here` after a plain call's first poll (`begun`: its frame, root state
 /// and index), or from the start for `try_block_on` (and for a plain call
 /// that may not run at all: `max_depth` 0).
 #[inline(never)]
-fn run_rest<F: Future>(
+fn block_on_rest<F: Future>(
     executor: &Executor,
     future: Pin<&mut F>,
     interruptible: bool,

@@ -38,12 +38,12 @@ pub(super) fn run_tasks(
                 return polls;
             };
             left -= 1;
-            polls += usize::from(task.run(inner));
+            polls += usize::from(task.poll(inner));
         }
         // ...then the tasks queued before it, within the budget.
         for _ in 0..order.ahead(active, left) {
             let Some(task) = inner.pop() else { break };
-            polls += usize::from(task.run(inner));
+            polls += usize::from(task.poll(inner));
         }
         return polls;
     }
@@ -67,7 +67,7 @@ pub(super) fn run_tasks(
                 if let Some(ahead) = &mut ahead {
                     *ahead -= 1;
                 }
-                polls += usize::from(task.run(inner));
+                polls += usize::from(task.poll(inner));
             }
             None => idle += 1,
         }

@@ -75,10 +75,10 @@ impl Inner {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let (task, listed, handle) = task::new_local(future, SharedHold::local(self));
-        self.tasks.push(listed);
-        self.queue.push(task);
-        JoinHandle::new(handle)
+        let task = task::new_local(future, SharedHold::local(self));
+        self.tasks.push(task.listed);
+        self.queue.push(task.queued);
+        JoinHandle::new(task.handle)
     }
 
     /// See [`Executor::task_count`](crate::Executor::task_count).

@@ -20,7 +20,7 @@
 //!
 //! This module and `task` call each other, the crate's one import cycle: a
 //! task's wake must know where to queue (`Shared`), and the executor runs
-//! its tasks (`TaskRef::run`). Tokio's `task` module has the same recursion
+//! its tasks (`TaskRef::poll`). Tokio's `task` module has the same recursion
 //! behind its `Schedule` trait; here it has a single implementation, so the
 //! cycle is declared rather than abstracted.
 //!

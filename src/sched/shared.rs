@@ -15,10 +15,10 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (task, handle) = task::new_remote(future, SharedHold::remote(self));
+        let task = task::new_remote(future, SharedHold::remote(self));
         self.unadopted.fetch_add(1, Ordering::AcqRel);
-        self.push_remote(task);
-        JoinHandle::new(handle)
+        self.push_remote(task.queued);
+        JoinHandle::new(task.handle)
     }
 
     /// Whether the executor is still alive (for `Debug`).

@@ -38,7 +38,7 @@ impl Header {
 /// The awaiter's slot, locked (see `Header::lock_awaiter`); unlocked when
 /// dropped.
 pub(crate) struct AwaiterGuard<'a> {
-    /// The header whose slot this is.
+    /// Whose slot is locked.
     header: &'a Header,
     /// The lock bit of that header's state word, held.
     lock: AwaiterLock<'a>,
@@ -68,7 +68,8 @@ impl AwaiterGuard<'_> {
 /// pointers is 8-aligned) say which. Null when empty.
 pub(crate) struct AwaiterSlot(*mut ());
 
-/// The low bits of an `AwaiterSlot`.
+/// Masks the low bits of an `AwaiterSlot`, which say what kind of waker
+/// it holds.
 const KIND: usize = 0b11;
 /// `KIND` of a task's waker.
 const TASK: usize = 0;

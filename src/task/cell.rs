@@ -54,11 +54,11 @@ use crate::sched::{SharedHold, ThisThread};
 ///   its result still inside (a handle takes it or drops it, and without a
 ///   handle `complete` hands it back).
 union Stage<F: Future> {
-    /// The future.
+    /// Live until the future is dropped.
     future: ManuallyDrop<F>,
-    /// The output.
+    /// The future's output, once it completed with one.
     output: ManuallyDrop<F::Output>,
-    /// The task panicked or was cancelled.
+    /// Why there is no output: the future panicked or was cancelled.
     error: ManuallyDrop<JoinError>,
 }
 

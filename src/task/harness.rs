@@ -2,7 +2,7 @@
 //! vtable of `Task` (one allocation per task holding the header, the future
 //! and then its result; see `cell.rs`).
 //!
-//! The reference a run queue holds is the one `run` works with: a task woken
+//! The reference a run queue holds is the one `poll` works with: a task woken
 //! during its poll goes back to the queue with it, a finished task releases
 //! it together with the task list's reference, in one atomic operation.
 
@@ -60,7 +60,7 @@ fn cancel<F: Future + 'static>(mut running: Running<F>, executor: Option<&Inner>
 /// Polls the task once (on its executor's thread), with the run queue's
 /// reference. Returns whether a poll ran (false for a stale queue entry or
 /// a cancellation).
-pub(crate) fn run<F: Future + 'static>(task: Task<F>, executor: &Inner) -> bool {
+pub(crate) fn poll<F: Future + 'static>(task: Task<F>, executor: &Inner) -> bool {
     let Ok(mut running) = task.begin(Some(ThisThread::of(executor))) else {
         return false;
     };

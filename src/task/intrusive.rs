@@ -29,7 +29,7 @@ pub(super) struct Links {
     /// The task before it, `None` at the head, `UNLISTED_MARK` when the
     /// task is in no list.
     prev: Option<NonNull<Header>>,
-    /// The task after it.
+    /// The task after it, `None` at the tail.
     next: Option<NonNull<Header>>,
 }
 
@@ -50,14 +50,14 @@ impl Links {
 /// and a task is only ever in its own executor's list, so only that thread
 /// touches a task's links.
 pub(crate) struct TaskList {
-    /// The most recently added task.
+    /// The most recently added task (`None`: the list is empty).
     head: Cell<Option<NonNull<Header>>>,
-    /// The number of tasks in the list.
+    /// How many tasks the list holds, for `Executor::task_count`.
     len: Cell<usize>,
 }
 
 impl TaskList {
-    /// An empty list.
+    /// A list with no task, for a new executor.
     pub(crate) fn new() -> Self {
         TaskList {
             head: Cell::new(None),
@@ -65,7 +65,8 @@ impl TaskList {
         }
     }
 
-    /// The number of tasks in the list.
+    /// How many tasks are listed: the live tasks of the executor that
+    /// were spawned on its thread or adopted.
     pub(crate) fn len(&self) -> usize {
         self.len.get()
     }
@@ -186,14 +187,14 @@ pub(super) const UNQUEUED: QueueNext = Some(NonNull::dangling());
 /// again. Like `TaskList`, only the executor's thread has it, so only that
 /// thread touches a task's `queue_next`.
 pub(crate) struct RunQueue {
-    /// The task to run next.
+    /// The task to run next (`None`: the queue is empty).
     head: Cell<Option<NonNull<Header>>>,
-    /// The task queued last.
+    /// The task queued last, where the next one is linked.
     tail: Cell<Option<NonNull<Header>>>,
 }
 
 impl RunQueue {
-    /// An empty queue.
+    /// A queue with no task, for a new executor.
     pub(crate) fn new() -> Self {
         RunQueue {
             head: Cell::new(None),

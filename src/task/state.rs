@@ -50,7 +50,7 @@ const AWAITER_LOCK: usize = 1 << 9;
 const FAILED: usize = 1 << 10;
 /// One reference; the count is the state word's bits above the flags.
 const REF_ONE: usize = 1 << 11;
-/// The reference-count bits.
+/// Masks the reference count out of the word.
 const REF_MASK: usize = !(REF_ONE - 1);
 
 /// A task's state word, in its header: the flags above and the reference
@@ -221,7 +221,7 @@ pub(super) enum Cancel {
 /// it claimed.
 #[must_use]
 pub(super) enum Claim {
-    /// The caller has it to itself.
+    /// The caller has it to itself until it gives it back.
     Won,
     /// Someone else has it, or there is nothing to claim.
     Lost,
@@ -258,7 +258,7 @@ pub(super) enum DropHandle {
 /// cleared once, by its holder.
 #[must_use]
 pub(super) struct AwaiterLock<'a> {
-    /// The word the bit is in.
+    /// Whose `AWAITER_LOCK` bit is held.
     state: &'a State,
     /// `AWAITER` was set when the lock was taken (only the lock holder sets
     /// it, and it is never cleared).

@@ -32,7 +32,7 @@ use super::state::{Schedule, Snapshot};
 /// The operations that depend on the future's type (see `crate::task`).
 pub(super) struct VTable {
     /// Polls the task once; takes the caller's reference.
-    pub(super) run: fn(TaskRef, &Inner) -> bool,
+    pub(super) poll: fn(TaskRef, &Inner) -> bool,
     /// Cancels the task at shutdown; takes the caller's reference.
     pub(super) shut_down: fn(TaskRef, &Inner) -> bool,
     /// Cancels a task whose executor is gone; takes the caller's reference.
@@ -64,7 +64,8 @@ unsafe impl Send for TaskRef {}
 unsafe impl Sync for TaskRef {}
 
 impl TaskRef {
-    /// The task's header.
+    /// The part of the task that does not depend on the future type: its
+    /// state word, vtable, executor and awaiter.
     #[inline]
     pub(crate) fn header(&self) -> &Header {
         // SAFETY: this reference keeps the allocation alive; the header is
@@ -75,8 +76,8 @@ impl TaskRef {
     /// Polls the task once (on its executor's thread). Returns whether a
     /// poll ran (false for a stale queue entry or a cancellation).
     #[inline]
-    pub(crate) fn run(self, executor: &Inner) -> bool {
-        (self.header().vtable.run)(self, executor)
+    pub(crate) fn poll(self, executor: &Inner) -> bool {
+        (self.header().vtable.poll)(self, executor)
     }
 
     /// Shutdown: requests cancellation and drops the future now unless it is
@@ -199,7 +200,7 @@ pub(crate) struct JoinRef<T> {
     /// The handle's reference; `None` once the result was taken with it
     /// (see `Task::take_last`).
     task: Option<TaskRef>,
-    /// The output type.
+    /// The task's output type, which `poll_join` writes.
     _output: PhantomData<T>,
 }
 

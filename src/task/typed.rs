@@ -33,7 +33,7 @@ use crate::sched::SharedHold;
 /// An owned reference to a task whose future type is known: what the
 /// vtable's operations work with, on the executor's thread.
 pub(crate) struct Task<F: Future + 'static> {
-    /// The reference.
+    /// The counted reference this one is a typed view of.
     pub(super) task: TaskRef,
     /// The future type (and `!Send`, like the future).
     _future: PhantomData<*const F>,
@@ -42,7 +42,7 @@ pub(crate) struct Task<F: Future + 'static> {
 impl<F: Future + 'static> Task<F> {
     /// The vtable of tasks with this future type.
     pub(super) const VTABLE: VTable = VTable {
-        run: |t, ex| harness::run(Self::typed(t), ex),
+        poll: |t, ex| harness::poll(Self::typed(t), ex),
         shut_down: |t, ex| harness::shut_down(Self::typed(t), ex),
         cancel_orphan: |t| harness::cancel_orphan(Self::typed(t)),
         abort: |t| harness::abort(Self::typed(t.clone())),
@@ -59,7 +59,7 @@ impl<F: Future + 'static> Task<F> {
         }
     }
 
-    /// The erased reference.
+    /// Forgets the future type, keeping the reference.
     pub(crate) fn erase(self) -> TaskRef {
         self.task
     }
@@ -69,7 +69,8 @@ impl<F: Future + 'static> Task<F> {
         &self.task
     }
 
-    /// The whole cell.
+    /// The task's allocation, with its future type: the header and the
+    /// stage (future or result).
     pub(super) fn cell(&self) -> &TaskCell<F> {
         // SAFETY: the vtable this reference was reached through is
         // `Self::VTABLE`, so the allocation is a `TaskCell<F>` (`repr(C)`,
@@ -77,7 +78,7 @@ impl<F: Future + 'static> Task<F> {
         unsafe { self.task.0.cast::<TaskCell<F>>().as_ref() }
     }
 
-    /// The header.
+    /// The part of the task that does not depend on the future type.
     pub(crate) fn header(&self) -> &Header {
         self.task.header()
     }
@@ -147,28 +148,52 @@ impl<F: Future + 'static> Task<F> {
     }
 }
 
+/// The references of a task made by `new_local`, one for each holder.
+pub(crate) struct LocalTask<T> {
+    /// For the run queue: the task starts scheduled.
+    pub(crate) queued: TaskRef,
+    /// For the executor's task list.
+    pub(crate) listed: TaskRef,
+    /// For the `JoinHandle`.
+    pub(crate) handle: JoinRef<T>,
+}
+
 /// Creates a task for `Executor::spawn`: owned by this thread, scheduled,
-/// with a handle. Returns its references for the run queue, the task list
-/// and the handle.
-pub(crate) fn new_local<F>(future: F, shared: SharedHold) -> (TaskRef, TaskRef, JoinRef<F::Output>)
+/// with a handle.
+pub(crate) fn new_local<F>(future: F, shared: SharedHold) -> LocalTask<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
     let task = Task::<F>::allocate(future, shared, State::new_local(3));
-    let (list, handle) = (TaskRef(task.0), TaskRef(task.0));
-    (task, list, JoinRef::new(handle))
+    let (listed, handle) = (TaskRef(task.0), TaskRef(task.0));
+    LocalTask {
+        queued: task,
+        listed,
+        handle: JoinRef::new(handle),
+    }
+}
+
+/// The references of a task made by `new_remote`: it is adopted into the
+/// task list on the executor's thread.
+pub(crate) struct RemoteTask<T> {
+    /// For the injection queue: the task starts scheduled.
+    pub(crate) queued: TaskRef,
+    /// For the `JoinHandle`.
+    pub(crate) handle: JoinRef<T>,
 }
 
 /// Creates a task for `Spawner::spawn`: owned by the executor's thread,
-/// scheduled, with a handle, not yet adopted. Returns its references for the
-/// injection queue and the handle.
-pub(crate) fn new_remote<F>(future: F, shared: SharedHold) -> (TaskRef, JoinRef<F::Output>)
+/// scheduled, with a handle, not yet adopted.
+pub(crate) fn new_remote<F>(future: F, shared: SharedHold) -> RemoteTask<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let task = Task::<F>::allocate(future, shared, State::new_remote(2));
     let handle = TaskRef(task.0);
-    (task, JoinRef::new(handle))
+    RemoteTask {
+        queued: task,
+        handle: JoinRef::new(handle),
+    }
 }
