@@ -118,14 +118,22 @@ fn block_on_here<F: Future>(
                 let mut cx = Context::from_waker(&state.handle);
                 return ts
                     .first_poll(executor, mark, || future.as_mut().poll(&mut cx))
-                    .map_err(|frame| (frame, Rc::clone(state), 0));
+                    .map_err(|frame| Begun {
+                        frame,
+                        state: Rc::clone(state),
+                        index: 0,
+                    });
             }
             let index = check_enter(executor, ts, mark);
             let state = ts.root_state(index);
             let _owner = executor.inner.enter_owner();
             let mut cx = Context::from_waker(&state.handle);
             ts.first_poll(executor, mark, || future.as_mut().poll(&mut cx))
-                .map_err(|frame| (frame, state.clone(), index))
+                .map_err(|frame| Begun {
+                    frame,
+                    state: state.clone(),
+                    index,
+                })
         });
         return match first {
             Ok(output) => Ok(output),
@@ -135,23 +143,37 @@ fn block_on_here<F: Future>(
     block_on_rest(executor, future, interruptible, mark, None)
 }
 
-/// `block_on_here` after a plain call's first poll (`begun`: its frame, root state
-/// and index), or from the start for `try_block_on` (and for a plain call
-/// that may not run at all: `max_depth` 0).
+/// A plain call whose first poll returned `Pending`: its frame is pushed.
+struct Begun {
+    /// Pops the frame.
+    frame: FrameGuard,
+    /// The state of the call's future (its waker, id, done flag).
+    state: Rc<RootState>,
+    /// The frame's depth index.
+    index: usize,
+}
+
+/// `block_on_here` after a plain call's first poll (`begun`), or from the
+/// start for `try_block_on` (and for a plain call that may not run at all:
+/// `max_depth` 0).
 #[inline(never)]
 fn block_on_rest<F: Future>(
     executor: &Executor,
     future: Pin<&mut F>,
     interruptible: bool,
     mark: usize,
-    begun: Option<(FrameGuard, Rc<RootState>, usize)>,
+    begun: Option<Begun>,
 ) -> Result<F::Output, Interrupted> {
     let mut root = Root {
         future,
         outcome: None,
     };
     let (state, frame, index, ready_at_once) = match begun {
-        Some((frame, state, index)) => (state, frame, index, false),
+        Some(Begun {
+            frame,
+            state,
+            index,
+        }) => (state, frame, index, false),
         None => {
             let (state, frame, index) = context::with(|ts| {
                 let index = check_enter(executor, ts, mark);

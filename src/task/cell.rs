@@ -190,14 +190,26 @@ impl<F: Future> TaskCell<F> {
     }
 }
 
-/// What `Running::complete` hands back: the result when no `JoinHandle`
-/// exists (the caller drops it), whether an awaiter's waker was registered,
-/// and the claimer's reference.
-pub(crate) type Completed<F> = (
-    Option<Result<<F as Future>::Output, JoinError>>,
-    bool,
-    Task<F>,
-);
+/// What `Running::complete` hands back.
+pub(crate) struct Completed<F: Future + 'static> {
+    /// The result, when no `JoinHandle` exists: the caller drops it.
+    pub(crate) orphan: Option<Result<F::Output, JoinError>>,
+    /// Whether an awaiter's waker was registered: the caller wakes it.
+    pub(crate) awaited: bool,
+    /// The claimer's reference, for the caller to release.
+    pub(crate) task: Task<F>,
+}
+
+/// How a poll that returned `Pending` ended (`Running::suspend`).
+pub(crate) enum Suspended<F: Future + 'static> {
+    /// The task was woken meanwhile: the claimer's reference goes back to
+    /// the run queue.
+    Requeue(TaskRef),
+    /// The claimer's reference was released.
+    Idle,
+    /// An abort arrived meanwhile: the caller keeps the claim and cancels.
+    Aborted(Running<F>),
+}
 
 /// Exclusive access to a task's future, held while it is polled or dropped,
 /// with the claimer's reference. Obtained from `Task::begin`; stays on the
@@ -257,17 +269,14 @@ impl<F: Future + 'static> Running<F> {
         });
     }
 
-    /// Ends a poll that returned `Pending`. `Ok(Some(task))` when the task
-    /// was woken meanwhile and the claimer's reference must be queued again;
-    /// `Ok(None)` when that reference was released; `Err(self)` when an abort
-    /// arrived meanwhile: the caller keeps the claim and cancels.
-    pub(crate) fn suspend(self) -> Result<Option<TaskRef>, Self> {
+    /// Ends a poll that returned `Pending` (see `Suspended`).
+    pub(crate) fn suspend(self) -> Suspended<F> {
         match self.task.header().state.suspend() {
-            Suspend::Cancelled => Err(self),
-            Suspend::Requeue => Ok(Some(self.task.erase())),
+            Suspend::Cancelled => Suspended::Aborted(self),
+            Suspend::Requeue => Suspended::Requeue(self.task.erase()),
             Suspend::Released(left) => {
                 self.task.erase().released(left);
-                Ok(None)
+                Suspended::Idle
             }
         }
     }
@@ -286,6 +295,10 @@ impl<F: Future + 'static> Running<F> {
         let cell = self.task.cell();
         let prev = cell.header.state.complete(failed);
         let orphan = (!prev.has_handle()).then(|| cell.take_stage_result());
-        (orphan, prev.has_awaiter(), self.task)
+        Completed {
+            orphan,
+            awaited: prev.has_awaiter(),
+            task: self.task,
+        }
     }
 }

@@ -12,7 +12,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::task::{Context, Poll, Waker};
 
 use super::awaiter::AwaiterSlot;
-use super::cell::Running;
+use super::cell::{Completed, Running, Suspended};
 use super::join::{JoinError, drop_contained};
 use super::state::Cancel;
 use super::task_ref::TaskRef;
@@ -26,7 +26,11 @@ fn finish<F: Future + 'static>(
     result: Result<F::Output, JoinError>,
     executor: Option<&Inner>,
 ) {
-    let (orphan, awaited, task) = running.complete(result);
+    let Completed {
+        orphan,
+        awaited,
+        task,
+    } = running.complete(result);
     if let Some(orphan) = orphan {
         drop_contained(orphan);
     }
@@ -74,9 +78,9 @@ pub(crate) fn poll<F: Future + 'static>(task: Task<F>, executor: &Inner) -> bool
     };
     match poll {
         Ok(Poll::Pending) => match running.suspend() {
-            Ok(Some(queued)) => executor.push_local(queued),
-            Ok(None) => {}
-            Err(running) => cancel(running, Some(executor)),
+            Suspended::Requeue(queued) => executor.push_local(queued),
+            Suspended::Idle => {}
+            Suspended::Aborted(running) => cancel(running, Some(executor)),
         },
         Ok(Poll::Ready(output)) => {
             let result = match catch_unwind(AssertUnwindSafe(|| running.drop_future())) {
