@@ -2,11 +2,9 @@
 //! with no timer pending, it panics when nothing on the thread can ever wake
 //! the loop's future, instead of letting the thread sleep forever.
 
-use std::sync::Arc;
-use std::sync::atomic::{Ordering, fence};
-
 use crate::context::{RootState, ThreadState};
 use crate::sched::Executor;
+use crate::sync::{Arc, Ordering, fence};
 use crate::task;
 
 /// Called when a `block_on` future is pending, nothing is ready and no

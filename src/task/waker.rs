@@ -2,7 +2,9 @@
 //! The `RawWakerVTable`s of the two wakers nestloop makes: a task's, whose
 //! data pointer is the task's header and which owns one reference to it,
 //! and a `block_on` root's, whose data pointer is an `Arc<RootWaker>` and
-//! which owns one strong count of it.
+//! which owns one strong count of it (`crate::sync::Arc`: `std`'s, or under
+//! loom a model with the same methods, so loom sees the count the deadlock
+//! check reads).
 //!
 //! Invariant: a data pointer paired with `WAKER_VTABLE` is a live task
 //! header with a reference of its own (or borrowed for a poll); one paired
@@ -15,10 +17,10 @@
 
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
-use std::sync::Arc;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
 use crate::park::RootWaker;
+use crate::sync::Arc;
 
 use super::state::Owned;
 use super::task_ref::TaskRef;
