@@ -27,7 +27,8 @@ use super::task_ref::TaskRef;
 
 /// The waker of every `block_on` future: the data pointer is its
 /// `Arc<RootWaker>`, and a waker owns one strong count (so R9's check can
-/// count the clones; see `RootWaker`).
+/// count the clones; see `RootWaker`). A waker woken by value marks the
+/// root woken before it gives its count up, which the check relies on.
 pub(super) static ROOT_WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(
     root_waker_clone,
     root_waker_wake,
@@ -54,6 +55,9 @@ unsafe fn root_waker_wake(data: *const ()) {
     // SAFETY: a waker woken by value gives up its count.
     let waker = unsafe { Arc::from_raw(data.cast::<RootWaker>()) };
     waker.wake();
+    // The count goes only now, after the wake: the deadlock check reads
+    // the count and then the flag (`run_loop/deadlock.rs`).
+    drop(waker);
 }
 
 unsafe fn root_waker_wake_by_ref(data: *const ()) {
