@@ -1,16 +1,24 @@
 //! loom model checks of the cross-thread protocol: every interleaving of a
 //! wake or spawn from another thread with the loop checking for work and
-//! parking, and of wakes, aborts and spawns with task completion and
-//! executor drop. Runs only with `--cfg nestloop_loom`:
+//! parking, of wakes, aborts and spawns with task completion and executor
+//! drop, and of a wake from another thread with the deadlock check (R9).
+//! Runs only with `--cfg nestloop_loom`:
 //!
 //! ```sh
 //! RUSTFLAGS="--cfg nestloop_loom" cargo test --release --target-dir target/loom --test loom
 //! ```
 //!
-//! Loom sees every atomic operation on a task's state word, reference
-//! counts included, so an unbounded search no longer ends in reasonable
-//! time: the models explore every interleaving with up to `PREEMPTIONS`
-//! preemptions per execution (raise it with `LOOM_MAX_PREEMPTIONS`).
+//! Through `src/sync.rs`, loom sees every atomic operation and fence of the
+//! protocol: a task's state word (reference counts included), the strong
+//! counts of the `Arc`s that cross threads (an executor's shared part, a
+//! thread's signal, a `block_on` future's waker, whose count the deadlock
+//! check reads), the injection queue and parking. `Arc` counts and parking
+//! order no more than `std`'s do (loom's own order more), so a fence that
+//! `std` needs is one these models need too.
+//!
+//! An unbounded search does not end in reasonable time: the models explore
+//! every interleaving with up to `PREEMPTIONS` preemptions per execution
+//! (raise it with `LOOM_MAX_PREEMPTIONS`).
 #![cfg(nestloop_loom)]
 
 use std::future::{Future, poll_fn};
@@ -22,8 +30,10 @@ use loom::sync::{Arc, Mutex};
 use loom::thread;
 use nestloop::{Executor, yield_now};
 
-/// Preemptions per execution explored by default (5: about 10 s for the
-/// whole file in release; each level costs about five times the last).
+/// Preemptions per execution explored by default (5: about 100 s for the
+/// whole file in release on two busy cores, two thirds of it
+/// `an_abort_from_another_thread_races_with_the_task`; each level costs
+/// about five times the last).
 const PREEMPTIONS: usize = 5;
 
 /// `loom::model` with the default bound above.
@@ -69,8 +79,10 @@ impl Mailbox {
 }
 
 /// A thread whose end is awaited by spinning on a flag rather than by
-/// `join`: loom's `join` cannot take the stray `unpark` that a waker may send
-/// to a thread that has already left its loop (harmless with `std`).
+/// `join`: a waker may still unpark a thread that has already left its
+/// loop, and loom's `join` could not take such a stray `unpark` while the
+/// shim parked through loom's own `park` (harmless with `std`, and with
+/// the shim's parking now).
 struct Flagged<T> {
     /// The closure's result.
     result: Arc<Mutex<Option<T>>>,
@@ -237,4 +249,52 @@ fn a_result_taken_on_another_thread_races_with_completion() {
         ex.run_until_stalled();
         assert_eq!(waiter.wait().unwrap(), 5);
     });
+}
+
+/// The deadlock check (R9) racing a wake from another thread: the loop's
+/// future hands a clone of its waker to a new thread on its first poll (the
+/// spawn orders the hand-over) and is pending; that thread sets the flag
+/// the future waits for, wakes it (by value, or by reference and then
+/// drops the clone) and so brings the waker's count back to the loop's own
+/// two. A loop that finds the count at two must also find the wake, or it
+/// reports a deadlock that is not one. Each of these makes loom find such
+/// an interleaving: no `fence(Acquire)` after the count in
+/// `waker_clones_unwoken`, the flag read before the count there, a waker
+/// woken by value that drops its count before it wakes.
+fn the_deadlock_check_races_a_remote_wake(by_value: bool) {
+    model(move || {
+        let ex = Executor::new(); // deadlock detection on, the default
+        let ready = Arc::new(AtomicBool::new(false));
+        let mut waking = None;
+        ex.block_on(poll_fn(|cx| {
+            // Relaxed: the wake that got this poll going publishes it.
+            if ready.load(Ordering::Relaxed) {
+                return Poll::Ready(());
+            }
+            if waking.is_none() {
+                let (waker, ready) = (cx.waker().clone(), ready.clone());
+                waking = Some(spawn_flagged(move || {
+                    ready.store(true, Ordering::Relaxed);
+                    if by_value {
+                        waker.wake();
+                    } else {
+                        waker.wake_by_ref();
+                        drop(waker);
+                    }
+                }));
+            }
+            Poll::Pending
+        }));
+        waking.unwrap().wait();
+    });
+}
+
+#[test]
+fn the_deadlock_check_sees_a_wake_by_value_from_another_thread() {
+    the_deadlock_check_races_a_remote_wake(true);
+}
+
+#[test]
+fn the_deadlock_check_sees_a_wake_by_reference_then_drop_from_another_thread() {
+    the_deadlock_check_races_a_remote_wake(false);
 }

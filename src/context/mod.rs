@@ -13,12 +13,11 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::Arc;
 use std::task::Poll;
 
 use crate::park::{BatchPause, ThreadSignal, TimerHeap};
 use crate::sched::Executor;
-use crate::sync::thread_locals;
+use crate::sync::{Arc, thread_locals};
 
 mod executors;
 mod lent;

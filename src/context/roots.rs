@@ -3,13 +3,13 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::task::Waker;
 
 use super::ThreadState;
 use super::root_table::RootId;
 use crate::park::{RootWaker, ThreadSignal};
 use crate::sched::Executor;
+use crate::sync::Arc;
 
 /// The state of a `block_on` future that other loops may need.
 #[derive(Debug)]

@@ -2,9 +2,9 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
 
 use crate::sched::Shared;
+use crate::sync::Arc;
 use crate::task::JoinHandle;
 
 /// Spawns `Send` futures onto an [`Executor`](crate::Executor) from any thread.
@@ -64,6 +64,6 @@ impl Spawner {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.shared.spawn(future)
+        Shared::spawn(&self.shared, future)
     }
 }

@@ -7,7 +7,6 @@
 //! entered: `std`'s park token closes the race between checking for work and
 //! parking.
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 mod batch;
@@ -19,7 +18,7 @@ pub(crate) use root_waker::RootWaker;
 pub(crate) use timers::{TimerHeap, TimerShared};
 
 use crate::sync::thread::{self, Thread};
-use crate::sync::{AtomicBool, Ordering, thread_locals};
+use crate::sync::{Arc, AtomicBool, Ordering, thread_locals};
 
 /// Source of thread keys; 0 means "not assigned yet".
 static NEXT_THREAD_KEY: AtomicU64 = AtomicU64::new(1);

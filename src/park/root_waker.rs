@@ -1,10 +1,8 @@
 //! [`RootWaker`]: the waker state of a `block_on` future (its vtable, which
 //! needs unsafe code, is in `task/waker.rs`).
 
-use std::sync::Arc;
-
 use super::ThreadSignal;
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{Arc, AtomicUsize, Ordering};
 
 /// `RootWaker::woken`: a wake is pending.
 const WOKEN: usize = 1;

@@ -2,11 +2,9 @@
 //! with no timer pending, it panics when nothing on the thread can ever wake
 //! the loop's future, instead of letting the thread sleep forever.
 
-use std::sync::Arc;
-use std::sync::atomic::{Ordering, fence};
-
 use crate::context::{RootState, ThreadState};
 use crate::sched::Executor;
+use crate::sync::{Arc, Ordering, fence};
 use crate::task;
 
 /// Called when a `block_on` future is pending, nothing is ready and no
@@ -91,10 +89,13 @@ pub(super) fn check_exiting(ts: &ThreadState, root: &RootState) {
 /// How many clones of the future's waker exist (the loop holds two
 /// references of its own), or `None` if the future is woken after all.
 fn waker_clones_unwoken(root: &RootState) -> Option<usize> {
+    // The count first, then the flag: a waker woken by value (or by
+    // reference, then dropped) on another thread marks the root woken
+    // before its count goes. The count is a `Relaxed` load, and the drop a
+    // `Release` subtraction: having seen the drop, this fence makes the
+    // wake visible too before anything is concluded. The loom models
+    // `the_deadlock_check_sees_a_wake_*` fail without it.
     let clones = Arc::strong_count(&root.waker) - 2;
-    // A waker woken by value is dropped right after it marks the root woken
-    // (on another thread, maybe just now): having seen its drop, see its
-    // wake too before concluding anything.
     fence(Ordering::Acquire);
     (!root.waker.is_woken()).then_some(clones)
 }

@@ -15,10 +15,9 @@
 use std::marker::PhantomData;
 use std::mem::{self, ManuallyDrop};
 use std::ptr::NonNull;
-use std::sync::Arc;
 
 use super::{Inner, Shared};
-use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{Arc, AtomicUsize, Ordering, UnsafeCell};
 
 /// Holds taken in one atomic operation when an executor's reserve runs out.
 pub(crate) const HOLD_BATCH: usize = 64;

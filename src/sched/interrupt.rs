@@ -5,10 +5,9 @@
 //! [`Interrupted`] payload, which a task's poll passes on (`task::harness`).
 
 use std::fmt;
-use std::sync::Arc;
 
 use super::Shared;
-use crate::sync::Ordering;
+use crate::sync::{Arc, Ordering};
 
 impl Shared {
     /// How many interrupts the executor has had; a `try_block_on` frame

@@ -33,10 +33,9 @@
 use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
-use std::sync::Arc;
 
 use crate::park::ThreadSignal;
-use crate::sync::{AtomicBool, AtomicUsize, InjectQueue};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, InjectQueue};
 use crate::task::{RunQueue, TaskList, TaskRef};
 
 mod core;
@@ -46,7 +45,7 @@ mod local;
 mod shared;
 
 pub(crate) use self::core::owner;
-#[cfg(test)]
+#[cfg(all(test, not(nestloop_loom)))]
 pub(crate) use hold::HOLD_BATCH;
 pub(crate) use hold::{SharedHold, ThisThread};
 pub use interrupt::{InterruptHandle, Interrupted};

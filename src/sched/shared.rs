@@ -2,22 +2,24 @@
 //! from other threads go, and how they wake the executor's thread.
 
 use std::future::Future;
-use std::sync::Arc;
 
 use super::{Shared, SharedHold};
-use crate::sync::{Ordering, fence};
+use crate::sync::{Arc, Ordering, fence};
 use crate::task::{self, JoinHandle, TaskRef};
 
 impl Shared {
-    /// See [`Spawner::spawn`](crate::Spawner::spawn).
-    pub(crate) fn spawn<F>(self: &Arc<Self>, future: F) -> JoinHandle<F::Output>
+    /// See [`Spawner::spawn`](crate::Spawner::spawn). An associated function
+    /// rather than a method on `self: &Arc<Self>`: under loom,
+    /// `crate::sync::Arc` is not `std`'s, and stable Rust takes no other
+    /// `Arc` as a `self` type.
+    pub(crate) fn spawn<F>(this: &Arc<Self>, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let task = task::new_remote(future, SharedHold::remote(self));
-        self.unadopted.fetch_add(1, Ordering::AcqRel);
-        self.push_remote(task.queued);
+        let task = task::new_remote(future, SharedHold::remote(this));
+        this.unadopted.fetch_add(1, Ordering::AcqRel);
+        this.push_remote(task.queued);
         JoinHandle::new(task.handle)
     }
 

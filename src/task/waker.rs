@@ -2,7 +2,9 @@
 //! The `RawWakerVTable`s of the two wakers nestloop makes: a task's, whose
 //! data pointer is the task's header and which owns one reference to it,
 //! and a `block_on` root's, whose data pointer is an `Arc<RootWaker>` and
-//! which owns one strong count of it.
+//! which owns one strong count of it (`crate::sync::Arc`: `std`'s, or under
+//! loom a model with the same methods, so loom sees the count the deadlock
+//! check reads).
 //!
 //! Invariant: a data pointer paired with `WAKER_VTABLE` is a live task
 //! header with a reference of its own (or borrowed for a poll); one paired
@@ -15,17 +17,18 @@
 
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
-use std::sync::Arc;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
 use crate::park::RootWaker;
+use crate::sync::Arc;
 
 use super::state::Owned;
 use super::task_ref::TaskRef;
 
 /// The waker of every `block_on` future: the data pointer is its
 /// `Arc<RootWaker>`, and a waker owns one strong count (so R9's check can
-/// count the clones; see `RootWaker`).
+/// count the clones; see `RootWaker`). A waker woken by value marks the
+/// root woken before it gives its count up, which the check relies on.
 pub(super) static ROOT_WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(
     root_waker_clone,
     root_waker_wake,
@@ -52,6 +55,9 @@ unsafe fn root_waker_wake(data: *const ()) {
     // SAFETY: a waker woken by value gives up its count.
     let waker = unsafe { Arc::from_raw(data.cast::<RootWaker>()) };
     waker.wake();
+    // The count goes only now, after the wake: the deadlock check reads
+    // the count and then the flag (`run_loop/deadlock.rs`).
+    drop(waker);
 }
 
 unsafe fn root_waker_wake_by_ref(data: *const ()) {
