@@ -67,7 +67,9 @@ impl RootWaker {
     /// of it exists: nothing else can set the flag meanwhile.
     #[inline]
     pub(crate) fn clear_woken(&self) {
-        self.woken.store(0, Ordering::Relaxed);
+        if self.woken.load(Ordering::Relaxed) != 0 {
+            self.woken.store(0, Ordering::Relaxed);
+        }
     }
 
     /// Marks the root woken and tells its thread (what its `Waker` does,
