@@ -113,7 +113,9 @@ impl<F: Future + 'static> Task<F> {
                 future: ManuallyDrop::new(future),
             }),
         });
-        TaskRef(NonNull::from(Box::leak(cell)).cast())
+        // SAFETY: the allocation was just made, with the counts `state`
+        // gives it; this reference stands for the first of them.
+        unsafe { TaskRef::from_raw(NonNull::from(Box::leak(cell)).cast()) }
     }
 
     /// Claims the future, on the thread `here`: sets `RUNNING`, clears
@@ -238,7 +240,7 @@ impl<F: Future + 'static> Running<F> {
     /// Polls the future once, with a waker borrowed from the claimer's
     /// reference (no reference-count traffic).
     pub(crate) fn poll(&mut self) -> Poll<F::Output> {
-        let raw = RawWaker::new(self.task.task.0.as_ptr().cast::<()>(), &WAKER_VTABLE);
+        let raw = RawWaker::new(self.task.task.as_ptr().as_ptr().cast::<()>(), &WAKER_VTABLE);
         // SAFETY: `WAKER_VTABLE` implements the `RawWaker` contract for a
         // pointer to a live task header; the claimer's reference keeps it
         // alive during the poll, and `ManuallyDrop` keeps the borrowed waker

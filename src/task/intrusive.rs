@@ -94,10 +94,10 @@ impl TaskList {
             if let Some(head) = head {
                 head.as_ref()
                     .links
-                    .with_mut(|links| (*links).prev = Some(this.0));
+                    .with_mut(|links| (*links).prev = Some(this.as_ptr()));
             }
         }
-        self.head.set(Some(this.0));
+        self.head.set(Some(this.as_ptr()));
         self.len.set(self.len.get() + 1);
     }
 
@@ -127,7 +127,8 @@ impl TaskList {
             }
         }
         self.len.set(self.len.get() - 1);
-        Some(TaskRef(task.0))
+        // SAFETY: the list's count of the task, which it no longer holds.
+        Some(unsafe { TaskRef::from_raw(task.as_ptr()) })
     }
 
     /// A reference to every task in the list, most recent first.
@@ -150,7 +151,8 @@ impl TaskList {
     pub(crate) fn any(&self, mut f: impl FnMut(&TaskRef) -> bool) -> bool {
         let mut cursor = self.head.get();
         while let Some(ptr) = cursor {
-            let task = ManuallyDrop::new(TaskRef(ptr));
+            // SAFETY: borrows the list's reference of a listed task.
+            let task = ManuallyDrop::new(unsafe { TaskRef::from_raw(ptr) });
             if f(&task) {
                 return true;
             }
@@ -165,7 +167,8 @@ impl Drop for TaskList {
     fn drop(&mut self) {
         // Normally empty by now (shutdown finished every task).
         while let Some(head) = self.head.get() {
-            let task = ManuallyDrop::new(TaskRef(head));
+            // SAFETY: borrows the list's reference of its head.
+            let task = ManuallyDrop::new(unsafe { TaskRef::from_raw(head) });
             drop(self.remove(&task));
         }
     }
@@ -246,11 +249,11 @@ impl RunQueue {
                 Some(tail) => tail
                     .as_ref()
                     .queue_next
-                    .with_mut(|next| *next = Some(this.0)),
-                None => self.head.set(Some(this.0)),
+                    .with_mut(|next| *next = Some(this.as_ptr())),
+                None => self.head.set(Some(this.as_ptr())),
             }
         }
-        self.tail.set(Some(this.0));
+        self.tail.set(Some(this.as_ptr()));
     }
 
     /// Takes every task out, in order, into a queue of its own.
@@ -275,7 +278,8 @@ impl RunQueue {
         if next.is_none() {
             self.tail.set(None);
         }
-        Some(TaskRef(head))
+        // SAFETY: the queue's count of its former head, handed over.
+        Some(unsafe { TaskRef::from_raw(head) })
     }
 }
 

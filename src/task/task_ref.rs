@@ -7,10 +7,12 @@
 //! Invariant: every `TaskRef` stands for one count in its task's state
 //! word, and the release of the last one frees the task through the
 //! header's vtable, which `allocate` (`cell.rs`) set for the task's own
-//! future type. The pointer field is `pub(super)`: `cell.rs`, `typed.rs`,
-//! `waker.rs` and `intrusive.rs` build a `TaskRef` from a pointer only for
-//! a count that a transition just added or that a queue, list or waker
-//! owns, and wrap one they merely borrow in `ManuallyDrop`. `Send` and
+//! future type. The pointer field is private to this file: a `TaskRef` is
+//! made from a pointer only through the `unsafe` `TaskRef::from_raw`,
+//! whose callers (`cell.rs`, `typed.rs`, `waker.rs`, `intrusive.rs`) hand
+//! over a count that an allocation or a transition just made or that a
+//! queue, list or waker owns, or wrap one they merely borrow in
+//! `ManuallyDrop`. `Send` and
 //! `Sync` rest on what other threads can reach through it: the header's
 //! atomics, the awaiter's slot behind its lock bit (`awaiter.rs`), the
 //! executor's shared part (`hold.rs`); the links only on the owner thread
@@ -51,7 +53,7 @@ pub(super) struct VTable {
 
 /// An owned reference to a task of any future type: the entry of run
 /// queues, the task list, `AbortHandle`s and (through `JoinRef`) handles.
-pub(crate) struct TaskRef(pub(super) NonNull<Header>);
+pub(crate) struct TaskRef(NonNull<Header>);
 
 // SAFETY: through a `TaskRef`, other threads only reach the header (atomics,
 // the awaiter's slot behind its lock bit, the executor's shared part; never
@@ -64,6 +66,24 @@ unsafe impl Send for TaskRef {}
 unsafe impl Sync for TaskRef {}
 
 impl TaskRef {
+    /// A reference standing for one count of the task's state word.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` points at the header of a live task, and the caller hands over
+    /// a count of its state word that no other `TaskRef` stands for, or
+    /// keeps the result in `ManuallyDrop` to borrow a reference it holds.
+    #[inline]
+    pub(super) unsafe fn from_raw(ptr: NonNull<Header>) -> TaskRef {
+        TaskRef(ptr)
+    }
+
+    /// The task's header, as a pointer (a list link, a waker's data).
+    #[inline]
+    pub(super) fn as_ptr(&self) -> NonNull<Header> {
+        self.0
+    }
+
     /// The part of the task that does not depend on the future type: its
     /// state word, vtable, executor and awaiter.
     #[inline]

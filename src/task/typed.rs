@@ -75,7 +75,7 @@ impl<F: Future + 'static> Task<F> {
         // SAFETY: the vtable this reference was reached through is
         // `Self::VTABLE`, so the allocation is a `TaskCell<F>` (`repr(C)`,
         // header first); the reference keeps it alive.
-        unsafe { self.task.0.cast::<TaskCell<F>>().as_ref() }
+        unsafe { self.task.as_ptr().cast::<TaskCell<F>>().as_ref() }
     }
 
     /// The part of the task that does not depend on the future type.
@@ -117,7 +117,8 @@ impl<F: Future + 'static> Task<F> {
     ///
     /// `out` must point at a `Poll<Result<F::Output, JoinError>>`.
     unsafe fn poll_join_erased(task: &TaskRef, out: *mut (), cx: &mut Context<'_>) -> bool {
-        let typed = ManuallyDrop::new(Self::typed(TaskRef(task.0)));
+        // SAFETY: borrows the caller's reference.
+        let typed = ManuallyDrop::new(Self::typed(unsafe { TaskRef::from_raw(task.as_ptr()) }));
         let (poll, spent) = match typed.take_last() {
             Some(result) => (Poll::Ready(result), true),
             None => (harness::poll_join(&typed, cx), false),
@@ -143,7 +144,7 @@ impl<F: Future + 'static> Task<F> {
         let result = self.cell().take_stage_result();
         // SAFETY: the caller's was the last reference, and it is used up
         // here (the caller forgets it).
-        unsafe { Self::dealloc(self.task.0) };
+        unsafe { Self::dealloc(self.task.as_ptr()) };
         Some(result)
     }
 }
@@ -166,7 +167,14 @@ where
     F::Output: 'static,
 {
     let task = Task::<F>::allocate(future, shared, State::new_local(3));
-    let (listed, handle) = (TaskRef(task.0), TaskRef(task.0));
+    // SAFETY: the second and third of the counts `State::new_local(3)`
+    // gave the new task.
+    let (listed, handle) = unsafe {
+        (
+            TaskRef::from_raw(task.as_ptr()),
+            TaskRef::from_raw(task.as_ptr()),
+        )
+    };
     LocalTask {
         queued: task,
         listed,
@@ -191,7 +199,9 @@ where
     F::Output: Send + 'static,
 {
     let task = Task::<F>::allocate(future, shared, State::new_remote(2));
-    let handle = TaskRef(task.0);
+    // SAFETY: the second of the counts `State::new_remote(2)` gave the new
+    // task.
+    let handle = unsafe { TaskRef::from_raw(task.as_ptr()) };
     RemoteTask {
         queued: task,
         handle: JoinRef::new(handle),

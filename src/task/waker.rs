@@ -82,10 +82,9 @@ pub(super) static WAKER_VTABLE: RawWakerVTable =
 /// `data` must come from a waker made by `Running::poll` or `waker_clone`,
 /// and the reference it stands for must be used exactly once.
 unsafe fn waker_ref_of(data: *const ()) -> ManuallyDrop<TaskRef> {
-    // SAFETY: per the contract, `data` is a live task header.
-    ManuallyDrop::new(TaskRef(unsafe {
-        NonNull::new_unchecked(data.cast_mut().cast())
-    }))
+    // SAFETY: per the contract, `data` is a live task header, and the
+    // waker's count is the one the result stands for (or borrows).
+    ManuallyDrop::new(unsafe { TaskRef::from_raw(NonNull::new_unchecked(data.cast_mut().cast())) })
 }
 
 unsafe fn waker_clone(data: *const ()) -> RawWaker {
