@@ -8,8 +8,10 @@
 //! futures it may poll when they are woken (R3).
 //!
 //! Here: the thread's state and its frame stack. Beside it: `roots.rs`, the
-//! state of each `block_on` future; `executors.rs`, the executors a loop
-//! drives, the thread's registry and default executor, and thread exit.
+//! state of each `block_on` future; `root_table.rs`, the futures themselves,
+//! reachable by any loop of the thread; `lent.rs`, the executor of a plain
+//! call's deferred frame; `executors.rs`, the executors a loop drives, the
+//! thread's registry and default executor, and thread exit.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

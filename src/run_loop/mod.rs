@@ -1,7 +1,9 @@
 //! The loop behind `block_on` and `run_until_stalled`.
 //!
-//! Each call pushes a frame, polls its own future once, and then, until it
-//! is done, repeats one step (`Driver::step`, whose outcome is a `Step`):
+//! Each call pushes a frame (a plain `block_on` defers it: its first poll
+//! runs with the frame lent, and the frame is made real only if that poll
+//! is pending), polls its own future once, and then, until it is done,
+//! repeats one step (`Driver::step`, whose outcome is a `Step`):
 //!
 //! 1. woken futures of outer `block_on` calls that are not on the stack (R3);
 //! 2. due timers of the thread (R8);

@@ -11,7 +11,7 @@
 //!   `task::RunQueue`), found without a search through `Shared::local`
 //!   (`local.rs`);
 //! * wakes and spawns from other threads go to `Shared::inject`, a lock-free
-//!   queue, and unpark the thread (`park.rs`); loops move them to the local
+//!   queue, and unpark the thread (`park/`); loops move them to the local
 //!   queue.
 //!
 //! Every live task is in `Inner::tasks` (a list linked through the tasks,

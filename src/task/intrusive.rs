@@ -7,10 +7,10 @@
 //! Invariant: a task's `links` and `queue_next` are touched only on its
 //! executor's thread, by that executor's one list and one queue: both are
 //! `!Send`, and a task is only ever pushed into its own executor's. That
-//! last part is upheld outside this folder, by safe code: `executor/` and
-//! `harness.rs` push a task only into the `Inner` that spawned it, adopted it
-//! from its injection queue, or ran it, or that `Shared::push_local_here`
-//! finds for the task's own `Shared` on that executor's thread. `cell.rs`
+//! last part is upheld by safe code: `sched/core.rs` and `harness.rs` push a
+//! task only into the `Inner` that spawned it, adopted it from its injection
+//! queue, or ran it, and `Shared::push_local_here` (`sched/local.rs`) only
+//! into the `Inner` of the task's own `Shared`, on that executor's thread. `cell.rs`
 //! sets both fields (`pub(super)`) only when it creates the task. Every
 //! linked task holds a reference owned by the list or queue, so its
 //! neighbours are alive; a task is in the run queue at most once (only the

@@ -1,7 +1,7 @@
 //! A task's life: its memory, its references, its wakers, its state
 //! machine and what polling, cancelling and joining it do. Nothing here
-//! names the frame stack or the loop; the one module it calls is `sched`,
-//! where a woken task goes (and `sched` calls back to run it): the crate's
+//! names the frame stack or the loop; besides the layers below it (`sync`,
+//! `park`), the one module it calls is `sched`, where a woken task goes (and `sched` calls back to run it): the crate's
 //! one declared import cycle, as in tokio, whose `task` module reaches its
 //! scheduler through its `Schedule` trait.
 //!
