@@ -20,7 +20,9 @@ pub(crate) use timers::{TimerHeap, TimerShared};
 use crate::sync::thread::{self, Thread};
 use crate::sync::{Arc, AtomicBool, Ordering, thread_locals};
 
-/// Source of thread keys; 0 means "not assigned yet".
+/// Source of thread keys; 0 means "not assigned yet". `std`'s atomic, not
+/// the shim's: a static outlives loom's models, and the count only needs to
+/// be unique.
 static NEXT_THREAD_KEY: AtomicU64 = AtomicU64::new(1);
 
 thread_locals! {

@@ -1,6 +1,9 @@
 //! The thread's timers: the heap of deadlines that every loop of the thread
 //! fires, and whose earliest deadline bounds how long the thread parks.
 //! `Sleep` (in `time/sleep.rs`) registers its timers here.
+//!
+//! Timers use `std`'s `Arc` and atomics (and `AtomicWaker`), not the sync
+//! shim's: loom does not model time, so no model reaches them.
 
 use std::cell::RefCell;
 use std::cmp::{Ordering as CmpOrdering, Reverse};
