@@ -205,6 +205,31 @@ fn shutdown_also_shuts_down_tasks_spawned_by_destructors() {
     });
 }
 
+/// A destructor run by the executor's drop aborts a sibling task that is
+/// not shut down yet: the abort must not reach the executor being dropped
+/// (its drop is under way), and the sibling still ends cancelled.
+#[test]
+fn a_destructor_aborting_a_sibling_while_the_executor_drops_is_harmless() {
+    watchdog(|| {
+        struct AbortOnDrop(nestloop::AbortHandle);
+        impl Drop for AbortOnDrop {
+            fn drop(&mut self) {
+                self.0.abort();
+            }
+        }
+        let ex = Executor::new();
+        let drops = DropCounter::new();
+        let sibling = ex.spawn(hold_forever(drops.token()));
+        // Spawned last, shut down first: its destructor aborts the sibling.
+        let aborter = ex.spawn(hold_forever(AbortOnDrop(sibling.abort_handle())));
+        ex.run_until_stalled();
+        drop(ex);
+        assert_eq!(drops.dropped(), 1);
+        assert!(block_on(sibling).unwrap_err().is_cancelled());
+        assert!(block_on(aborter).unwrap_err().is_cancelled());
+    });
+}
+
 #[test]
 fn shutdown_contains_panics_of_destructors() {
     watchdog(|| {
