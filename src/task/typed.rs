@@ -86,11 +86,9 @@ impl<F: Future + 'static> Task<F> {
     /// Takes the result if the task completed and nobody took it yet.
     /// Called by the `JoinHandle`.
     pub(crate) fn take_result(&self) -> Option<Result<F::Output, JoinError>> {
-        let state = &self.header().state;
-        if !state.load().has_unclaimed_result() {
-            return None;
-        }
-        match state.claim_result() {
+        // `claim_result` looks at the word before it writes: no look of its
+        // own here.
+        match self.header().state.claim_result() {
             Claim::Won => Some(self.cell().take_stage_result()),
             Claim::Lost => None,
         }
