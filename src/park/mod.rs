@@ -35,22 +35,26 @@ thread_locals! {
 /// A number unique to the calling thread for the life of the process.
 #[inline]
 pub(crate) fn thread_key() -> u64 {
-    THREAD_KEY.with(|key| {
-        let k = key.get();
-        if k != 0 {
-            return k;
-        }
-        let k = NEXT_THREAD_KEY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        key.set(k);
-        k
-    })
+    THREAD_KEY.with(key_in)
 }
 
 /// `thread_key`, or `None` where thread-locals are gone (only under loom,
 /// whose thread-locals are unreachable while a thread exits).
 #[inline]
 pub(crate) fn try_thread_key() -> Option<u64> {
-    THREAD_KEY.try_with(|_| ()).ok().map(|()| thread_key())
+    THREAD_KEY.try_with(key_in).ok()
+}
+
+/// The key in `THREAD_KEY`, assigned on first use.
+#[inline]
+fn key_in(key: &std::cell::Cell<u64>) -> u64 {
+    let k = key.get();
+    if k != 0 {
+        return k;
+    }
+    let k = NEXT_THREAD_KEY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    key.set(k);
+    k
 }
 
 /// One per thread that runs loops: unparks it and flags woken roots.
