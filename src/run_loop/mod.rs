@@ -364,9 +364,12 @@ impl Driver<'_> {
     #[inline]
     fn step(&mut self) -> Step {
         let ts = self.ts;
-        if self.own_done() {
-            return Step::Done;
-        }
+        // The own future is not done here: only a poll finishes it, and the
+        // step that polled last returned `Done` if one did.
+        debug_assert!(
+            !self.own_done(),
+            "nestloop: internal error: stepped a finished loop"
+        );
         let ControlFlow::Continue(mut progressed) = self.outer_futures() else {
             return Step::Done;
         };
