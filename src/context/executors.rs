@@ -1,15 +1,11 @@
 //! The executors of a thread: those a loop drives (the active ones and the
-//! thread's default executor, R1), every executor created on the thread
-//! (for wakes made on it), and their shutdown at thread exit.
+//! thread's default executor, R1), every executor created on the thread,
+//! and their shutdown at thread exit.
 
 use std::rc::{Rc, Weak};
 
 use super::{EXIT, ThreadState, try_with};
 use crate::sched::{self, Config, Executor, Inner};
-
-/// An executor created on this thread, for its shutdown at thread exit.
-#[derive(Debug)]
-pub(super) struct Registered(Weak<Inner>);
 
 /// Shuts the thread's executors down at thread exit while the thread's
 /// state is still reachable (its destructor runs before `STATE`'s, having
@@ -122,7 +118,7 @@ impl ThreadState {
     /// Every live executor created on this thread.
     pub(crate) fn registered(&self) -> Vec<Rc<Inner>> {
         let registry = self.registry.borrow();
-        registry.iter().filter_map(|r| r.0.upgrade()).collect()
+        registry.iter().filter_map(Weak::upgrade).collect()
     }
 
     /// Creates an executor of this thread and records it.
@@ -130,8 +126,8 @@ impl ThreadState {
         let inner = Inner::new(config, self.signal().clone());
         arm_exit_guard();
         let mut registry = self.registry.borrow_mut();
-        registry.retain(|r| r.0.strong_count() > 0);
-        registry.push(Registered(Rc::downgrade(&inner)));
+        registry.retain(|r| r.strong_count() > 0);
+        registry.push(Rc::downgrade(&inner));
         Executor { inner }
     }
 }

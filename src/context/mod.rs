@@ -14,11 +14,11 @@
 //! thread's registry and default executor, and thread exit.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::Poll;
 
 use crate::park::{BatchPause, ThreadSignal, TimerHeap};
-use crate::sched::Executor;
+use crate::sched::{Executor, Inner};
 use crate::sync::{Arc, thread_locals};
 
 mod executors;
@@ -30,7 +30,7 @@ use lent::LentExecutor;
 pub(crate) use root_table::PollRoot;
 use root_table::RootTable;
 
-use executors::{ExitGuard, Registered};
+use executors::ExitGuard;
 pub(crate) use roots::RootState;
 use roots::new_root_state;
 
@@ -91,8 +91,9 @@ pub(crate) struct ThreadState {
     /// The `block_on` futures of the frames, which live on their calls'
     /// stacks (see `root_table.rs`).
     pub(crate) roots: RootTable,
-    /// Every live executor created on this thread.
-    registry: RefCell<Vec<Registered>>,
+    /// Every executor created on this thread, for its shutdown at thread
+    /// exit (dead entries go when the next executor is created).
+    registry: RefCell<Vec<Weak<Inner>>>,
     /// This thread's timers.
     pub(crate) timers: RefCell<TimerHeap>,
     /// The executor of the free functions outside any loop.
