@@ -204,9 +204,9 @@ fn block_on_rest<F: Future>(
                 state.id.set(id);
                 ts.set_root(index, state.clone());
                 if interruptible {
-                    catch_unwind(AssertUnwindSafe(|| drive(executor, Some(&state))))
+                    catch_unwind(AssertUnwindSafe(|| drive(ts, executor, Some(&state))))
                 } else {
-                    Ok(drive(executor, Some(&state)))
+                    Ok(drive(ts, executor, Some(&state)))
                 }
             })
         })
@@ -239,11 +239,12 @@ fn block_on_rest<F: Future>(
 /// `Executor::run_until_stalled`.
 pub(crate) fn run_until_stalled(executor: &Executor) -> usize {
     let mark = context::stack_mark();
-    let _frame = context::with(|ts| {
+    let drove = context::with(|ts| {
         check_enter(executor, ts, mark);
-        ts.push_frame(executor, mark, false)
+        let _frame = ts.push_frame(executor, mark, false);
+        drive(ts, executor, None)
     });
-    match drive(executor, None) {
+    match drove {
         Ok(polls) => polls,
         Err(Interrupted { .. }) => {
             unreachable!("nestloop: internal error: run_until_stalled interrupted")
@@ -304,31 +305,33 @@ enum Step {
 /// Runs the loop of one frame until its future is done (`own` is `Some`) or
 /// nothing is ready (`run_until_stalled`). Returns the number of polls, or
 /// `Err` when an interrupt ends this (`try_block_on`) frame.
-fn drive(executor: &Executor, own: Option<&Rc<RootState>>) -> Result<usize, Interrupted> {
-    context::with(|ts| {
-        let index = ts.depth() - 1;
-        let mut driver = Driver {
-            ts,
-            executor,
-            own,
-            // The outermost loop has nothing to unwind: there the future
-            // waits its turn in wake order, as in asyncio and tokio.
-            nested: index != 0,
-            own_yielded: false,
-            polls: 0,
-        };
-        loop {
-            check_interrupt(ts, index)?;
-            match driver.step() {
-                Step::Done => return Ok(driver.polls),
-                Step::Busy => {}
-                Step::Idle(active) => match own {
-                    Some(root) => driver.park(root, &active),
-                    None => return Ok(driver.polls), // run_until_stalled: stalled
-                },
-            }
+fn drive(
+    ts: &ThreadState,
+    executor: &Executor,
+    own: Option<&Rc<RootState>>,
+) -> Result<usize, Interrupted> {
+    let index = ts.depth() - 1;
+    let mut driver = Driver {
+        ts,
+        executor,
+        own,
+        // The outermost loop has nothing to unwind: there the future
+        // waits its turn in wake order, as in asyncio and tokio.
+        nested: index != 0,
+        own_yielded: false,
+        polls: 0,
+    };
+    loop {
+        check_interrupt(ts, index)?;
+        match driver.step() {
+            Step::Done => return Ok(driver.polls),
+            Step::Busy => {}
+            Step::Idle(active) => match own {
+                Some(root) => driver.park(root, &active),
+                None => return Ok(driver.polls), // run_until_stalled: stalled
+            },
         }
-    })
+    }
 }
 
 /// One loop's state between its steps (see `drive`).
