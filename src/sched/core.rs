@@ -207,7 +207,7 @@ impl Drop for Inner {
         // From here wakes on this thread take the remote path, which cancels
         // what they push once `alive` is false (the thread's registry drops
         // its entry by itself: it holds a `Weak`).
-        self.shared.clear_local(self);
+        self.unlink_local();
         self.shared.alive.store(false, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         self.shutdown();

@@ -4,13 +4,15 @@
 //! thread queues the task locally without searching the thread's executors.
 //!
 //! Invariant: the pointer is null or that of the `Inner` of a live
-//! `Rc<Inner>` (strong count above zero). `Shared::set_local` stores it right
-//! after `Inner::new` makes the `Rc`; `Shared::clear_local` nulls it in the
-//! first statement of `Inner::drop`, and between the strong count reaching
-//! zero and that statement no code runs. Every access, the two writes
-//! included, happens on the executor's thread: each method takes a
-//! [`ThisThread`] and checks that it owns the `Shared`. So a read never races
-//! a write, and a non-null pointer read there points at a live `Inner`. An
+//! `Rc<Inner>` (strong count above zero), and that `Inner`'s `shared` is
+//! this `Shared`. Only `Inner::link_local`, right after `Inner::new` makes the
+//! `Rc`, and `Inner::unlink_local`, in the first statement of `Inner::drop`,
+//! write it, each for the `Inner`'s own `Shared`; between the strong count
+//! reaching zero and that statement no code runs. Every access happens on
+//! the executor's thread: the writes because `Inner` is not `Send`, the
+//! reads because they take a [`ThisThread`] and check that it owns the
+//! `Shared`. So a read never races a write, and a non-null pointer read
+//! there points at a live `Inner`. An
 //! `&Inner` made from it does not outlive the method: `push_local_here` uses
 //! it for a run-queue push, which runs no user code, and `local_executor`
 //! turns it into a counted `Rc`.
@@ -32,7 +34,7 @@ unsafe impl Send for LocalSide {}
 unsafe impl Sync for LocalSide {}
 
 impl LocalSide {
-    /// No executor yet (see `Shared::set_local`).
+    /// No executor yet (see `Inner::link_local`).
     pub(super) fn new() -> Self {
         LocalSide(UnsafeCell::new(std::ptr::null()))
     }
@@ -41,7 +43,7 @@ impl LocalSide {
 impl Shared {
     /// Reads the pointer on the executor's thread, else `None`.
     #[inline]
-    fn local(&self, here: ThisThread) -> Option<*const Inner> {
+    fn local_inner(&self, here: ThisThread) -> Option<*const Inner> {
         if !here.owns(self) {
             return None;
         }
@@ -50,33 +52,12 @@ impl Shared {
         (!inner.is_null()).then_some(inner)
     }
 
-    /// Writes the pointer on the executor's thread.
-    fn store_local(&self, here: ThisThread, inner: *const Inner) {
-        assert!(
-            here.owns(self),
-            "nestloop: internal error: executor linked on another thread"
-        );
-        // SAFETY: only the executor's thread reads or writes the cell, and
-        // no reference to its content is held across this write.
-        self.local.0.with_mut(|p| unsafe { *p = inner });
-    }
-
-    /// Links a new executor to its shared part (on its thread).
-    pub(super) fn set_local(&self, inner: &Rc<Inner>) {
-        self.store_local(ThisThread::of(inner), Rc::as_ptr(inner));
-    }
-
-    /// Unlinks an executor going away: from now on wakes on its thread take
-    /// the remote path.
-    pub(super) fn clear_local(&self, inner: &Inner) {
-        self.store_local(ThisThread::of(inner), std::ptr::null());
-    }
 
     /// Queues a woken task locally when this is the executor's thread and
     /// the executor is alive; else gives it back for `push_remote`.
     #[inline]
     pub(crate) fn push_local_here(&self, task: TaskRef) -> Result<(), TaskRef> {
-        match ThisThread::get().and_then(|here| self.local(here)) {
+        match ThisThread::get().and_then(|here| self.local_inner(here)) {
             Some(inner) => {
                 // SAFETY: a pointer read on the executor's thread is that of
                 // a live `Inner` (see the module docs), and the push runs no
@@ -91,7 +72,7 @@ impl Shared {
     /// The executor, when `here` is its thread and it is alive.
     #[inline]
     pub(crate) fn local_executor(&self, here: ThisThread) -> Option<Rc<Inner>> {
-        let inner = self.local(here)?;
+        let inner = self.local_inner(here)?;
         // SAFETY: the pointer is that of a live `Rc<Inner>`'s value (see the
         // module docs), so it came from `Rc::as_ptr` of an `Rc` whose strong
         // count is above zero; the new count is given to the `Rc` made here.
@@ -99,5 +80,26 @@ impl Shared {
             Rc::increment_strong_count(inner);
             Some(Rc::from_raw(inner))
         }
+    }
+}
+
+impl Inner {
+    /// Links a new executor to its shared part, for wakes on its thread.
+    pub(super) fn link_local(self: &Rc<Self>) {
+        self.store_local(Rc::as_ptr(self));
+    }
+
+    /// Unlinks an executor going away: from now on wakes on its thread take
+    /// the remote path.
+    pub(super) fn unlink_local(&self) {
+        self.store_local(std::ptr::null());
+    }
+
+    /// Writes the pointer of this executor's own `Shared`, on its thread
+    /// (`Inner` is not `Send`).
+    fn store_local(&self, inner: *const Inner) {
+        // SAFETY: only the executor's thread reads or writes the cell, and
+        // no reference to its content is held across this write.
+        self.shared.local.0.with_mut(|p| unsafe { *p = inner });
     }
 }

@@ -174,7 +174,7 @@ impl Inner {
             #[cfg(feature = "tokio")]
             tokio: config.tokio,
         });
-        inner.shared.set_local(&inner);
+        inner.link_local();
         inner
     }
 }
