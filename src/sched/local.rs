@@ -52,7 +52,6 @@ impl Shared {
         (!inner.is_null()).then_some(inner)
     }
 
-
     /// Queues a woken task locally when this is the executor's thread and
     /// the executor is alive; else gives it back for `push_remote`.
     #[inline]
