@@ -20,6 +20,7 @@ import sys
 LAYERS = [
     ["sync", "yield_now", "tokio"],  # the loom shim; leaves that name no module
     ["park"],  # thread identity, wakeups, the timer heap
+    ["reactor"],  # async-io's and tokio's reactors, driven while a loop waits
     ["task", "sched"],  # a task's life; executors and where a wake goes
     ["context"],  # the thread's state: frame stack, roots, registry
     ["time"],  # sleep, timeout, interval

@@ -214,6 +214,8 @@
 mod context;
 mod executor;
 mod park;
+#[cfg(any(feature = "async-io", feature = "tokio"))]
+mod reactor;
 mod run_loop;
 mod sched;
 mod sync;

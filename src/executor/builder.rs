@@ -109,8 +109,16 @@ impl Builder {
 
     /// Polls every task and `block_on` future of the executor inside the
     /// context of this tokio runtime, so they can use `tokio::net`,
-    /// `tokio::time` and `tokio::spawn` (feature `tokio`). Use a
-    /// multi-thread runtime: its worker threads drive the I/O and timers.
+    /// `tokio::time` and `tokio::spawn` (feature `tokio`). The runtime must
+    /// be a multi-thread one: its worker threads drive the I/O and timers.
+    /// To have I/O driven on the loop's own thread, with no tokio threads,
+    /// use [`tokio_current_thread`](Builder::tokio_current_thread).
+    ///
+    /// # Panics
+    ///
+    /// If `handle` is a current_thread runtime's: only that runtime's own
+    /// `Runtime::block_on` drives its I/O and timers, so `tokio::net` and
+    /// `tokio::time` in the executor's tasks would wait forever.
     ///
     /// # Examples
     ///
@@ -122,7 +130,80 @@ impl Builder {
     /// ```
     #[cfg(feature = "tokio")]
     pub fn tokio_handle(mut self, handle: ::tokio::runtime::Handle) -> Builder {
+        if handle.runtime_flavor() == ::tokio::runtime::RuntimeFlavor::CurrentThread {
+            panic!(
+                "nestloop: Builder::tokio_handle was given the handle of a tokio current_thread \
+                 runtime, whose I/O and timers only that runtime's own block_on drives: \
+                 tokio::net and tokio::time would wait forever in the executor's tasks. Use \
+                 Builder::tokio_current_thread() (the executor then owns a current_thread runtime \
+                 and drives it on its own thread), or the handle of a multi_thread runtime"
+            );
+        }
         self.config.tokio = Some(handle);
+        self.config.tokio_current_thread = false;
+        self
+    }
+
+    /// Gives the executor a tokio current_thread runtime of its own, which
+    /// the loops of its thread drive while they wait (feature `tokio`):
+    /// `tokio::net`, `tokio::time`, `tokio::spawn`, and crates built on
+    /// them (hyper, reqwest, tonic), then work in the executor's tasks and
+    /// in nested `block_on` calls at any depth, on this one thread, with no
+    /// tokio worker threads.
+    ///
+    /// * Tasks and `block_on` futures are polled inside the runtime's
+    ///   context (`Handle::enter`). A loop with nothing ready waits in the
+    ///   runtime's `block_on`, so tokio's I/O driver, timers and tasks run
+    ///   then; a loop busy with ready tasks gives the runtime a turn, without
+    ///   waiting, every 256 polls. While the executor is active, a nested
+    ///   loop of any other executor on the thread drives it too.
+    /// * nestloop's own timers keep their precision: tokio's resolution is
+    ///   1 ms, so a wait hands tokio a deadline 1 ms early and waits out the
+    ///   rest with `std::thread::park_timeout` (I/O events arriving in that
+    ///   last millisecond wait until it ends).
+    /// * The runtime is built with `enable_all` and dropped with the
+    ///   executor's last handle; [`Executor::tokio_handle`] gives its handle.
+    ///
+    /// # Panics
+    ///
+    /// `build` panics if tokio cannot build the runtime. A task spawned
+    /// with `tokio::spawn` runs inside the runtime's `block_on`; a
+    /// `block_on` called from it panics with a `nestloop:` message, as the
+    /// runtime cannot be driven from inside itself. Spawn such work with
+    /// [`Executor::spawn`] instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// use tokio::net::{TcpListener, TcpStream};
+    ///
+    /// let ex = nestloop::Executor::builder().tokio_current_thread().build();
+    /// let reply = ex.block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     let addr = listener.local_addr().unwrap();
+    ///     // A tokio task serves one connection.
+    ///     tokio::spawn(async move {
+    ///         let (mut socket, _) = listener.accept().await.unwrap();
+    ///         let mut buf = [0; 4];
+    ///         socket.read_exact(&mut buf).await.unwrap();
+    ///         socket.write_all(&buf).await.unwrap();
+    ///     });
+    ///     // Synchronous code waits for the client, in a nested loop.
+    ///     nestloop::block_on(async {
+    ///         let mut stream = TcpStream::connect(addr).await.unwrap();
+    ///         stream.write_all(b"ping").await.unwrap();
+    ///         let mut buf = [0; 4];
+    ///         stream.read_exact(&mut buf).await.unwrap();
+    ///         buf
+    ///     })
+    /// });
+    /// assert_eq!(&reply, b"ping");
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn tokio_current_thread(mut self) -> Builder {
+        self.config.tokio = None;
+        self.config.tokio_current_thread = true;
         self
     }
 

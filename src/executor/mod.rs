@@ -304,6 +304,24 @@ impl Executor {
         self.inner.task_count()
     }
 
+    /// The handle of the tokio runtime the executor's polls run in: the
+    /// one it owns ([`Builder::tokio_current_thread`](crate::Builder::tokio_current_thread))
+    /// or the one it was given ([`Builder::tokio_handle`](crate::Builder::tokio_handle));
+    /// `None` for neither (feature `tokio`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::builder().tokio_current_thread().build();
+    /// let handle = ex.tokio_handle().unwrap();
+    /// assert_eq!(handle.runtime_flavor(), tokio::runtime::RuntimeFlavor::CurrentThread);
+    /// assert!(nestloop::Executor::new().tokio_handle().is_none());
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn tokio_handle(&self) -> Option<::tokio::runtime::Handle> {
+        self.inner.tokio.clone()
+    }
+
     /// Aborts every task and drops its future now; each [`JoinHandle`]
     /// resolves to a cancelled [`JoinError`](crate::JoinError).
     ///

@@ -10,10 +10,14 @@
 use std::sync::atomic::AtomicU64;
 
 mod batch;
+#[cfg(any(feature = "async-io", feature = "tokio"))]
+mod reactor_waker;
 mod root_waker;
 mod timers;
 
 pub(crate) use batch::BatchPause;
+#[cfg(any(feature = "async-io", feature = "tokio"))]
+pub(crate) use reactor_waker::ReactorWaker;
 pub(crate) use root_waker::RootWaker;
 pub(crate) use timers::{TimerHeap, TimerShared};
 
@@ -70,6 +74,9 @@ pub(crate) struct ThreadSignal {
     /// An executor of this thread was interrupted; loops then look for the
     /// `try_block_on` it ends.
     interrupted: AtomicBool,
+    /// Reaches a loop of this thread that waits in a reactor.
+    #[cfg(any(feature = "async-io", feature = "tokio"))]
+    pub(crate) reactor: ReactorWaker,
 }
 
 impl ThreadSignal {
@@ -81,6 +88,8 @@ impl ThreadSignal {
             key: thread_key(),
             roots_woken: AtomicBool::new(false),
             interrupted: AtomicBool::new(false),
+            #[cfg(any(feature = "async-io", feature = "tokio"))]
+            reactor: ReactorWaker::default(),
         })
     }
 
@@ -99,15 +108,34 @@ impl ThreadSignal {
     #[inline]
     pub(crate) fn unpark(&self) {
         if !self.is_current() {
-            self.thread.unpark();
+            self.wake_thread();
         }
+    }
+
+    /// Wakes the thread from another one, from whichever park its loop is
+    /// in.
+    #[inline]
+    fn wake_thread(&self) {
+        self.thread.unpark();
+        #[cfg(any(feature = "async-io", feature = "tokio"))]
+        self.reactor.wake_remote();
+    }
+
+    /// Work was made on the thread itself: reaches the loop only if it
+    /// waits in a reactor (whose events are delivered on this thread).
+    #[inline]
+    pub(crate) fn local_work(&self) {
+        #[cfg(any(feature = "async-io", feature = "tokio"))]
+        self.reactor.wake_local();
     }
 
     /// Notes that a root was woken, `remote`ly (from another thread) or not.
     fn root_woken(&self, remote: bool) {
         self.roots_woken.store(true, Ordering::Release);
         if remote {
-            self.thread.unpark();
+            self.wake_thread();
+        } else {
+            self.local_work();
         }
     }
 

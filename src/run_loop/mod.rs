@@ -22,7 +22,9 @@
 //! Here: the calls, the loop (`drive`) and its step. Beside it: `tasks.rs`,
 //! the batch of tasks and the own future's place in it (R11);
 //! `limits.rs`, how deep loops nest (R10); `deadlock.rs`, the check before
-//! parking (R9); `interrupt.rs`, where an interrupt ends a `try_block_on`.
+//! parking (R9); `interrupt.rs`, where an interrupt ends a `try_block_on`;
+//! `waiting.rs`, how a loop waits: parked, or in a reactor (features
+//! `async-io`, `tokio`).
 
 use std::any::Any;
 use std::future::Future;
@@ -34,15 +36,15 @@ use std::task::{Context, Poll};
 
 use crate::context::PollRoot;
 use crate::context::{self, FrameGuard, RootState, ThreadState};
-use crate::park::{self, TimerHeap};
+use crate::park::TimerHeap;
 use crate::sched::{Executor, Inner, Interrupted};
 
 mod deadlock;
 mod interrupt;
 mod limits;
 mod tasks;
+mod waiting;
 
-use deadlock::{check_deadlock, check_exiting};
 use interrupt::check_interrupt;
 use limits::check_enter;
 use tasks::{WakeOrder, run_tasks};
@@ -85,9 +87,12 @@ pub(crate) fn block_on<F: Future>(
     interruptible: bool,
 ) -> Result<F::Output, Interrupted> {
     #[cfg(feature = "tokio")]
-    if context::depth() == 0 {
-        // The outermost loop may be blocking a thread that tokio runs on.
-        return crate::tokio::blocking(|| block_on_here(executor, future, interruptible));
+    {
+        if context::depth() == 0 {
+            // The outermost loop may be blocking a thread that tokio runs on.
+            return crate::tokio::blocking(|| block_on_here(executor, future, interruptible));
+        }
+        crate::reactor::tokio::check_not_in_park();
     }
     block_on_here(executor, future, interruptible)
 }
@@ -320,12 +325,28 @@ fn drive(
         nested: index != 0,
         own_yielded: false,
         polls: 0,
+        #[cfg(any(feature = "async-io", feature = "tokio"))]
+        next_turn: crate::reactor::TURN_EVERY_POLLS,
     };
+    // At thread exit async-io's own thread-locals may be gone: the loop
+    // parks the plain way then.
+    #[cfg(feature = "async-io")]
+    if let Some(root) = own
+        && !ts.is_exiting()
+    {
+        return waiting::drive_in_async_io(&mut driver, root, index);
+    }
     loop {
         check_interrupt(ts, index)?;
         match driver.step() {
             Step::Done => return Ok(driver.polls),
-            Step::Busy => {}
+            Step::Busy =>
+            {
+                #[cfg(feature = "tokio")]
+                if driver.turn_due() {
+                    driver.turn_tokio();
+                }
+            }
             Step::Idle(active) => match own {
                 Some(root) => driver.park(root, &active),
                 None => return Ok(driver.polls), // run_until_stalled: stalled
@@ -351,6 +372,9 @@ struct Driver<'a> {
     own_yielded: bool,
     /// Polls so far, of tasks and of `block_on` futures.
     polls: usize,
+    /// At this many polls a busy loop gives its reactor a turn.
+    #[cfg(any(feature = "async-io", feature = "tokio"))]
+    next_turn: usize,
 }
 
 impl Driver<'_> {
@@ -455,19 +479,5 @@ impl Driver<'_> {
             }
         }
         ControlFlow::Continue(polled)
-    }
-
-    /// Nothing is ready: checks for a deadlock (R9) unless a timer is
-    /// pending, then parks the thread until a wake or the next timer.
-    fn park(&self, root: &RootState, active: &[Executor]) {
-        let ts = self.ts;
-        let deadline = ts.timers.borrow_mut().next_deadline();
-        if deadline.is_none() && ts.is_exiting() {
-            check_exiting(ts, root);
-        } else if deadline.is_none() && self.executor.inner.detect_deadlock {
-            check_deadlock(ts, root, active);
-        }
-        ts.batch_pause.parking();
-        park::park(deadline);
     }
 }

@@ -99,6 +99,7 @@ impl Inner {
     #[inline]
     pub(crate) fn push_local(&self, task: TaskRef) {
         self.queue.push(task);
+        self.shared.signal.local_work();
     }
 
     /// The next task to run, if any.

@@ -108,6 +108,10 @@ pub(crate) struct Inner {
     /// The tokio runtime whose context polls enter.
     #[cfg(feature = "tokio")]
     pub(crate) tokio: Option<::tokio::runtime::Handle>,
+    /// The current_thread runtime this executor owns, driven by the loops
+    /// of its thread while they wait (`Builder::tokio_current_thread`).
+    #[cfg(feature = "tokio")]
+    pub(crate) tokio_runtime: Option<::tokio::runtime::Runtime>,
 }
 
 /// The part of an executor that other threads reach.
@@ -138,6 +142,9 @@ pub(crate) struct Config {
     /// See `Inner::tokio`.
     #[cfg(feature = "tokio")]
     pub(crate) tokio: Option<::tokio::runtime::Handle>,
+    /// Build a current_thread runtime for `Inner::tokio_runtime`.
+    #[cfg(feature = "tokio")]
+    pub(crate) tokio_current_thread: bool,
 }
 
 impl Default for Config {
@@ -147,6 +154,8 @@ impl Default for Config {
             detect_deadlock: true,
             #[cfg(feature = "tokio")]
             tokio: None,
+            #[cfg(feature = "tokio")]
+            tokio_current_thread: false,
         }
     }
 }
@@ -164,6 +173,19 @@ impl Inner {
             local: local::LocalSide::new(),
         });
         SharedHold::first(&shared);
+        #[cfg(feature = "tokio")]
+        let (tokio, tokio_runtime) = match config.tokio_current_thread {
+            false => (config.tokio, None),
+            true => {
+                let rt = ::tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap_or_else(|e| {
+                        panic!("nestloop: could not build a tokio current_thread runtime: {e}")
+                    });
+                (Some(rt.handle().clone()), Some(rt))
+            }
+        };
         let inner = Rc::new(Inner {
             shared,
             queue: RunQueue::new(),
@@ -172,7 +194,9 @@ impl Inner {
             detect_deadlock: config.detect_deadlock,
             loops: Cell::new(0),
             #[cfg(feature = "tokio")]
-            tokio: config.tokio,
+            tokio,
+            #[cfg(feature = "tokio")]
+            tokio_runtime,
         });
         inner.link_local();
         inner

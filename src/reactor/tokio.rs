@@ -1,0 +1,144 @@
+//! Driving a tokio current_thread runtime from nestloop's loops (feature
+//! `tokio`, `Builder::tokio_current_thread`).
+//!
+//! A current_thread runtime makes progress only inside `Runtime::block_on`:
+//! there it polls its tasks and, when they are idle, waits on its I/O and
+//! time drivers. So a loop that waits, with such an executor active, waits
+//! in `block_on` of a future (`Park`) that completes when work arrives for
+//! the loop or its next nestloop timer is near. The tasks the loop polls
+//! run outside `block_on`, inside the runtime's context only
+//! (`Handle::enter`), so they may nest loops that park in `block_on` again.
+//!
+//! Three things follow:
+//!
+//! * A task spawned with `tokio::spawn` is polled inside `block_on`, where
+//!   tokio forbids another `block_on`. A loop nested from such a task could
+//!   not drive the runtime, and would wait forever for any tokio I/O, so
+//!   `check_not_in_park` refuses it with advice.
+//! * tokio's timers have a resolution of 1 ms. The park hands tokio a
+//!   deadline 1 ms early and waits out the rest in `std::thread::park_timeout`,
+//!   so nestloop's own timers keep their precision.
+//! * A loop that is busy never waits. It hands the runtime a turn (`turn`)
+//!   every `TURN_EVERY_POLLS` polls: `block_on` of a future that yields
+//!   once, in which tokio runs its ready tasks and polls its drivers without
+//!   waiting.
+
+use std::cell::Cell;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Runtime;
+
+use crate::park::{self, ThreadSignal};
+
+/// How early tokio's timer is asked to end a park before a nestloop
+/// deadline: its resolution.
+const TOKIO_TIMER_RESOLUTION: Duration = Duration::from_millis(1);
+
+thread_local! {
+    /// This thread is inside a runtime's `block_on` for a park or a turn.
+    static IN_RUNTIME: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Panics with advice if this thread is inside a park or turn of a
+/// runtime, i.e. the caller is a task that tokio's scheduler polls: a loop
+/// nested there could not drive the runtime.
+#[inline]
+pub(crate) fn check_not_in_park() {
+    if IN_RUNTIME.get() {
+        panic!(
+            "nestloop: block_on called from a task spawned with tokio::spawn on the current_thread \
+             runtime this thread's nestloop executor drives: tokio polls that task inside the \
+             runtime's block_on, which cannot be entered again, so the nested loop could never \
+             drive tokio's I/O and timers. Spawn the task with nestloop::spawn (or \
+             Executor::spawn) instead: nestloop's tasks can nest block_on at any depth, and \
+             tokio::net, tokio::time and tokio::spawn work in them"
+        );
+    }
+}
+
+/// Runs `f` inside the runtime's `block_on`, marked as such.
+fn in_runtime<R>(rt: &Runtime, f: impl Future<Output = R>) -> R {
+    /// Clears the mark however `block_on` ends (a tokio task's panic is
+    /// tokio's to handle, but ours may unwind).
+    struct Mark;
+    impl Drop for Mark {
+        fn drop(&mut self) {
+            IN_RUNTIME.set(false);
+        }
+    }
+    IN_RUNTIME.set(true);
+    let _mark = Mark;
+    rt.block_on(f)
+}
+
+/// Lets the runtime run its ready tasks and poll its drivers, without
+/// waiting.
+pub(crate) fn turn(rt: &Runtime) {
+    let mut yielded = false;
+    in_runtime(
+        rt,
+        poll_fn(|cx| {
+            if yielded {
+                return Poll::Ready(());
+            }
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }),
+    );
+}
+
+/// Waits until `work_arrived` (checked after each registration of the
+/// runtime's waker with `signal`) or until `deadline`, driving the runtime
+/// meanwhile. The runtime gets at least one turn.
+pub(crate) fn park(
+    rt: &Runtime,
+    signal: &ThreadSignal,
+    deadline: Option<Instant>,
+    mut work_arrived: impl FnMut() -> bool,
+) {
+    let tokio_deadline = deadline.map(|d| d.checked_sub(TOKIO_TIMER_RESOLUTION).unwrap_or(d));
+    let mut sleep: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    let mut first = true;
+    in_runtime(
+        rt,
+        poll_fn(|cx| {
+            signal.reactor.register(cx.waker());
+            let mut ready = work_arrived();
+            if !ready && let Some(at) = tokio_deadline {
+                if at <= Instant::now() {
+                    ready = true;
+                } else {
+                    // Made here, inside the runtime (a `Sleep` registers
+                    // with the runtime's timer).
+                    let sleep = sleep.get_or_insert_with(|| {
+                        Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(at)))
+                    });
+                    ready = sleep.as_mut().poll(cx).is_ready();
+                }
+            }
+            if !ready {
+                first = false;
+                return Poll::Pending;
+            }
+            if first {
+                // Give tokio its turn before returning.
+                first = false;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Poll::Ready(())
+        }),
+    );
+    signal.reactor.running();
+    // The rest of the wait, at std's precision.
+    if let Some(deadline) = deadline
+        && Instant::now() < deadline
+        && !work_arrived()
+    {
+        park::park(Some(deadline));
+    }
+}

@@ -1,0 +1,144 @@
+//! How a `block_on` loop waits when nothing is ready: it parks its thread,
+//! or, with features `async-io` and `tokio`, waits in a reactor that
+//! processes I/O events on this thread meanwhile (see `crate::reactor`).
+//! A busy loop hands the reactor a turn every `TURN_EVERY_POLLS` polls.
+
+use std::time::Instant;
+
+use super::Driver;
+use super::deadlock::{check_deadlock, check_exiting};
+use crate::context::RootState;
+use crate::park;
+#[cfg(any(feature = "async-io", feature = "tokio"))]
+use crate::reactor::{self, TURN_EVERY_POLLS};
+use crate::sched::Executor;
+#[cfg(feature = "async-io")]
+use {
+    super::{Step, interrupt::check_interrupt},
+    crate::sched::Interrupted,
+    std::task::Poll,
+};
+
+impl Driver<'_> {
+    /// Nothing is ready: checks for a deadlock (R9) unless a timer is
+    /// pending, then waits until a wake or the next timer.
+    pub(super) fn park(&self, root: &RootState, active: &[Executor]) {
+        let deadline = self.before_wait(root, active);
+        #[cfg(feature = "tokio")]
+        if let Some(rt) = tokio_runtime(self.executor, active) {
+            reactor::tokio::park(rt, self.ts.signal(), deadline, || {
+                self.work_arrived(root, active)
+            });
+            return;
+        }
+        park::park(deadline);
+    }
+
+    /// The checks before a wait; returns its deadline, the next timer's.
+    fn before_wait(&self, root: &RootState, active: &[Executor]) -> Option<Instant> {
+        let ts = self.ts;
+        let deadline = ts.timers.borrow_mut().next_deadline();
+        if deadline.is_none() && ts.is_exiting() {
+            check_exiting(ts, root);
+        } else if deadline.is_none() && self.executor.inner.detect_deadlock {
+            check_deadlock(ts, root, active);
+        }
+        ts.batch_pause.parking();
+        deadline
+    }
+
+    /// Whether work arrived since the step that found none: asked again
+    /// after a reactor's waker is registered, for wakes that came before.
+    #[cfg(any(feature = "async-io", feature = "tokio"))]
+    fn work_arrived(&self, root: &RootState, active: &[Executor]) -> bool {
+        let signal = self.ts.signal();
+        root.waker.is_woken()
+            || signal.roots_woken()
+            || signal.interrupt_pending()
+            || active.iter().any(|e| e.inner.has_ready())
+    }
+
+    /// After a busy step: whether the reactor is due a turn (and if so,
+    /// the next one is `TURN_EVERY_POLLS` polls away).
+    #[cfg(any(feature = "async-io", feature = "tokio"))]
+    #[inline]
+    pub(super) fn turn_due(&mut self) -> bool {
+        if self.polls < self.next_turn {
+            return false;
+        }
+        self.next_turn = self.polls + TURN_EVERY_POLLS;
+        true
+    }
+
+    /// Gives a driven tokio runtime, if one is active, a turn without
+    /// waiting.
+    #[cfg(feature = "tokio")]
+    pub(super) fn turn_tokio(&self) {
+        let active = self.ts.active_executors();
+        if let Some(rt) = tokio_runtime(self.executor, &active) {
+            reactor::tokio::turn(rt);
+        }
+    }
+}
+
+/// The current_thread runtime a wait drives: the loop's own executor's,
+/// else that of the first active executor that has one.
+#[cfg(feature = "tokio")]
+fn tokio_runtime<'a>(
+    executor: &'a Executor,
+    active: &'a [Executor],
+) -> Option<&'a tokio::runtime::Runtime> {
+    executor
+        .inner
+        .tokio_runtime
+        .as_ref()
+        .or_else(|| active.iter().find_map(|e| e.inner.tokio_runtime.as_ref()))
+}
+
+/// `drive` for a `block_on` loop with feature `async-io`: the loop runs
+/// inside `async_io::block_on` and waits by returning `Pending` to it (see
+/// `reactor::async_io`).
+#[cfg(feature = "async-io")]
+pub(super) fn drive_in_async_io(
+    driver: &mut Driver<'_>,
+    root: &RootState,
+    index: usize,
+) -> Result<usize, Interrupted> {
+    let ts = driver.ts;
+    reactor::async_io::block_on(ts.signal(), |wait| {
+        loop {
+            if let Err(interrupted) = check_interrupt(ts, index) {
+                return Poll::Ready(Err(interrupted));
+            }
+            match driver.step() {
+                Step::Done => return Poll::Ready(Ok(driver.polls)),
+                Step::Busy => {
+                    if driver.turn_due() {
+                        #[cfg(feature = "tokio")]
+                        driver.turn_tokio();
+                        wait.yield_to_reactor();
+                        return Poll::Pending;
+                    }
+                }
+                Step::Idle(active) => {
+                    #[cfg(feature = "tokio")]
+                    if tokio_runtime(driver.executor, &active).is_some() {
+                        // tokio's reactor is the one waited in; async-io's
+                        // helper thread drives async-io's meanwhile.
+                        driver.park(root, &active);
+                        continue;
+                    }
+                    let deadline = driver.before_wait(root, &active);
+                    wait.register();
+                    if driver.work_arrived(root, &active)
+                        || deadline.is_some_and(|deadline| !wait.wake_at(deadline))
+                    {
+                        wait.resume();
+                        continue;
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    })
+}
