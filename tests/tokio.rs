@@ -287,3 +287,154 @@ fn tokio_and_nestloop_timers_mix_in_a_nested_call() {
         });
     });
 }
+
+// An executor that owns a current_thread runtime and drives it on its own
+// thread (Builder::tokio_current_thread).
+
+/// An executor that drives a tokio current_thread runtime of its own.
+fn driving_tokio() -> Executor {
+    Executor::builder().tokio_current_thread().build()
+}
+
+/// Runs `future` nested two loops below the caller's, each level a
+/// nestloop task calling a synchronous function that calls `block_on`.
+fn two_levels_down<T: 'static>(future: impl std::future::Future<Output = T> + 'static) -> T {
+    nestloop::block_on(async move {
+        nestloop::spawn(async move { nestloop::block_on(future) })
+            .await
+            .unwrap()
+    })
+}
+
+#[test]
+fn tokio_tasks_spawned_from_nestloop_tasks_run_to_completion() {
+    let (top, nested, depth) = watchdog(|| {
+        let ex = driving_tokio();
+        let top = ex.block_on(async {
+            // Spawned by a nestloop task; the runtime runs it when the loop
+            // waits.
+            nestloop::spawn(from_a_tokio_task(1)).await.unwrap()
+        });
+        let (nested, depth) = ex.block_on(async {
+            nestloop::spawn(async {
+                two_levels_down(async {
+                    let handles: Vec<_> = (0..10)
+                        .map(|i| {
+                            tokio::spawn(async move {
+                                tokio::time::sleep(Duration::from_millis(2)).await;
+                                i
+                            })
+                        })
+                        .collect();
+                    let mut sum = 0;
+                    for handle in handles {
+                        sum += handle.await.unwrap();
+                    }
+                    (sum, nestloop::depth())
+                })
+            })
+            .await
+            .unwrap()
+        });
+        (top, nested, depth)
+    });
+    assert_eq!((top, nested, depth), (1, 45, 3));
+}
+
+#[test]
+fn a_busy_loop_still_runs_tokio_tasks() {
+    let (value, spins) = watchdog(|| {
+        let ex = driving_tokio();
+        let stop = std::rc::Rc::new(std::cell::Cell::new(false));
+        let spins = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        let spinner = {
+            let (stop, spins) = (stop.clone(), spins.clone());
+            ex.spawn(async move {
+                while !stop.get() {
+                    spins.set(spins.get() + 1);
+                    nestloop::yield_now().await;
+                }
+            })
+        };
+        // The loop always has a ready task, so it never waits: the tokio
+        // task runs only in the turns it gives the runtime.
+        let value = ex.block_on(from_a_tokio_task(7));
+        stop.set(true);
+        ex.block_on(spinner).unwrap();
+        (value, spins.get())
+    });
+    assert_eq!(value, 7);
+    assert!(spins > 100, "the busy task ran only {spins} times");
+}
+
+#[test]
+fn block_on_in_a_task_spawned_with_tokio_spawn_panics_with_advice() {
+    let msg = watchdog(|| {
+        driving_tokio().block_on(async {
+            let err = tokio::spawn(async { nestloop::block_on(async { 1 }) })
+                .await
+                .unwrap_err();
+            common::panic_message(&*err.into_panic())
+        })
+    });
+    assert!(
+        msg.starts_with("nestloop: block_on called from a task spawned with tokio::spawn"),
+        "{msg}"
+    );
+    assert!(msg.contains("nestloop::spawn"), "{msg}");
+}
+
+#[test]
+fn tokio_handle_refuses_a_current_thread_runtime() {
+    let rt = current_thread();
+    let msg = expect_panic(|| Executor::builder().tokio_handle(rt.handle().clone()));
+    assert!(
+        msg.starts_with(
+            "nestloop: Builder::tokio_handle was given the handle of a tokio current_thread runtime"
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("tokio_current_thread()"), "{msg}");
+}
+
+#[test]
+fn nestloop_timers_keep_their_precision_while_tokio_drives() {
+    // tokio's timer rounds up to whole milliseconds: a 2.5 ms sleep on it
+    // ends at least 0.5 ms late. nestloop's own must not.
+    let mut late = watchdog(|| {
+        driving_tokio().block_on(async {
+            // A tokio task keeps the runtime's timer busy meanwhile.
+            tokio::spawn(async {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            });
+            let mut late = Vec::new();
+            for _ in 0..21 {
+                let start = std::time::Instant::now();
+                nestloop::time::sleep(Duration::from_micros(2500)).await;
+                late.push(start.elapsed() - Duration::from_micros(2500));
+            }
+            late
+        })
+    });
+    late.sort();
+    let median = late[late.len() / 2];
+    assert!(
+        median < Duration::from_micros(450),
+        "median lateness {median:?} (all: {late:?})"
+    );
+}
+
+#[test]
+fn executor_tokio_handle_is_the_owned_runtime() {
+    let ex = driving_tokio();
+    let handle = ex.tokio_handle().expect("a handle");
+    assert_eq!(
+        handle.runtime_flavor(),
+        tokio::runtime::RuntimeFlavor::CurrentThread
+    );
+    // Polls run inside that runtime's context.
+    let same = ex.block_on(async move { tokio::runtime::Handle::current().id() == handle.id() });
+    assert!(same);
+}

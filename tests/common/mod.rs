@@ -254,3 +254,42 @@ impl Drop for PanicOnDrop {
         panic!("{}", self.message);
     }
 }
+
+/// Wakes of [`WakeCounts::wrap`]ped futures, by the thread that woke them.
+#[derive(Clone, Default)]
+pub struct WakeCounts {
+    /// Made on the thread that polls the future.
+    pub same_thread: Arc<AtomicUsize>,
+    /// Made on any other thread.
+    pub other_thread: Arc<AtomicUsize>,
+}
+
+impl WakeCounts {
+    /// `future`, with every wake of its waker counted by the waking thread.
+    pub fn wrap<F: Future>(&self, future: F) -> impl Future<Output = F::Output> + use<F> {
+        let counts = self.clone();
+        let home = thread::current().id();
+        let mut future = Box::pin(future);
+        std::future::poll_fn(move |cx| {
+            let (inner, counts) = (cx.waker().clone(), counts.clone());
+            let waker = waker_fn::waker_fn(move || {
+                let count = if thread::current().id() == home {
+                    &counts.same_thread
+                } else {
+                    &counts.other_thread
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                inner.wake_by_ref();
+            });
+            future.as_mut().poll(&mut Context::from_waker(&waker))
+        })
+    }
+
+    /// (same thread, other threads).
+    pub fn get(&self) -> (usize, usize) {
+        (
+            self.same_thread.load(Ordering::SeqCst),
+            self.other_thread.load(Ordering::SeqCst),
+        )
+    }
+}
