@@ -176,6 +176,22 @@
 //!   with `block_on` (`examples/sync_bridge.rs`).
 //! * **tokio**: with the `tokio` feature, see the `tokio` module.
 //!
+//! # I/O on the loop's thread
+//!
+//! With feature `async-io`, every `block_on` loop runs inside
+//! `async_io::block_on` and waits on async-io's reactor, so the loop's thread
+//! processes the events of async-net, async-process, async-fs and
+//! `async_io::Timer` itself, at every depth, instead of async-io's helper
+//! thread. With feature `tokio`, an executor built with
+//! [`Builder::tokio_current_thread`] owns a tokio current_thread runtime
+//! that its thread's loops drive while they wait, so `tokio::net`,
+//! `tokio::time` and `tokio::spawn` work on one thread with no tokio
+//! threads. A loop busy with ready tasks gives the reactor a turn every 256
+//! polls. async-io has one reactor per process: threads that each run loops
+//! with I/O share it (as smol threads do), and async-io's helper thread takes
+//! it over while no loop waits on it. The README's "I/O on the loop's
+//! thread" has the table of setups.
+//!
 //! # Threads
 //!
 //! An [`Executor`] and its tasks live on one thread; tasks need not be

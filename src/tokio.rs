@@ -46,12 +46,19 @@
 //!   [`tokio::task::block_in_place`] around them, as they would in that
 //!   `block_on` future.
 //! * **tokio inside nestloop.** Futures of `tokio::net` and `tokio::time`
-//!   need a tokio runtime context while they are polled. Give an executor a
-//!   runtime handle with [`Builder::tokio_handle`](crate::Builder::tokio_handle)
-//!   (every poll of its tasks and `block_on` futures enters that context), or
-//!   wrap one future with [`with_runtime`]. The runtime's I/O and timer
-//!   drivers must run somewhere: use a multi-thread runtime, whose worker
-//!   threads drive them.
+//!   need a tokio runtime context while they are polled, and a thread that
+//!   drives the runtime's I/O and timer drivers. Two ways:
+//!   * [`Builder::tokio_current_thread`](crate::Builder::tokio_current_thread):
+//!     the executor owns a current_thread runtime, its polls enter that
+//!     runtime's context, and the loops of its thread drive it while they
+//!     wait (in the runtime's `block_on`), at every nesting depth. No tokio
+//!     thread runs. A task spawned with `tokio::spawn` runs inside that
+//!     `block_on`, so a nested `block_on` called from it panics with advice:
+//!     spawn such work with nestloop instead.
+//!   * [`Builder::tokio_handle`](crate::Builder::tokio_handle) with the
+//!     handle of a multi-thread runtime, whose worker threads drive the I/O
+//!     (every poll of the executor's tasks and `block_on` futures enters
+//!     its context), or [`with_runtime`] for one future.
 //!
 //! # Examples
 //!
