@@ -273,6 +273,30 @@ fn a_timer_deadline_ends_a_reactor_wait<N: Net>() {
     assert!(elapsed < Duration::from_secs(2), "woke after {elapsed:?}");
 }
 
+fn nestloop_timers_keep_their_precision_during_reactor_waits<N: Net>() {
+    // tokio's timer rounds up to whole milliseconds: a 2.5 ms sleep on it
+    // ends at least 0.5 ms late. nestloop's own must not, in either reactor.
+    let mut late = watchdog(|| {
+        let drops = DropCounter::new();
+        N::executor().block_on(async {
+            spawn_idle_listener::<N>(drops.token());
+            let mut late = Vec::new();
+            for _ in 0..21 {
+                let start = Instant::now();
+                nestloop::time::sleep(Duration::from_micros(2500)).await;
+                late.push(start.elapsed() - Duration::from_micros(2500));
+            }
+            late
+        })
+    });
+    late.sort();
+    let median = late[late.len() / 2];
+    assert!(
+        median < Duration::from_micros(450),
+        "median lateness {median:?} (all: {late:?})"
+    );
+}
+
 fn try_block_on_is_interrupted_during_a_reactor_wait<N: Net>() {
     let result = watchdog(|| {
         let ex = N::executor();
@@ -394,6 +418,11 @@ macro_rules! scenarios {
             fn a_timer_deadline_ends_a_reactor_wait() {
                 let _one = one_at_a_time();
                 super::a_timer_deadline_ends_a_reactor_wait::<$net>();
+            }
+            #[test]
+            fn nestloop_timers_keep_their_precision_during_reactor_waits() {
+                let _one = one_at_a_time();
+                super::nestloop_timers_keep_their_precision_during_reactor_waits::<$net>();
             }
             #[test]
             fn try_block_on_is_interrupted_during_a_reactor_wait() {

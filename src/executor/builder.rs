@@ -158,9 +158,10 @@ impl Builder {
     ///   waiting, every 256 polls. While the executor is active, a nested
     ///   loop of any other executor on the thread drives it too.
     /// * nestloop's own timers keep their precision: tokio's resolution is
-    ///   1 ms, so a wait hands tokio a deadline 1 ms early and waits out the
-    ///   rest with `std::thread::park_timeout` (I/O events arriving in that
-    ///   last millisecond wait until it ends).
+    ///   1 ms and its timers fire up to 2 ms late, so a wait hands tokio a
+    ///   deadline 2 ms early and waits out the rest with
+    ///   `std::thread::park_timeout` (I/O events arriving in those last 2 ms
+    ///   wait until the timer fires).
     /// * The runtime is built with `enable_all` and dropped with the
     ///   executor's last handle; [`Executor::tokio_handle`] gives its handle.
     ///

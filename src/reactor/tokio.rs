@@ -15,9 +15,10 @@
 //!   tokio forbids another `block_on`. A loop nested from such a task could
 //!   not drive the runtime, and would wait forever for any tokio I/O, so
 //!   `check_not_in_park` refuses it with advice.
-//! * tokio's timers have a resolution of 1 ms. The park hands tokio a
-//!   deadline 1 ms early and waits out the rest in `std::thread::park_timeout`,
-//!   so nestloop's own timers keep their precision.
+//! * tokio's timers have a resolution of 1 ms, and fire up to 2 ms late.
+//!   The park hands tokio a deadline 2 ms early and waits out the rest in
+//!   `std::thread::park_timeout`, so nestloop's own timers keep their
+//!   precision; I/O events that arrive in that rest wait until it ends.
 //! * A loop that is busy never waits. It hands the runtime a turn (`turn`)
 //!   every `TURN_EVERY_POLLS` polls: `block_on` of a future that yields
 //!   once, in which tokio runs its ready tasks and polls its drivers without
@@ -34,8 +35,10 @@ use tokio::runtime::Runtime;
 use crate::park::{self, ThreadSignal};
 
 /// How early tokio's timer is asked to end a park before a nestloop
-/// deadline: its resolution.
-const TOKIO_TIMER_RESOLUTION: Duration = Duration::from_millis(1);
+/// deadline. tokio rounds a deadline up to its next 1 ms tick, and the
+/// I/O driver's wait rounds its timeout up to a whole millisecond again, so
+/// a tokio timer fires up to 2 ms after its deadline.
+const TOKIO_TIMER_SLACK: Duration = Duration::from_millis(2);
 
 thread_local! {
     /// This thread is inside a runtime's `block_on` for a park or a turn.
@@ -100,7 +103,7 @@ pub(crate) fn park(
     deadline: Option<Instant>,
     mut work_arrived: impl FnMut() -> bool,
 ) {
-    let tokio_deadline = deadline.map(|d| d.checked_sub(TOKIO_TIMER_RESOLUTION).unwrap_or(d));
+    let tokio_deadline = deadline.map(|d| d.checked_sub(TOKIO_TIMER_SLACK).unwrap_or(d));
     let mut sleep: Option<Pin<Box<tokio::time::Sleep>>> = None;
     let mut first = true;
     in_runtime(

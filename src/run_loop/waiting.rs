@@ -24,8 +24,12 @@ impl Driver<'_> {
     /// pending, then waits until a wake or the next timer.
     pub(super) fn park(&self, root: &RootState, active: &[Executor]) {
         let deadline = self.before_wait(root, active);
+        // At thread exit tokio's own thread-locals may be gone: the loop
+        // parks the plain way then.
         #[cfg(feature = "tokio")]
-        if let Some(rt) = tokio_runtime(self.executor, active) {
+        if let Some(rt) = tokio_runtime(self.executor, active)
+            && !self.ts.is_exiting()
+        {
             reactor::tokio::park(rt, self.ts.signal(), deadline, || {
                 self.work_arrived(root, active)
             });
@@ -74,6 +78,9 @@ impl Driver<'_> {
     /// waiting.
     #[cfg(feature = "tokio")]
     pub(super) fn turn_tokio(&self) {
+        if self.ts.is_exiting() {
+            return;
+        }
         let active = self.ts.active_executors();
         if let Some(rt) = tokio_runtime(self.executor, &active) {
             reactor::tokio::turn(rt);
