@@ -141,10 +141,11 @@ fn assert_woken_on_loop_thread(counts: &WakeCounts, round_trips: usize) {
         same + other >= round_trips / 2,
         "only {same} + {other} wakes for {round_trips} round trips"
     );
-    // A loop thread descheduled for long may let async-io's helper thread
-    // take the reactor for an event or two: allow 10%.
+    // A loop thread descheduled for long (on a loaded machine) lets
+    // async-io's helper thread take the reactor for a few events: allow a
+    // quarter. Through the helper thread, every wake comes from it.
     assert!(
-        other * 10 <= same + other,
+        other * 4 <= same + other,
         "{other} of {} wakes came from another thread",
         same + other
     );
@@ -216,7 +217,7 @@ fn io_works_in_nested_calls_at_depths_1_to_3<N: Net>() {
                     let task = nestloop::spawn(async move {
                         nested(levels, async move {
                             let mut client = echo_client::<N>(&counts).await;
-                            round_trips::<N>(&mut client, 50).await;
+                            round_trips::<N>(&mut client, 100).await;
                             nestloop::depth()
                         })
                     });
@@ -226,7 +227,7 @@ fn io_works_in_nested_calls_at_depths_1_to_3<N: Net>() {
             (counts, depth)
         });
         assert_eq!(depth, 1 + levels, "client loop depth");
-        assert_woken_on_loop_thread(&counts, 50);
+        assert_woken_on_loop_thread(&counts, 100);
     }
 }
 
