@@ -159,6 +159,21 @@ fn session(net: Net) {
         println!("  {} ticks in {:?} in all", ticks.get(), start.elapsed());
         ticker.abort();
     });
+    println!("  threads in the process: {}", threads());
+}
+
+/// The names of the process's threads (Linux; "?" elsewhere). async-io
+/// starts a helper thread of its own, which takes its reactor only while
+/// no loop waits on it; a tokio_current_thread executor starts none.
+fn threads() -> String {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return "?".into();
+    };
+    let names: Vec<String> = tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .collect();
+    names.join(", ")
 }
 
 fn main() {

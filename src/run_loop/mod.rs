@@ -328,11 +328,9 @@ fn drive(
         #[cfg(any(feature = "async-io", feature = "tokio"))]
         next_turn: crate::reactor::TURN_EVERY_POLLS,
     };
-    // At thread exit async-io's own thread-locals may be gone: the loop
-    // parks the plain way then.
     #[cfg(feature = "async-io")]
     if let Some(root) = own
-        && !ts.is_exiting()
+        && driver.waits_in_async_io()
     {
         return waiting::drive_in_async_io(&mut driver, root, index);
     }

@@ -62,6 +62,23 @@ impl Driver<'_> {
             || active.iter().any(|e| e.inner.has_ready())
     }
 
+    /// Whether this loop waits in `async_io::block_on`: not at thread exit,
+    /// where async-io's own thread-locals may be gone, and not when it will
+    /// wait in a tokio runtime instead (async-io's helper thread then drives
+    /// async-io's reactor, as it does without the feature, and nothing
+    /// starts that thread for a loop that only uses tokio).
+    #[cfg(feature = "async-io")]
+    pub(super) fn waits_in_async_io(&self) -> bool {
+        if self.ts.is_exiting() {
+            return false;
+        }
+        #[cfg(feature = "tokio")]
+        if tokio_runtime(self.executor, &self.ts.active_executors()).is_some() {
+            return false;
+        }
+        true
+    }
+
     /// After a busy step: whether the reactor is due a turn (and if so,
     /// the next one is `TURN_EVERY_POLLS` polls away).
     #[cfg(any(feature = "async-io", feature = "tokio"))]
@@ -130,8 +147,10 @@ pub(super) fn drive_in_async_io(
                 Step::Idle(active) => {
                     #[cfg(feature = "tokio")]
                     if tokio_runtime(driver.executor, &active).is_some() {
-                        // tokio's reactor is the one waited in; async-io's
-                        // helper thread drives async-io's meanwhile.
+                        // An executor with a tokio runtime became active
+                        // during the loop: its reactor is the one waited
+                        // in, and async-io's helper thread drives async-io's
+                        // meanwhile.
                         driver.park(root, &active);
                         continue;
                     }
