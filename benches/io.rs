@@ -22,13 +22,12 @@
 //! `nestloop async-io` with `smol`, `nestloop tokio` with
 //! `tokio current_thread`.
 //!
-//! No row hops through another thread for its I/O, but with feature
-//! `async-io` the process has async-io's helper thread ("async-io"): the
-//! first `async_io::block_on` starts it, and every nestloop loop runs in
-//! one when the feature is on, the tokio rows' loops included (there it
-//! sleeps in its own `epoll_wait` throughout). In the async-io rows it
-//! wakes every few milliseconds and now and then takes a reactor turn
-//! (under 2% of them).
+//! No row hops through another thread for its I/O. The async-io rows and
+//! smol have async-io's helper thread ("async-io"), started by the first
+//! `async_io::block_on`: it wakes every few milliseconds and now and then
+//! takes a reactor turn (under 2% of them). The tokio rows start no thread
+//! (a loop that waits in a tokio runtime does not run inside
+//! `async_io::block_on`).
 //!
 //! ```sh
 //! cargo bench --bench io --features async-io,tokio
