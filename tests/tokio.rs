@@ -409,3 +409,20 @@ fn executor_tokio_handle_is_the_owned_runtime() {
     let same = ex.block_on(async move { tokio::runtime::Handle::current().id() == handle.id() });
     assert!(same);
 }
+
+#[test]
+fn a_nestloop_timer_started_by_a_tokio_task_ends_the_wait() {
+    // The loop waits in the runtime with no nestloop timer pending; the
+    // tokio task it runs there starts one, which must end that wait.
+    let elapsed = watchdog(|| {
+        driving_tokio().block_on(async {
+            let start = std::time::Instant::now();
+            tokio::spawn(async { nestloop::time::sleep(Duration::from_millis(10)).await })
+                .await
+                .unwrap();
+            start.elapsed()
+        })
+    });
+    assert!(elapsed >= Duration::from_millis(10));
+    assert!(elapsed < Duration::from_secs(2), "woke after {elapsed:?}");
+}

@@ -31,7 +31,7 @@ impl Driver<'_> {
             && !self.ts.is_exiting()
         {
             reactor::tokio::park(rt, self.ts.signal(), deadline, || {
-                self.work_arrived(root, active)
+                self.work_arrived(root, active) || self.timer_before(deadline)
             });
             return;
         }
@@ -60,6 +60,14 @@ impl Driver<'_> {
             || signal.roots_woken()
             || signal.interrupt_pending()
             || active.iter().any(|e| e.inner.has_ready())
+    }
+
+    /// Whether a timer now pending is due before `deadline` (`None`:
+    /// never): one registered during the wait, by a task the reactor ran.
+    #[cfg(feature = "tokio")]
+    fn timer_before(&self, deadline: Option<Instant>) -> bool {
+        let next = self.ts.timers.borrow_mut().next_deadline();
+        next.is_some_and(|next| deadline.is_none_or(|deadline| next < deadline))
     }
 
     /// Whether this loop waits in `async_io::block_on`: not at thread exit,

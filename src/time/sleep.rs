@@ -167,7 +167,13 @@ impl Future for Sleep {
                 });
                 timer.waker.register(cx.waker());
                 let deadline = self.deadline;
-                context::with(|ts| ts.timers.borrow_mut().insert(deadline, timer.clone()));
+                context::with(|ts| {
+                    ts.timers.borrow_mut().insert(deadline, timer.clone());
+                    // Registered while a loop of this thread waits in a
+                    // reactor (by a task the reactor runs: a tokio task in
+                    // a tokio park): the loop must look at its deadline.
+                    ts.signal().local_work();
+                });
                 self.timer = Some(timer);
             }
         }
