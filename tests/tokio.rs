@@ -426,3 +426,22 @@ fn a_nestloop_timer_started_by_a_tokio_task_ends_the_wait() {
     assert!(elapsed >= Duration::from_millis(10));
     assert!(elapsed < Duration::from_secs(2), "woke after {elapsed:?}");
 }
+
+#[test]
+fn an_interrupt_from_a_tokio_task_ends_the_wait() {
+    let interrupted = watchdog(|| {
+        let ex = driving_tokio();
+        let interrupt = ex.interrupt_handle();
+        let (_keep, never) = tokio::sync::oneshot::channel::<()>();
+        ex.try_block_on(async move {
+            // Runs while the loop waits in the runtime, on the loop's thread.
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                interrupt.interrupt();
+            });
+            never.await
+        })
+        .is_err()
+    });
+    assert!(interrupted, "try_block_on was not interrupted");
+}

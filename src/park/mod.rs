@@ -104,11 +104,15 @@ impl ThreadSignal {
         self.key == thread_key()
     }
 
-    /// Wakes the thread if it may be parked, i.e. if we are not it.
+    /// Wakes the thread if it may be parked, i.e. if we are not it; on the
+    /// thread itself, reaches a loop that waits in a reactor (the caller is
+    /// a task that reactor runs).
     #[inline]
     pub(crate) fn unpark(&self) {
         if !self.is_current() {
             self.wake_thread();
+        } else {
+            self.local_work();
         }
     }
 
