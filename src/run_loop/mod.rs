@@ -328,25 +328,37 @@ fn drive(
         #[cfg(any(feature = "async-io", feature = "tokio"))]
         next_turn: crate::reactor::TURN_EVERY_POLLS,
     };
-    #[cfg(feature = "async-io")]
-    if let Some(root) = own
-        && driver.waits_in_async_io()
-    {
-        return waiting::drive_in_async_io(&mut driver, root, index);
-    }
+    // With feature async-io a `block_on` loop moves into
+    // `async_io::block_on` the first time it would wait or owes the
+    // reactor a turn: a call whose future is done before then (most nested
+    // calls) costs nothing more.
     loop {
         check_interrupt(ts, index)?;
         match driver.step() {
             Step::Done => return Ok(driver.polls),
             Step::Busy =>
             {
-                #[cfg(feature = "tokio")]
+                #[cfg(any(feature = "async-io", feature = "tokio"))]
                 if driver.turn_due() {
+                    #[cfg(feature = "async-io")]
+                    if let Some(root) = own
+                        && driver.waits_in_async_io()
+                    {
+                        return waiting::drive_in_async_io(&mut driver, root, index, true);
+                    }
+                    #[cfg(feature = "tokio")]
                     driver.turn_tokio();
                 }
             }
             Step::Idle(active) => match own {
-                Some(root) => driver.park(root, &active),
+                Some(root) => {
+                    #[cfg(feature = "async-io")]
+                    if driver.waits_in_async_io() {
+                        drop(active);
+                        return waiting::drive_in_async_io(&mut driver, root, index, false);
+                    }
+                    driver.park(root, &active);
+                }
                 None => return Ok(driver.polls), // run_until_stalled: stalled
             },
         }

@@ -127,17 +127,23 @@ fn tokio_runtime<'a>(
         .or_else(|| active.iter().find_map(|e| e.inner.tokio_runtime.as_ref()))
 }
 
-/// `drive` for a `block_on` loop with feature `async-io`: the loop runs
-/// inside `async_io::block_on` and waits by returning `Pending` to it (see
-/// `reactor::async_io`).
+/// The rest of `drive` for a `block_on` loop with feature `async-io`: the
+/// loop runs inside `async_io::block_on` and waits by returning `Pending`
+/// to it (see `reactor::async_io`). With `turn_first`, the reactor gets a
+/// turn before the next step.
 #[cfg(feature = "async-io")]
 pub(super) fn drive_in_async_io(
     driver: &mut Driver<'_>,
     root: &RootState,
     index: usize,
+    mut turn_first: bool,
 ) -> Result<usize, Interrupted> {
     let ts = driver.ts;
     reactor::async_io::block_on(ts.signal(), |wait| {
+        if std::mem::take(&mut turn_first) {
+            wait.yield_to_reactor();
+            return Poll::Pending;
+        }
         loop {
             if let Err(interrupted) = check_interrupt(ts, index) {
                 return Poll::Ready(Err(interrupted));

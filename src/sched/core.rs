@@ -98,8 +98,15 @@ impl Inner {
     /// Pushes a task woken on this thread.
     #[inline]
     pub(crate) fn push_local(&self, task: TaskRef) {
+        #[cfg(any(feature = "async-io", feature = "tokio"))]
+        let was_empty = self.queue.is_empty();
         self.queue.push(task);
-        self.shared.signal.local_work();
+        // A loop that waits in a reactor found every queue it runs empty:
+        // only the first task queued can be news to it.
+        #[cfg(any(feature = "async-io", feature = "tokio"))]
+        if was_empty {
+            self.shared.signal.local_work();
+        }
     }
 
     /// The next task to run, if any.
