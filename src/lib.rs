@@ -178,8 +178,8 @@
 //!
 //! # I/O on the loop's thread
 //!
-//! With feature `async-io`, every `block_on` loop runs inside
-//! `async_io::block_on` and waits on async-io's reactor, so the loop's thread
+//! With feature `async-io`, a `block_on` loop that has to wait does so
+//! inside `async_io::block_on`, on async-io's reactor, so the loop's thread
 //! processes the events of async-net, async-process, async-fs and
 //! `async_io::Timer` itself, at every depth, instead of async-io's helper
 //! thread. With feature `tokio`, an executor built with

@@ -3,10 +3,10 @@
 //! async-io has one reactor per process. A thread blocked in
 //! `async_io::block_on` takes it and waits on it for events; when no thread
 //! does, async-io's helper thread ("async-io") drives it, and every event
-//! then reaches the loop through a cross-thread wake. So nestloop runs each
-//! `block_on` loop as the future of an `async_io::block_on`: the loop's
-//! steps run in one poll, and the loop waits by returning `Pending`, which
-//! lets async-io wait on the reactor on this thread.
+//! then reaches the loop through a cross-thread wake. So a `block_on` loop
+//! that has to wait goes on as the future of an `async_io::block_on`: its
+//! steps run in that future's polls, and it waits by returning `Pending`,
+//! which lets async-io wait on the reactor on this thread.
 //!
 //! Why not wait in one `async_io::block_on` per park: each exit from
 //! `block_on` hands the reactor back to the helper thread, which then

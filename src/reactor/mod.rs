@@ -6,10 +6,12 @@
 //! multi-thread tokio runtime. With them the loop's thread processes the
 //! I/O events itself, at every nesting depth:
 //!
-//! * **async-io** (`async_io.rs`): each `block_on` loop runs inside
-//!   `async_io::block_on`, and waits by returning `Pending` to it. Nested
+//! * **async-io** (`async_io.rs`): a `block_on` loop moves into
+//!   `async_io::block_on` the first time it would wait (or owes the reactor
+//!   a turn), and from then on waits by returning `Pending` to it. Nested
 //!   loops nest `async_io::block_on`, and the innermost one waits on the
-//!   reactor, as smol's `block_on` does.
+//!   reactor, as smol's `block_on` does. A call whose future is done before
+//!   it would wait (most nested calls) never enters it.
 //! * **tokio** (`tokio.rs`): an executor built with
 //!   `Builder::tokio_current_thread` owns a current_thread runtime. A loop
 //!   that waits, with that executor active, waits in the runtime's
