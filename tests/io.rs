@@ -448,3 +448,38 @@ macro_rules! scenarios {
 scenarios!(on_async_io, async_net_io::AsyncNet);
 #[cfg(feature = "tokio")]
 scenarios!(on_tokio_current_thread, tokio_net::TokioNet);
+
+/// With async-io, a destructor that runs at thread exit may still wait:
+/// here a task of an executor kept in the application's own thread-local,
+/// dropped after async-io's thread-locals are gone.
+#[cfg(feature = "async-io")]
+#[test]
+fn a_destructor_at_thread_exit_still_waits_on_a_timer() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static FLUSHED: AtomicBool = AtomicBool::new(false);
+    thread_local! {
+        static EX: Executor = Executor::new();
+    }
+    struct Flush;
+    impl Drop for Flush {
+        fn drop(&mut self) {
+            nestloop::block_on(nestloop::time::sleep(Duration::from_millis(5)));
+            FLUSHED.store(true, Ordering::SeqCst);
+        }
+    }
+    let _one = one_at_a_time();
+    watchdog(|| {
+        EX.with(|ex| {
+            drop(ex.spawn(async {
+                let _flush = Flush;
+                std::future::pending::<()>().await
+            }));
+            // Waits on the reactor once, so async-io's thread-locals exist.
+            ex.block_on(nestloop::time::sleep(Duration::from_millis(5)));
+        });
+    });
+    assert!(
+        FLUSHED.load(Ordering::SeqCst),
+        "the destructor's wait failed"
+    );
+}

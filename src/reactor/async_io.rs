@@ -13,6 +13,7 @@
 //! catches a third to three quarters of the events while the loop runs its
 //! tasks.
 
+use std::cell::Cell;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -21,6 +22,33 @@ use std::time::Instant;
 use async_io::Timer;
 
 use crate::park::ThreadSignal;
+
+thread_local! {
+    /// Set once this thread's thread-locals are being destroyed, before
+    /// async-io's (see `Sentinel`). Const and without a destructor: readable
+    /// until the thread is gone.
+    static EXITING: Cell<bool> = const { Cell::new(false) };
+    /// Registered after async-io's own thread-locals (first touched inside
+    /// `async_io::block_on`), so destroyed before them: thread-locals are
+    /// destroyed in the reverse order of their registration.
+    static SENTINEL: Sentinel = const { Sentinel };
+}
+
+/// See `SENTINEL`.
+struct Sentinel;
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        EXITING.set(true);
+    }
+}
+
+/// Whether `async_io::block_on` may still be called on this thread: not
+/// while its thread-locals are destroyed, as in the destructor of an
+/// executor kept in a thread-local of the application's.
+pub(crate) fn usable() -> bool {
+    !EXITING.get()
+}
 
 /// Runs a loop inside `async_io::block_on`: `step_until_wait` is called on
 /// every poll and returns `Pending` to wait (after registering with `Wait`).
@@ -38,7 +66,12 @@ pub(crate) fn block_on<R>(
     }
     let _running = Running(signal);
     let mut timer = Timer::never();
+    let mut first = true;
     async_io::block_on(poll_fn(|cx| {
+        if std::mem::take(&mut first) {
+            // async-io's thread-locals are registered by now.
+            SENTINEL.with(|_| ());
+        }
         signal.reactor.running();
         step_until_wait(&mut Wait {
             signal,

@@ -77,7 +77,7 @@ impl Driver<'_> {
     /// starts that thread for a loop that only uses tokio).
     #[cfg(feature = "async-io")]
     pub(super) fn waits_in_async_io(&self) -> bool {
-        if self.ts.is_exiting() {
+        if self.ts.is_exiting() || !reactor::async_io::usable() {
             return false;
         }
         #[cfg(feature = "tokio")]
