@@ -445,3 +445,38 @@ fn an_interrupt_from_a_tokio_task_ends_the_wait() {
     });
     assert!(interrupted, "try_block_on was not interrupted");
 }
+
+#[test]
+fn nested_executors_with_runtimes_of_their_own_both_get_driven() {
+    // The inner loop waits in its own runtime; the outer executor's tokio
+    // timer and socket must still make progress.
+    let (slept, reply) = watchdog(|| {
+        let a = driving_tokio();
+        let b = driving_tokio();
+        let slept = a.spawn(async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            1
+        });
+        let b2 = b.clone();
+        let slept = a.block_on(async move { b2.block_on(slept).unwrap() });
+        // A listener on `a`, a client on `b` nested inside it.
+        let reply = a.block_on(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = nestloop::spawn(async move {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                socket.write_all(b"hi").await.unwrap();
+            });
+            let reply = b.block_on(async move {
+                let mut stream = TcpStream::connect(addr).await.unwrap();
+                let mut buf = [0; 2];
+                stream.read_exact(&mut buf).await.unwrap();
+                buf
+            });
+            server.await.unwrap();
+            reply
+        });
+        (slept, reply)
+    });
+    assert_eq!((slept, &reply), (1, b"hi"));
+}

@@ -156,7 +156,14 @@ impl Builder {
     ///   runtime's `block_on`, so tokio's I/O driver, timers and tasks run
     ///   then; a loop busy with ready tasks gives the runtime a turn, without
     ///   waiting, every 256 polls. While the executor is active, a nested
-    ///   loop of any other executor on the thread drives it too.
+    ///   loop of any other executor on the thread drives it too. With two
+    ///   such executors active at once (one nested in the other), a wait
+    ///   blocks in the innermost one's runtime and gives the other a turn
+    ///   every millisecond.
+    /// * tokio's own blocking calls (`blocking_recv`, `Handle::block_on`)
+    ///   made in the executor's tasks wait forever: nothing drives the
+    ///   runtime while they block the thread (in a plain current_thread
+    ///   runtime they panic). Use `nestloop::block_on` there instead.
     /// * nestloop's own timers keep their precision: tokio's resolution is
     ///   1 ms and its timers fire up to 2 ms late, so a wait hands tokio a
     ///   deadline 2 ms early and waits out the rest with

@@ -40,6 +40,11 @@ use crate::park::{self, ThreadSignal};
 /// a tokio timer fires up to 2 ms after its deadline.
 const TOKIO_TIMER_SLACK: Duration = Duration::from_millis(2);
 
+/// How often a wait gives the runtimes of other active executors a turn
+/// (it blocks in one runtime only): nested `tokio_current_thread`
+/// executors each have their own.
+pub(crate) const OTHER_RUNTIMES_EVERY: Duration = Duration::from_millis(1);
+
 thread_local! {
     /// This thread is inside a runtime's `block_on` for a park or a turn.
     static IN_RUNTIME: Cell<bool> = const { Cell::new(false) };

@@ -30,6 +30,16 @@ impl Driver<'_> {
         if let Some(rt) = tokio_runtime(self.executor, active)
             && !self.ts.is_exiting()
         {
+            // Other executors' runtimes, active too, get a turn now and
+            // another within `OTHER_RUNTIMES_EVERY`: one wait can block in
+            // one runtime only.
+            let mut deadline = deadline;
+            let mut others = other_runtimes(rt, active).peekable();
+            if others.peek().is_some() {
+                others.for_each(reactor::tokio::turn);
+                let soon = Instant::now() + reactor::tokio::OTHER_RUNTIMES_EVERY;
+                deadline = Some(deadline.map_or(soon, |d| d.min(soon)));
+            }
             reactor::tokio::park(rt, self.ts.signal(), deadline, || {
                 self.work_arrived(root, active) || self.timer_before(deadline)
             });
@@ -109,6 +119,7 @@ impl Driver<'_> {
         let active = self.ts.active_executors();
         if let Some(rt) = tokio_runtime(self.executor, &active) {
             reactor::tokio::turn(rt);
+            other_runtimes(rt, &active).for_each(reactor::tokio::turn);
         }
     }
 }
@@ -125,6 +136,18 @@ fn tokio_runtime<'a>(
         .tokio_runtime
         .as_ref()
         .or_else(|| active.iter().find_map(|e| e.inner.tokio_runtime.as_ref()))
+}
+
+/// The runtimes of the active executors other than `rt`.
+#[cfg(feature = "tokio")]
+fn other_runtimes<'a>(
+    rt: &'a tokio::runtime::Runtime,
+    active: &'a [Executor],
+) -> impl Iterator<Item = &'a tokio::runtime::Runtime> {
+    active
+        .iter()
+        .filter_map(|e| e.inner.tokio_runtime.as_ref())
+        .filter(move |other| !std::ptr::eq(*other, rt))
 }
 
 /// The rest of `drive` for a `block_on` loop with feature `async-io`: the
