@@ -4,7 +4,7 @@
 //! A current_thread runtime makes progress only inside `Runtime::block_on`:
 //! there it polls its tasks and, when they are idle, waits on its I/O and
 //! time drivers. So a loop that waits, with such an executor active, waits
-//! in `block_on` of a future (`Park`) that completes when work arrives for
+//! in `block_on` of a future (made by `park`) that completes when work arrives for
 //! the loop or its next nestloop timer is near. The tasks the loop polls
 //! run outside `block_on`, inside the runtime's context only
 //! (`Handle::enter`), so they may nest loops that park in `block_on` again.
@@ -85,18 +85,7 @@ fn in_runtime<R>(rt: &Runtime, f: impl Future<Output = R>) -> R {
 /// Lets the runtime run its ready tasks and poll its drivers, without
 /// waiting.
 pub(crate) fn turn(rt: &Runtime) {
-    let mut yielded = false;
-    in_runtime(
-        rt,
-        poll_fn(|cx| {
-            if yielded {
-                return Poll::Ready(());
-            }
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }),
-    );
+    in_runtime(rt, crate::yield_now());
 }
 
 /// Waits until `work_arrived` (checked after each registration of the
