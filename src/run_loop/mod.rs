@@ -446,16 +446,24 @@ impl Driver<'_> {
             }
             self.own_yielded = root.waker.is_woken();
         }
-        if progressed
-            || self.own.is_some_and(|r| r.waker.is_woken())
-            || ts.signal().roots_woken()
-            || ts.signal().interrupt_pending()
-            || active.iter().any(|e| e.inner.has_ready())
-        {
+        if progressed || self.work_waiting(&active) {
             Step::Busy
         } else {
             Step::Idle(active)
         }
+    }
+
+    /// Whether anything waits to be run: the own future woken, an outer
+    /// future woken, an interrupt to deliver, a ready task of `active`.
+    /// Asked at the end of a step, and again by a wait after it registers
+    /// a reactor's waker (for wakes that came in between).
+    #[inline]
+    fn work_waiting(&self, active: &[Executor]) -> bool {
+        let signal = self.ts.signal();
+        self.own.is_some_and(|r| r.waker.is_woken())
+            || signal.roots_woken()
+            || signal.interrupt_pending()
+            || active.iter().any(|e| e.inner.has_ready())
     }
 
     /// Whether the own future has finished (it may finish in any loop that

@@ -41,7 +41,7 @@ impl Driver<'_> {
                 deadline = Some(deadline.map_or(soon, |d| d.min(soon)));
             }
             reactor::tokio::park(rt, self.ts.signal(), deadline, || {
-                self.work_arrived(root, active) || self.timer_before(deadline)
+                self.work_waiting(active) || self.timer_before(deadline)
             });
             return;
         }
@@ -59,17 +59,6 @@ impl Driver<'_> {
         }
         ts.batch_pause.parking();
         deadline
-    }
-
-    /// Whether work arrived since the step that found none: asked again
-    /// after a reactor's waker is registered, for wakes that came before.
-    #[cfg(any(feature = "async-io", feature = "tokio"))]
-    fn work_arrived(&self, root: &RootState, active: &[Executor]) -> bool {
-        let signal = self.ts.signal();
-        root.waker.is_woken()
-            || signal.roots_woken()
-            || signal.interrupt_pending()
-            || active.iter().any(|e| e.inner.has_ready())
     }
 
     /// Whether a timer now pending is due before `deadline` (`None`:
@@ -193,7 +182,7 @@ pub(super) fn drive_in_async_io(
                     }
                     let deadline = driver.before_wait(root, &active);
                     wait.register();
-                    if driver.work_arrived(root, &active)
+                    if driver.work_waiting(&active)
                         || deadline.is_some_and(|deadline| !wait.wake_at(deadline))
                     {
                         wait.resume();
