@@ -109,7 +109,14 @@ impl ThreadSignal {
     /// a task that reactor runs).
     #[inline]
     pub(crate) fn unpark(&self) {
-        if !self.is_current() {
+        self.wake(!self.is_current());
+    }
+
+    /// Wakes the thread for work made `remote`ly (from another thread) or
+    /// on the thread itself.
+    #[inline]
+    fn wake(&self, remote: bool) {
+        if remote {
             self.wake_thread();
         } else {
             self.local_work();
@@ -136,11 +143,7 @@ impl ThreadSignal {
     /// Notes that a root was woken, `remote`ly (from another thread) or not.
     fn root_woken(&self, remote: bool) {
         self.roots_woken.store(true, Ordering::Release);
-        if remote {
-            self.wake_thread();
-        } else {
-            self.local_work();
-        }
+        self.wake(remote);
     }
 
     /// Raises the "some root was woken" flag for the loops of this thread.
