@@ -13,5 +13,5 @@ TESTS=(--lib --test nesting --test reentrancy --test panics --test cancellation
 
 for model in "" "-Zmiri-tree-borrows"; do
     echo "== Miri ${model:-(Stacked Borrows)}"
-    MIRIFLAGS="$model" cargo +nightly miri test -q "${TESTS[@]}"
+    MIRIFLAGS="$model" cargo +nightly miri test -q -p nestloop "${TESTS[@]}"
 done

@@ -168,10 +168,10 @@
 //!
 //! * **REPLs and notebook kernels**: run each line in `try_block_on`, wire
 //!   Ctrl-C to an [`InterruptHandle`], read input on a helper thread so tasks
-//!   run while the prompt waits (`examples/repl.rs`).
+//!   run while the prompt waits (`examples/hosts/examples/repl.rs`).
 //! * **Scripting engines** (Rhai, Lua, Python) with synchronous callbacks:
 //!   the callbacks `block_on` async work; run the script in a task
-//!   (`examples/scripting.rs`).
+//!   (`examples/hosts/examples/scripting.rs`).
 //! * **Sync traits and `Drop` impls** that need async work: implement them
 //!   with `block_on` (`examples/sync_bridge.rs`).
 //! * **tokio**: with the `tokio` feature, see the `tokio` module.
@@ -219,6 +219,7 @@
 //! and panics with a `nestloop: this thread is exiting` message if it waits
 //! for a task. Work that must finish belongs before the thread's main
 //! function returns (tokio issue 3043 is the same situation in tokio).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![warn(
     missing_docs,

@@ -106,7 +106,7 @@ fn two_nested_calls_side_by_side_in_one_future() {
         block_on(async {
             let f1 = async { block_on(after(20, 4)) };
             let f2 = async { block_on(after(10, 2)) };
-            let (a, b) = futures::join!(f1, f2);
+            let (a, b) = futures::future::join(f1, f2).await;
             vec![a, b]
         })
     });

@@ -208,7 +208,10 @@ impl Executor {
     /// assert!(ex.try_block_on(async move { ex2.run_forever() }).is_err());
     /// ```
     pub fn run_forever(&self) -> ! {
-        match self.block_on(std::future::pending::<std::convert::Infallible>()) {}
+        // `block_on` of a future that never completes only ever unwinds.
+        loop {
+            self.block_on(std::future::pending::<()>());
+        }
     }
 
     /// Returns an [`InterruptHandle`] for this executor's

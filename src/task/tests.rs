@@ -313,7 +313,11 @@ fn a_task_awaiting_a_handle_is_held_in_one_word_and_woken_or_let_go() {
     let out = parked.clone();
     let poller = ex.spawn(async move {
         let mut handle = first;
-        assert!(futures::poll!(&mut handle).is_pending());
+        poll_fn(|cx| {
+            assert!(std::pin::Pin::new(&mut handle).poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
         *out.borrow_mut() = Some(handle);
     });
     ex.run_until_stalled();

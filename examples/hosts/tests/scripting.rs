@@ -1,5 +1,6 @@
 //! Runs the Rhai scripting example and checks its output.
 
+#[path = "../../../tests/common/mod.rs"]
 mod common;
 
 #[allow(dead_code)] // the example's `main` is not used here

@@ -1,5 +1,6 @@
 //! Drives the REPL example with scripted input and checks its output.
 
+#[path = "../../../tests/common/mod.rs"]
 mod common;
 
 #[allow(dead_code)] // the example's `main` is not used here

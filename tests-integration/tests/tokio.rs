@@ -2,6 +2,7 @@
 //! inside nestloop tasks (real TCP on 127.0.0.1).
 #![cfg(feature = "tokio")]
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::time::Duration;

@@ -4,6 +4,7 @@
 //! count and time (each runs under a watchdog).
 #![cfg(any(feature = "async-io", feature = "tokio"))]
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::cell::Cell;

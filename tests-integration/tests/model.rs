@@ -14,6 +14,7 @@
 //! `PROPTEST_CASES` sets the number of cases (default 64 here; .ci/run runs
 //! 10,000). Shrunk failures are kept in `tests/model.proptest-regressions`.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::cell::{Cell, RefCell};

@@ -1,0 +1,1 @@
+//! Nothing: the benchmarks are this package's bench targets (see Cargo.toml).

@@ -1,0 +1,1 @@
+//! Nothing: the host programs are this package's examples (see Cargo.toml).

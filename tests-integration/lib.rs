@@ -1,0 +1,1 @@
+//! Nothing: the tests are this package's test targets (see tests/).
