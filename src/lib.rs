@@ -249,6 +249,71 @@ pub use sched::{Executor, InterruptHandle, Interrupted};
 pub use task::{AbortHandle, JoinError, JoinHandle};
 pub use yield_now::{YieldNow, yield_now};
 
+/// Runs an `async fn main` on nestloop: the function becomes a plain `fn`
+/// whose body is [`block_on`] of the original body, on this thread's
+/// default executor. The counterpart of `#[tokio::main]` (with no runtime to
+/// configure: nestloop's loop is the thread itself).
+///
+/// The function may return any type, `Result` included (`?` works as in any
+/// `async fn`); it cannot take arguments or be generic. The attribute takes
+/// no arguments: for an executor built with [`Builder`], write the `main`
+/// by hand (`fn main() { executor.block_on(async { ... }) }`).
+///
+/// # Examples
+///
+/// ```
+/// #[nestloop::main]
+/// async fn main() -> Result<(), std::num::ParseIntError> {
+///     let n: u32 = "42".parse()?;
+///     // Sync code below can nest: block_on is reentrant.
+///     assert_eq!(nestloop::block_on(async { n + 1 }), 43);
+///     Ok(())
+/// }
+/// ```
+///
+/// # Errors
+///
+/// Compile errors starting with `nestloop:` when it is put on a function
+/// that is not `async`, takes arguments or is generic, or when given
+/// arguments:
+///
+/// ```compile_fail
+/// #[nestloop::main] // nestloop: #[nestloop::main] goes on an `async fn`: add `async` before `fn`
+/// fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[nestloop::main(flavor = "current_thread")] // nestloop: #[nestloop::main] takes no arguments; remove them
+/// async fn main() {}
+/// ```
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub use nestloop_macros::main;
+
+/// Runs an `async fn` test on nestloop: a `#[test]` whose body is
+/// [`block_on`] of the function's body. The counterpart of
+/// `#[tokio::test]`. Each test runs on its own thread (the test harness's),
+/// so it gets a fresh default executor.
+///
+/// As for [`main`]: any return type a `#[test]` accepts, no arguments, not
+/// generic, no attribute arguments.
+///
+/// # Examples
+///
+/// ```
+/// #[nestloop::test]
+/// async fn sleeps_in_order() {
+///     let slow = nestloop::spawn(async {
+///         nestloop::time::sleep(std::time::Duration::from_millis(20)).await;
+///         2
+///     });
+///     assert_eq!(slow.await.unwrap(), 2);
+/// }
+/// ```
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub use nestloop_macros::test;
+
 /// Runs `future` to completion on the current executor: the one that owns
 /// the task or `block_on` future being polled, else the innermost loop's,
 /// else this thread's default executor. Reentrant: see
