@@ -179,6 +179,28 @@ impl<T> Future for JoinHandle<T> {
     }
 }
 
+/// `is_terminated` is true once the handle returned the task's result (or
+/// its `JoinError`): polling it again would panic. So a `JoinHandle` can go
+/// straight into `futures::select!`-style loops and combinators that need
+/// a [`FusedFuture`](futures::future::FusedFuture), with no `.fuse()`.
+///
+/// # Examples
+///
+/// ```
+/// use futures::future::FusedFuture;
+///
+/// let ex = nestloop::Executor::new();
+/// let mut handle = ex.spawn(async { 7 });
+/// assert!(!handle.is_terminated());
+/// assert_eq!(ex.block_on(&mut handle).unwrap(), 7);
+/// assert!(handle.is_terminated());
+/// ```
+impl<T> futures::future::FusedFuture for JoinHandle<T> {
+    fn is_terminated(&self) -> bool {
+        self.task.is_terminated()
+    }
+}
+
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
