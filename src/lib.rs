@@ -219,6 +219,7 @@
 //! and panics with a `nestloop: this thread is exiting` message if it waits
 //! for a task. Work that must finish belongs before the thread's main
 //! function returns (tokio issue 3043 is the same situation in tokio).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![warn(
     missing_docs,
@@ -238,6 +239,7 @@ mod sync;
 mod task;
 pub mod time;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 mod yield_now;
 

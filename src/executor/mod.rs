@@ -318,6 +318,7 @@ impl Executor {
     /// assert!(nestloop::Executor::new().tokio_handle().is_none());
     /// ```
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn tokio_handle(&self) -> Option<::tokio::runtime::Handle> {
         self.inner.tokio.clone()
     }
