@@ -26,6 +26,7 @@ LAYERS = [
     ["time"],  # sleep, timeout, interval
     ["run_loop"],  # block_on, run_until_stalled, the step
     ["executor"],  # the public handles' methods
+    ["join_set"],  # JoinSet, which spawns as the crate's free `spawn` does
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 ROOT = "src"

@@ -230,6 +230,7 @@
 
 mod context;
 mod executor;
+mod join_set;
 mod park;
 #[cfg(any(feature = "async-io", feature = "tokio"))]
 mod reactor;
@@ -246,6 +247,7 @@ mod yield_now;
 use std::future::Future;
 
 pub use executor::{Builder, Spawner};
+pub use join_set::JoinSet;
 pub use sched::{Executor, InterruptHandle, Interrupted};
 pub use task::{AbortHandle, JoinError, JoinHandle};
 pub use yield_now::{YieldNow, yield_now};
