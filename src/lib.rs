@@ -156,6 +156,44 @@
 //!   takes about 4.5 KiB in a debug build and under 1 KiB in release, see
 //!   [`Builder::max_depth`], which adds an optional count).
 //!
+//! # Task-local storage
+//!
+//! [`task_local!`] declares keys as tokio's `task_local!` does: a value set
+//! with `KEY.scope(value, future)` is seen by that future's code
+//! ([`LocalKey::with`](task_local::LocalKey::with), `get`, `try_with`), and
+//! by nothing else. nestloop's keys stay correct across nesting: when a
+//! task's synchronous code calls a nested `block_on`, the tasks that nested
+//! loop polls meanwhile do not see the task's value (they see their own),
+//! and the task sees it again when `block_on` returns. The `block_on`
+//! future itself is the task's code: it sees the task's value on every
+//! poll, also when a deeper nested loop polls it (rule R3). Spawned tasks do
+//! not inherit values, as in tokio.
+//!
+//! ```
+//! nestloop::task_local! { static USER: &'static str; }
+//!
+//! nestloop::block_on(async {
+//!     let other = nestloop::spawn(async { USER.try_with(|u| *u).is_err() });
+//!     USER.scope("ann", async {
+//!         // A nested loop runs `other` here: it does not see "ann".
+//!         assert!(nestloop::block_on(other).unwrap());
+//!         assert_eq!(nestloop::block_on(async { USER.get() }), "ann");
+//!     })
+//!     .await;
+//! });
+//! ```
+//!
+//! What nestloop cannot switch across nesting is state other code keeps in
+//! plain thread-locals for the length of a poll or a call: a task polled by
+//! a nested loop sees it as the caller left it. That includes tokio's
+//! `task_local!` (a tokio scope entered by task A is visible to every task
+//! A's nested loop polls), `tracing`'s current span (a span that task A has
+//! entered, by `Instrument` or `Span::enter`, is the parent of what the
+//! tasks of A's nested loop record, unless they are instrumented
+//! themselves), `tracing::dispatcher::with_default`, and `std::thread_local!`
+//! values of your own. Use nestloop's `task_local!` for per-task context in
+//! code that nests.
+//!
 //! # Interrupts
 //!
 //! [`Executor::try_block_on`] is the interruptible form of `block_on`: an
@@ -238,6 +276,7 @@ mod run_loop;
 mod sched;
 mod sync;
 mod task;
+pub mod task_local;
 pub mod time;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
