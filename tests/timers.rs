@@ -307,3 +307,23 @@ fn an_interval_is_a_stream_that_never_ends() {
         });
     });
 }
+
+#[test]
+fn a_dropped_tick_loses_no_tick() {
+    use futures::future::{Either, select};
+    watchdog(|| {
+        block_on(async {
+            let start = Instant::now() + Duration::from_millis(20);
+            let mut ticks = time::interval_at(start, Duration::from_millis(5));
+            // tick() loses a select against a shorter sleep and is dropped.
+            {
+                let tick = std::pin::pin!(ticks.tick());
+                let lost = select(tick, sleep(Duration::from_millis(1))).await;
+                assert!(matches!(lost, Either::Right(_)));
+            }
+            // The tick it was waiting for still comes, on schedule.
+            assert_eq!(ticks.tick().await, start);
+            assert_eq!(ticks.tick().await, start + Duration::from_millis(5));
+        });
+    });
+}

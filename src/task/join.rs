@@ -18,6 +18,14 @@ use super::task_ref::{JoinRef, TaskRef};
 /// running and its output is dropped when it finishes. `Send` when the output
 /// is `Send`, so it can be awaited on any thread.
 ///
+/// # Cancel safety
+///
+/// Awaiting a `JoinHandle` is cancel safe: a dropped `.await` (the losing
+/// branch of a `select`, an elapsed `timeout`) leaves the result in the
+/// task, and awaiting the same handle again (as `&mut handle`) returns it.
+/// Dropping the handle itself detaches the task rather than cancelling it
+/// (use [`abort`](JoinHandle::abort)). As in tokio.
+///
 /// # Examples
 ///
 /// ```

@@ -120,6 +120,13 @@ impl Interval {
     /// Completes at the next tick and returns the instant it was scheduled
     /// for.
     ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the schedule lives in the `Interval`, not in the future, so
+    /// a `tick()` dropped before it completes (a lost `select`) loses no tick;
+    /// the next call returns it. The same holds for [`poll_tick`](Interval::poll_tick)
+    /// and the [`Stream`](futures::stream::Stream) impl. As in tokio.
+    ///
     /// # Examples
     ///
     /// ```
