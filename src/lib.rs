@@ -156,6 +156,53 @@
 //!   takes about 4.5 KiB in a debug build and under 1 KiB in release, see
 //!   [`Builder::max_depth`], which adds an optional count).
 //!
+//! # Blocking work
+//!
+//! A task that makes a blocking call (a file read, a DNS lookup with
+//! `to_socket_addrs`, a compression, a synchronous library with no async
+//! API) blocks its thread, and with it every loop on the thread: all tasks,
+//! timers and nesting levels wait. Run such work on a thread pool with the
+//! [`blocking`](https://docs.rs/blocking) crate (smol's, as tokio has
+//! `spawn_blocking`): `blocking::unblock(|| ...)` returns a future the task
+//! awaits; the pool's thread wakes the loop through the task's waker (wakers
+//! are `Send + Sync`) when the work is done, so the loop runs other tasks
+//! meanwhile and sleeps while there are none. `blocking::Unblock` wraps a
+//! `std::fs::File` or stdin as an async reader or writer.
+//!
+//! ```rust,ignore
+//! // `ignore`: nestloop does not depend on `blocking`; add `blocking = "1"`
+//! // to your Cargo.toml.
+//! nestloop::block_on(async {
+//!     let ticker = nestloop::spawn(async { /* keeps running meanwhile */ });
+//!     let text = blocking::unblock(|| std::fs::read_to_string("Cargo.toml")).await?;
+//!     ticker.await.unwrap();
+//!     Ok::<_, std::io::Error>(text.len())
+//! })
+//! ```
+//!
+//! The same mechanism with a plain thread and a channel, tested here:
+//!
+//! ```
+//! let sum = nestloop::block_on(async {
+//!     let (tx, rx) = futures::channel::oneshot::channel();
+//!     std::thread::spawn(move || tx.send((1..=100_u64).sum::<u64>()));
+//!     rx.await.unwrap() // the other thread's send wakes this loop
+//! });
+//! assert_eq!(sum, 5050);
+//! ```
+//!
+//! `unblock` or a nested `block_on`? They solve opposite problems. A nested
+//! `block_on` lets *synchronous* code wait for *async* work while the
+//! thread's loops keep running; it does not help with a call that blocks
+//! the thread itself, which stops everything whatever the depth. `unblock`
+//! moves a *blocking* call off the thread so async code can await it.
+//! Synchronous code (a callback, a `Drop`) that has blocking work to do and
+//! wants the tasks to keep running can combine them:
+//! `nestloop::block_on(blocking::unblock(work))`. With feature `tokio` and a
+//! runtime's context ([`Builder::tokio_handle`],
+//! [`Builder::tokio_current_thread`]), `tokio::task::spawn_blocking` works
+//! the same way.
+//!
 //! # Task-local storage
 //!
 //! [`task_local!`] declares keys as tokio's `task_local!` does: a value set
