@@ -19,6 +19,7 @@ import sys
 
 LAYERS = [
     ["sync", "yield_now", "tokio"],  # the loom shim; leaves that name no module
+    ["task_local"],  # task-local keys, and the poll marks the loops set
     ["park"],  # thread identity, wakeups, the timer heap
     ["reactor"],  # async-io's and tokio's reactors, driven while a loop waits
     ["task", "sched"],  # a task's life; executors and where a wake goes
@@ -26,6 +27,7 @@ LAYERS = [
     ["time"],  # sleep, timeout, interval
     ["run_loop"],  # block_on, run_until_stalled, the step
     ["executor"],  # the public handles' methods
+    ["join_set"],  # JoinSet, which spawns as the crate's free `spawn` does
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 ROOT = "src"

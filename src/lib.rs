@@ -156,6 +156,91 @@
 //!   takes about 4.5 KiB in a debug build and under 1 KiB in release, see
 //!   [`Builder::max_depth`], which adds an optional count).
 //!
+//! # Blocking work
+//!
+//! A task that makes a blocking call (a file read, a DNS lookup with
+//! `to_socket_addrs`, a compression, a synchronous library with no async
+//! API) blocks its thread, and with it every loop on the thread: all tasks,
+//! timers and nesting levels wait. Run such work on a thread pool with the
+//! [`blocking`](https://docs.rs/blocking) crate (smol's, as tokio has
+//! `spawn_blocking`): `blocking::unblock(|| ...)` returns a future the task
+//! awaits; the pool's thread wakes the loop through the task's waker (wakers
+//! are `Send + Sync`) when the work is done, so the loop runs other tasks
+//! meanwhile and sleeps while there are none. `blocking::Unblock` wraps a
+//! `std::fs::File` or stdin as an async reader or writer.
+//!
+//! ```rust,ignore
+//! // `ignore`: nestloop does not depend on `blocking`; add `blocking = "1"`
+//! // to your Cargo.toml.
+//! nestloop::block_on(async {
+//!     let ticker = nestloop::spawn(async { /* keeps running meanwhile */ });
+//!     let text = blocking::unblock(|| std::fs::read_to_string("Cargo.toml")).await?;
+//!     ticker.await.unwrap();
+//!     Ok::<_, std::io::Error>(text.len())
+//! })
+//! ```
+//!
+//! The same mechanism with a plain thread and a channel, tested here:
+//!
+//! ```
+//! let sum = nestloop::block_on(async {
+//!     let (tx, rx) = futures::channel::oneshot::channel();
+//!     std::thread::spawn(move || tx.send((1..=100_u64).sum::<u64>()));
+//!     rx.await.unwrap() // the other thread's send wakes this loop
+//! });
+//! assert_eq!(sum, 5050);
+//! ```
+//!
+//! `unblock` or a nested `block_on`? They solve opposite problems. A nested
+//! `block_on` lets *synchronous* code wait for *async* work while the
+//! thread's loops keep running; it does not help with a call that blocks
+//! the thread itself, which stops everything whatever the depth. `unblock`
+//! moves a *blocking* call off the thread so async code can await it.
+//! Synchronous code (a callback, a `Drop`) that has blocking work to do and
+//! wants the tasks to keep running can combine them:
+//! `nestloop::block_on(blocking::unblock(work))`. With feature `tokio` and a
+//! runtime's context ([`Builder::tokio_handle`],
+//! [`Builder::tokio_current_thread`]), `tokio::task::spawn_blocking` works
+//! the same way.
+//!
+//! # Task-local storage
+//!
+//! [`task_local!`] declares keys as tokio's `task_local!` does: a value set
+//! with `KEY.scope(value, future)` is seen by that future's code
+//! ([`LocalKey::with`](task_local::LocalKey::with), `get`, `try_with`), and
+//! by nothing else. nestloop's keys stay correct across nesting: when a
+//! task's synchronous code calls a nested `block_on`, the tasks that nested
+//! loop polls meanwhile do not see the task's value (they see their own),
+//! and the task sees it again when `block_on` returns. The `block_on`
+//! future itself is the task's code: it sees the task's value on every
+//! poll, also when a deeper nested loop polls it (rule R3). Spawned tasks do
+//! not inherit values, as in tokio.
+//!
+//! ```
+//! nestloop::task_local! { static USER: &'static str; }
+//!
+//! nestloop::block_on(async {
+//!     let other = nestloop::spawn(async { USER.try_with(|u| *u).is_err() });
+//!     USER.scope("ann", async {
+//!         // A nested loop runs `other` here: it does not see "ann".
+//!         assert!(nestloop::block_on(other).unwrap());
+//!         assert_eq!(nestloop::block_on(async { USER.get() }), "ann");
+//!     })
+//!     .await;
+//! });
+//! ```
+//!
+//! What nestloop cannot switch across nesting is state other code keeps in
+//! plain thread-locals for the length of a poll or a call: a task polled by
+//! a nested loop sees it as the caller left it. That includes tokio's
+//! `task_local!` (a tokio scope entered by task A is visible to every task
+//! A's nested loop polls), `tracing`'s current span (a span that task A has
+//! entered, by `Instrument` or `Span::enter`, is the parent of what the
+//! tasks of A's nested loop record, unless they are instrumented
+//! themselves), `tracing::dispatcher::with_default`, and `std::thread_local!`
+//! values of your own. Use nestloop's `task_local!` for per-task context in
+//! code that nests.
+//!
 //! # Interrupts
 //!
 //! [`Executor::try_block_on`] is the interruptible form of `block_on`: an
@@ -230,6 +315,7 @@
 
 mod context;
 mod executor;
+mod join_set;
 mod park;
 #[cfg(any(feature = "async-io", feature = "tokio"))]
 mod reactor;
@@ -237,14 +323,17 @@ mod run_loop;
 mod sched;
 mod sync;
 mod task;
+pub mod task_local;
 pub mod time;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 mod yield_now;
 
 use std::future::Future;
 
 pub use executor::{Builder, Spawner};
+pub use join_set::JoinSet;
 pub use sched::{Executor, InterruptHandle, Interrupted};
 pub use task::{AbortHandle, JoinError, JoinHandle};
 pub use yield_now::{YieldNow, yield_now};

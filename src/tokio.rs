@@ -210,6 +210,10 @@ pub fn with_runtime<F: Future>(handle: Handle, future: F) -> WithRuntime<F> {
 pin_project! {
     /// The future of [`with_runtime`].
     ///
+    /// # Cancel safety
+    ///
+    /// As cancel safe as the inner future, which it drops with itself.
+    ///
     /// # Examples
     ///
     /// ```

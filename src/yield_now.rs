@@ -8,6 +8,11 @@ use std::task::{Context, Poll};
 /// task already ready runs before it resumes. Works in any executor (it only
 /// wakes itself), and is `Send`.
 ///
+/// # Cancel safety
+///
+/// Cancel safe: it holds nothing. Dropped after its first poll, the wake it
+/// made stands, and the task is polled once more for nothing.
+///
 /// # Examples
 ///
 /// ```

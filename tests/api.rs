@@ -149,3 +149,38 @@ fn yield_now_works_in_other_executors() {
     });
     assert_eq!(polls, 2);
 }
+
+#[test]
+fn join_handle_is_a_fused_future_terminated_once_it_returned() {
+    use futures::future::{Either, FusedFuture, select};
+    watchdog(|| {
+        let ex = Executor::new();
+        // Ok, a panic and a cancellation all terminate it.
+        let mut ok = ex.spawn(async { 1 });
+        let mut panicked = ex.spawn(async { panic!("boom") });
+        let mut cancelled = ex.spawn(std::future::pending::<()>());
+        cancelled.abort();
+        assert!(!ok.is_terminated() && !panicked.is_terminated());
+        assert!(!cancelled.is_terminated(), "aborted, not yet awaited");
+        assert_eq!(ex.block_on(&mut ok).unwrap(), 1);
+        assert!(ex.block_on(&mut panicked).unwrap_err().is_panic());
+        assert!(ex.block_on(&mut cancelled).unwrap_err().is_cancelled());
+        assert!(ok.is_terminated() && panicked.is_terminated() && cancelled.is_terminated());
+
+        // In `select`, the loser stays pending and can be awaited later.
+        let mut slow = ex.spawn(async {
+            nestloop::time::sleep(std::time::Duration::from_millis(5)).await;
+            "slow"
+        });
+        let mut fast = ex.spawn(async { "fast" });
+        let first = ex.block_on(async {
+            match select(&mut slow, &mut fast).await {
+                Either::Left((out, _)) | Either::Right((out, _)) => out.unwrap(),
+            }
+        });
+        assert_eq!(first, "fast");
+        assert!(fast.is_terminated() && !slow.is_terminated());
+        assert_eq!(ex.block_on(&mut slow).unwrap(), "slow");
+        assert!(slow.is_terminated() && slow.is_finished());
+    });
+}

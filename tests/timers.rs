@@ -283,3 +283,47 @@ fn timers_fire_inside_run_until_stalled_only_when_due() {
         assert_eq!(depth(), 0);
     });
 }
+
+#[test]
+fn an_interval_is_a_stream_that_never_ends() {
+    use futures::StreamExt;
+    use futures::stream::{FusedStream, Stream};
+    watchdog(|| {
+        block_on(async {
+            let start = Instant::now();
+            let mut ticks = interval(Duration::from_millis(2));
+            let first = ticks.next().await.unwrap();
+            let second = ticks.next().await.unwrap();
+            assert_eq!(second - first, Duration::from_millis(2));
+            assert!(start.elapsed() >= Duration::from_millis(2));
+            assert!(!ticks.is_terminated());
+            // Mixed with `tick`: one schedule.
+            let third = ticks.tick().await;
+            assert_eq!(
+                ticks.next().await.unwrap() - third,
+                Duration::from_millis(2)
+            );
+            assert_eq!(ticks.size_hint(), (usize::MAX, None));
+        });
+    });
+}
+
+#[test]
+fn a_dropped_tick_loses_no_tick() {
+    use futures::future::{Either, select};
+    watchdog(|| {
+        block_on(async {
+            let start = Instant::now() + Duration::from_millis(20);
+            let mut ticks = time::interval_at(start, Duration::from_millis(5));
+            // tick() loses a select against a shorter sleep and is dropped.
+            {
+                let tick = std::pin::pin!(ticks.tick());
+                let lost = select(tick, sleep(Duration::from_millis(1))).await;
+                assert!(matches!(lost, Either::Right(_)));
+            }
+            // The tick it was waiting for still comes, on schedule.
+            assert_eq!(ticks.tick().await, start);
+            assert_eq!(ticks.tick().await, start + Duration::from_millis(5));
+        });
+    });
+}

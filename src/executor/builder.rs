@@ -129,6 +129,7 @@ impl Builder {
     /// assert_eq!(ex.block_on(task).unwrap(), 42);
     /// ```
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn tokio_handle(mut self, handle: ::tokio::runtime::Handle) -> Builder {
         if handle.runtime_flavor() == ::tokio::runtime::RuntimeFlavor::CurrentThread {
             panic!(
@@ -209,6 +210,7 @@ impl Builder {
     /// assert_eq!(&reply, b"ping");
     /// ```
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn tokio_current_thread(mut self) -> Builder {
         self.config.tokio = None;
         self.config.tokio_current_thread = true;

@@ -99,6 +99,13 @@ impl Executor {
     /// holds borrowed across it (a `RefCell` borrow, a lock) can be touched
     /// by them meanwhile.
     ///
+    /// # Cancel safety
+    ///
+    /// `block_on` is not a future and cannot be cancelled: it returns when
+    /// `future` is done (or panicked). Only an interrupt of an enclosing
+    /// [`try_block_on`](Executor::try_block_on) unwinds it, dropping `future`
+    /// where it stands.
+    ///
     /// # Examples
     ///
     /// ```
@@ -141,6 +148,14 @@ impl Executor {
     /// an outer `block_on` that happens to be being polled inside the
     /// interrupted call (rule R3) is cut short too: its own `block_on`
     /// unwinds with the [`Interrupted`] payload once control is back there.
+    ///
+    /// # Cancel safety
+    ///
+    /// An interrupt drops `future` where it stands, like cancelling it at its
+    /// current `.await`: what its awaits promise when dropped (see the "Cancel
+    /// safety" sections of nestloop's futures and of other crates') is what
+    /// survives. A `block_on` itself is not a future and is never cancelled; it
+    /// returns when its future is done.
     ///
     /// # Examples
     ///
@@ -321,6 +336,7 @@ impl Executor {
     /// assert!(nestloop::Executor::new().tokio_handle().is_none());
     /// ```
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn tokio_handle(&self) -> Option<::tokio::runtime::Handle> {
         self.inner.tokio.clone()
     }

@@ -38,6 +38,7 @@ use crate::context::PollRoot;
 use crate::context::{self, FrameGuard, RootState, ThreadState};
 use crate::park::TimerHeap;
 use crate::sched::{Executor, Inner, Interrupted};
+use crate::task_local::{self, PollMark};
 
 mod deadlock;
 mod interrupt;
@@ -55,6 +56,9 @@ struct Root<'a, F: Future> {
     future: Pin<&'a mut F>,
     /// Its output, or the payload of its panic, once finished.
     outcome: Option<Result<F::Output, Box<dyn Any + Send>>>,
+    /// The poll that called `block_on`: every poll of the future runs
+    /// under its mark, so it sees its caller's task-locals.
+    caller: PollMark,
 }
 
 impl<F: Future> PollRoot for Root<'_, F> {
@@ -62,6 +66,7 @@ impl<F: Future> PollRoot for Root<'_, F> {
         if self.outcome.is_some() {
             return Poll::Ready(());
         }
+        let _locals = task_local::enter_poll_of(self.caller);
         match catch_unwind(AssertUnwindSafe(|| self.future.as_mut().poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(output)) => {
@@ -174,6 +179,7 @@ fn block_on_rest<F: Future>(
     let mut root = Root {
         future,
         outcome: None,
+        caller: task_local::current_poll(),
     };
     let (state, frame, index, ready_at_once) = match begun {
         Some(Begun {
@@ -316,6 +322,9 @@ fn drive(
     own: Option<&Rc<RootState>>,
 ) -> Result<usize, Interrupted> {
     let index = ts.depth() - 1;
+    // What the loop runs besides tasks and `block_on` futures (a reactor's
+    // tasks, wakers) sees no task-locals.
+    let _locals = task_local::enter_new_poll();
     let mut driver = Driver {
         ts,
         executor,

@@ -55,6 +55,8 @@ fn finish<F: Future + 'static>(
 
 /// Drops the future (containing a panic) and completes as cancelled.
 fn cancel<F: Future + 'static>(mut running: Running<F>, executor: Option<&Inner>) {
+    // The task's own destructors, not the aborting code's: no task-locals.
+    let _locals = crate::task_local::enter_new_poll();
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| running.drop_future())) {
         drop_contained(payload);
     }

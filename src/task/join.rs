@@ -18,6 +18,14 @@ use super::task_ref::{JoinRef, TaskRef};
 /// running and its output is dropped when it finishes. `Send` when the output
 /// is `Send`, so it can be awaited on any thread.
 ///
+/// # Cancel safety
+///
+/// Awaiting a `JoinHandle` is cancel safe: a dropped `.await` (the losing
+/// branch of a `select`, an elapsed `timeout`) leaves the result in the
+/// task, and awaiting the same handle again (as `&mut handle`) returns it.
+/// Dropping the handle itself detaches the task rather than cancelling it
+/// (use [`abort`](JoinHandle::abort)). As in tokio.
+///
 /// # Examples
 ///
 /// ```
@@ -176,6 +184,28 @@ impl<T> Future for JoinHandle<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.get_mut().task.poll_join(cx)
+    }
+}
+
+/// `is_terminated` is true once the handle returned the task's result (or
+/// its `JoinError`): polling it again would panic. So a `JoinHandle` can go
+/// straight into `futures::select!`-style loops and combinators that need
+/// a [`FusedFuture`](futures::future::FusedFuture), with no `.fuse()`.
+///
+/// # Examples
+///
+/// ```
+/// use futures::future::FusedFuture;
+///
+/// let ex = nestloop::Executor::new();
+/// let mut handle = ex.spawn(async { 7 });
+/// assert!(!handle.is_terminated());
+/// assert_eq!(ex.block_on(&mut handle).unwrap(), 7);
+/// assert!(handle.is_terminated());
+/// ```
+impl<T> futures::future::FusedFuture for JoinHandle<T> {
+    fn is_terminated(&self) -> bool {
+        self.task.is_terminated()
     }
 }
 

@@ -217,8 +217,8 @@ impl std::fmt::Debug for TaskRef {
 /// The reference a `JoinHandle<T>` holds: made only together with its task,
 /// so `T` is the task's output type.
 pub(crate) struct JoinRef<T> {
-    /// The handle's reference; `None` once the result was taken with it
-    /// (see `Task::take_last`).
+    /// The handle's reference; `None` once the result was taken (with it,
+    /// see `Task::take_last`, or before it was released).
     task: Option<TaskRef>,
     /// The task's output type, which `poll_join` writes.
     _output: PhantomData<T>,
@@ -253,15 +253,31 @@ impl<T> JoinRef<T> {
         if spent {
             // Released (the task is freed): forget it.
             mem::forget(self.task.take());
+        } else if out.is_ready() {
+            // The result is taken: the handle has no more use for the task
+            // (`is_terminated` from now on).
+            self.release();
         }
         out
+    }
+
+    /// Whether the result was taken (see `FusedFuture for JoinHandle`).
+    #[inline]
+    pub(crate) fn is_terminated(&self) -> bool {
+        self.task.is_none()
+    }
+
+    /// Gives the handle's reference back (the handle is dropped, or it took
+    /// the result).
+    fn release(&mut self) {
+        if let Some(task) = self.task.take() {
+            (task.header().vtable.drop_handle)(task);
+        }
     }
 }
 
 impl<T> Drop for JoinRef<T> {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            (task.header().vtable.drop_handle)(task);
-        }
+        self.release();
     }
 }

@@ -5,6 +5,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use futures::stream::{FusedStream, Stream};
+
 use super::sleep::{Sleep, sleep_until};
 
 /// What an [`Interval`] does when ticks were missed (the loop was busy past
@@ -118,6 +120,13 @@ impl Interval {
     /// Completes at the next tick and returns the instant it was scheduled
     /// for.
     ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the schedule lives in the `Interval`, not in the future, so
+    /// a `tick()` dropped before it completes (a lost `select`) loses no tick;
+    /// the next call returns it. The same holds for [`poll_tick`](Interval::poll_tick)
+    /// and the [`Stream`](futures::stream::Stream) impl. As in tokio.
+    ///
     /// # Examples
     ///
     /// ```
@@ -224,5 +233,40 @@ impl Interval {
     /// ```
     pub fn set_missed_tick_behavior(&mut self, behavior: MissedTickBehavior) {
         self.missed = behavior;
+    }
+}
+
+/// The ticks as a stream that never ends: each item is the instant the
+/// tick was scheduled for, as [`tick`](Interval::tick) returns it (the
+/// stream form of tokio's interval is tokio-stream's `IntervalStream`).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use futures::StreamExt;
+///
+/// nestloop::block_on(async {
+///     let ticks = nestloop::time::interval(Duration::from_millis(1));
+///     let three: Vec<_> = ticks.take(3).collect().await;
+///     assert_eq!(three[2] - three[0], Duration::from_millis(2));
+/// });
+/// ```
+impl Stream for Interval {
+    type Item = Instant;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Instant>> {
+        self.get_mut().poll_tick(cx).map(Some)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (usize::MAX, None)
+    }
+}
+
+/// Never terminated: an interval ticks forever.
+impl FusedStream for Interval {
+    fn is_terminated(&self) -> bool {
+        false
     }
 }

@@ -20,6 +20,12 @@ use crate::park::thread_key;
 ///
 /// When polled outside any nestloop loop.
 ///
+/// # Cancel safety
+///
+/// Cancel safe: a `Sleep` holds nothing but its deadline; dropping it ends
+/// its timer. To wait for the same deadline across `select` rounds, keep the
+/// `Sleep` and await `&mut sleep` (see [`Sleep`]). As in tokio.
+///
 /// # Examples
 ///
 /// ```
@@ -56,6 +62,12 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 }
 
 /// The future of [`sleep`] and [`sleep_until`]. `Send`, `Unpin`.
+///
+/// # Cancel safety
+///
+/// Cancel safe. Polled as `&mut sleep` in a loop, it keeps its deadline from
+/// one `select` round to the next (a fresh `sleep(d)` each round would start
+/// over).
 ///
 /// # Examples
 ///

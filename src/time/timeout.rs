@@ -21,6 +21,13 @@ use super::sleep::{Sleep, sleep, sleep_until};
 ///
 /// When the timer part is polled outside any nestloop loop.
 ///
+/// # Cancel safety
+///
+/// As cancel safe as `future`: dropping the `Timeout` (also after it
+/// returned `Err(Elapsed)`) drops `future` where it stands. To keep a future's progress after an
+/// `Err(Elapsed)` and try again, pass it by reference
+/// (`timeout(d, &mut fut)`, pinned first if it is not `Unpin`). As in tokio.
+///
 /// # Examples
 ///
 /// ```
@@ -59,6 +66,10 @@ pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
 
 pin_project! {
     /// The future of [`timeout`]. `Send` when the inner future is.
+    ///
+    /// # Cancel safety
+    ///
+    /// See [`timeout`]: as cancel safe as the inner future.
     ///
     /// # Examples
     ///
