@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the tests that exercise nestloop's unsafe code (src/task/, src/sched/hold.rs and local.rs,
-# src/context/: task cells, holds, the root table) under Miri, with Stacked Borrows and with Tree Borrows.
+# src/sched/polled.rs, src/context/: task cells, holds, the poll record, the root table) under Miri, with Stacked Borrows and with Tree Borrows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +9,8 @@ cargo +nightly miri setup
 
 TESTS=(--lib --test nesting --test reentrancy --test panics --test cancellation
        --test executors --test fairness --test nest_asyncio --test api
-       --test threads --test deadlock --test panic_points --test misuse --test interrupt)
+       --test threads --test deadlock --test panic_points --test misuse --test interrupt
+       --test diagnostics)
 
 for model in "" "-Zmiri-tree-borrows"; do
     echo "== Miri ${model:-(Stacked Borrows)}"

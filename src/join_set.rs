@@ -431,6 +431,7 @@ impl<T: 'static> JoinSet<T> {
     /// let result = nestloop::block_on(set.join_next()).unwrap();
     /// assert!(result.unwrap_err().is_cancelled());
     /// ```
+    #[track_caller]
     pub fn spawn<F>(&mut self, future: F) -> AbortHandle
     where
         F: Future<Output = T> + 'static,
@@ -450,6 +451,7 @@ impl<T: 'static> JoinSet<T> {
     /// set.spawn_on(async { "on ex" }, &ex);
     /// assert_eq!(ex.block_on(set.join_next()).unwrap().unwrap(), "on ex");
     /// ```
+    #[track_caller]
     pub fn spawn_on<F>(&mut self, future: F, executor: &Executor) -> AbortHandle
     where
         F: Future<Output = T> + 'static,

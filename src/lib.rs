@@ -241,6 +241,18 @@
 //! values of your own. Use nestloop's `task_local!` for per-task context in
 //! code that nests.
 //!
+//! # Diagnostics
+//!
+//! [`frames`] takes a snapshot of the loops on the thread, outermost first:
+//! for each depth, the executor ([`Executor::id`]), the call that runs the
+//! loop and where it was made (every spawn and loop entry point is
+//! `#[track_caller]`), and what the loop is polling: a task (its
+//! [`TaskId`], its name if [`TaskBuilder::name`] gave one, where it was
+//! spawned) or a `block_on` future (where that call was made). Its
+//! `Display` is the dump that the deadlock and depth-limit panics print. It
+//! costs the polls one word of bookkeeping; a task carries its id and spawn
+//! location (two words), and a name only when it has one.
+//!
 //! # Interrupts
 //!
 //! [`Executor::try_block_on`] is the interruptible form of `block_on`: an
@@ -332,10 +344,11 @@ mod yield_now;
 
 use std::future::Future;
 
-pub use executor::{Builder, Spawner};
+pub use context::{Frames, LoopFrame, LoopKind, Polling};
+pub use executor::{Builder, Spawner, TaskBuilder};
 pub use join_set::JoinSet;
 pub use sched::{Executor, InterruptHandle, Interrupted};
-pub use task::{AbortHandle, JoinError, JoinHandle};
+pub use task::{AbortHandle, JoinError, JoinHandle, TaskId};
 pub use yield_now::{YieldNow, yield_now};
 
 /// Runs an `async fn main` on nestloop: the function becomes a plain `fn`
@@ -418,8 +431,9 @@ pub use nestloop_macros::test;
 /// assert_eq!(n, 21);
 /// ```
 #[doc(alias = "run_until_complete")]
+#[track_caller]
 pub fn block_on<F: Future>(future: F) -> F::Output {
-    current_or_default().executor.block_on(future)
+    executor::current_or_default().executor.block_on(future)
 }
 
 /// Spawns a task on the current executor (see [`block_on`] for which one).
@@ -434,19 +448,13 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 /// let handle = nestloop::spawn(async { 2 + 2 });
 /// assert_eq!(nestloop::block_on(handle).unwrap(), 4);
 /// ```
+#[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let Current { executor, exiting } = current_or_default();
-    let handle = executor.spawn(future);
-    if exiting {
-        // The thread's executors are being shut down (a destructor runs at
-        // thread exit): the task could never run.
-        handle.abort();
-    }
-    handle
+    executor::spawn_current(future, std::panic::Location::caller(), None)
 }
 
 /// How many loops (`block_on` or `run_until_stalled` calls) are active on
@@ -465,21 +473,41 @@ pub fn depth() -> usize {
     context::depth()
 }
 
-/// What the free functions need to know, from one look at the thread's
-/// state.
-struct Current {
-    /// The current executor, or this thread's default executor.
-    executor: Executor,
-    /// Whether the thread is exiting (its executors are being shut down).
-    exiting: bool,
-}
-
-/// See `Current`.
-fn current_or_default() -> Current {
-    context::with(|s| Current {
-        executor: s.current().unwrap_or_else(|| s.default_executor()),
-        exiting: s.is_exiting(),
-    })
+/// A snapshot of the loops running on this thread, outermost first: for each
+/// depth, the executor, the call that runs the loop (with where it was made)
+/// and what the loop is polling (a task with its id, name and spawn
+/// location, or a `block_on` future with its call's location). Its
+/// `Display` is the dump the deadlock and depth-limit panics print.
+///
+/// Callable anywhere on the thread: from a task at any depth (a host shows
+/// it on Ctrl-C, say), or outside any loop, where it is empty. It does not
+/// change what runs.
+///
+/// # Examples
+///
+/// ```
+/// use nestloop::Polling;
+///
+/// assert!(nestloop::frames().is_empty());
+/// let handle = nestloop::TaskBuilder::new().name("outer").spawn(async {
+///     // A sync helper nests a block_on; inside it, two loops run.
+///     nestloop::block_on(async {
+///         let frames = nestloop::frames();
+///         println!("{frames}");
+///         assert_eq!(frames.len(), 2);
+///         // Depth 1 polls the task that called the nested block_on...
+///         assert!(matches!(
+///             frames[0].polling(),
+///             Polling::Task { name: Some(name), .. } if name == "outer"
+///         ));
+///         // ...and depth 2 its own future.
+///         assert!(matches!(frames[1].polling(), Polling::BlockOn { .. }));
+///     })
+/// });
+/// nestloop::block_on(handle).unwrap();
+/// ```
+pub fn frames() -> Frames {
+    context::try_with(|ts| ts.snapshot(context::Innermost::Polling)).unwrap_or_default()
 }
 
 /// The README's examples, run as doctests.

@@ -11,20 +11,26 @@
 //! state of each `block_on` future; `root_table.rs`, the futures themselves,
 //! reachable by any loop of the thread; `lent.rs`, the executor of a plain
 //! call's deferred frame; `executors.rs`, the executors a loop drives, the
-//! thread's registry and default executor, and thread exit.
+//! thread's registry and default executor, and thread exit; `snapshot.rs`,
+//! the frames as diagnostics show them (`nestloop::frames`).
 
 use std::cell::{Cell, RefCell};
+use std::panic::Location;
 use std::rc::{Rc, Weak};
 use std::task::Poll;
 
 use crate::park::{BatchPause, ThreadSignal, TimerHeap};
-use crate::sched::{Executor, Inner};
+use crate::sched::{self, Executor, Inner, PollTarget};
 use crate::sync::{Arc, thread_locals};
 
 mod executors;
 mod lent;
 mod root_table;
 mod roots;
+mod snapshot;
+
+pub(crate) use snapshot::{Abridged, Innermost};
+pub use snapshot::{Frames, LoopFrame, LoopKind, Polling};
 
 use lent::LentExecutor;
 pub(crate) use root_table::PollRoot;
@@ -39,8 +45,19 @@ use roots::new_root_state;
 struct Frame {
     /// The executor whose `block_on` or `run_until_stalled` this is.
     executor: Executor,
-    /// The `block_on` future, or `None` for `run_until_stalled`.
+    /// The `block_on` future, or `None` for `run_until_stalled` (and for a
+    /// `block_on` until its future is registered).
     root: Option<Rc<RootState>>,
+    /// Which call this is.
+    kind: LoopKind,
+    /// Where it was called.
+    location: &'static Location<'static>,
+    /// What the loop below was polling when this call began (the task or
+    /// future that made it), which it polls until this frame is popped.
+    caller: PollTarget,
+    /// The call is polling its future for the first time (a deferred
+    /// frame that something looked for; see `ThreadState::first_poll`).
+    first_poll: bool,
     /// Approximate stack pointer when the frame was entered (R10).
     stack_mark: usize,
     /// For `try_block_on`: the executor's interrupt epoch when the frame
@@ -72,6 +89,8 @@ pub(crate) struct ThreadState {
     lazy: LentExecutor,
     /// Approximate stack pointer when that call began (R10).
     lazy_mark: Cell<usize>,
+    /// Where that call was made.
+    lazy_location: Cell<&'static Location<'static>>,
     /// Distinct executors with at least one frame (each counts its frames
     /// in `Inner::loops`).
     active: RefCell<Vec<Executor>>,
@@ -164,6 +183,7 @@ impl ThreadState {
             frames: RefCell::new(Vec::new()),
             lazy: LentExecutor::new(),
             lazy_mark: Cell::new(0),
+            lazy_location: Cell::new(Location::caller()),
             active: RefCell::new(Vec::new()),
             active_snapshot: Cell::new(None),
             root_cache: RefCell::new(Vec::new()),
@@ -214,7 +234,11 @@ impl ThreadState {
     #[inline(never)]
     fn push_lazy_now(&self) {
         if let Some(executor) = self.lazy.take() {
-            self.push(&executor, self.lazy_mark.get(), false);
+            let location = self.lazy_location.get();
+            self.push(&executor, self.lazy_mark.get(), LoopKind::BlockOn, location);
+            if let Some(frame) = self.frames.borrow_mut().last_mut() {
+                frame.first_poll = true;
+            }
         }
     }
 
@@ -227,20 +251,32 @@ impl ThreadState {
         &self,
         executor: &Executor,
         stack_mark: usize,
+        location: &'static Location<'static>,
         poll: impl FnOnce() -> Poll<T>,
     ) -> Result<T, FrameGuard> {
         self.lazy_mark.set(stack_mark);
+        self.lazy_location.set(location);
         self.lazy.lend(executor, || {
             let guard = LazyGuard { ts: self };
             match poll() {
                 Poll::Ready(output) => Ok(output),
                 Poll::Pending => {
                     std::mem::forget(guard);
-                    self.materialize();
+                    self.first_poll_pending();
                     Err(FrameGuard(()))
                 }
             }
         })
+    }
+
+    /// The first poll of a deferred frame's future returned `Pending`: the
+    /// frame is pushed, and its first poll is over.
+    #[cold]
+    fn first_poll_pending(&self) {
+        self.materialize();
+        if let Some(frame) = self.frames.borrow_mut().last_mut() {
+            frame.first_poll = false;
+        }
     }
 
     /// The stack used since the innermost frame was entered (0 outside any
@@ -264,24 +300,36 @@ impl ThreadState {
         &self,
         executor: &Executor,
         stack_mark: usize,
-        interruptible: bool,
+        kind: LoopKind,
+        location: &'static Location<'static>,
     ) -> FrameGuard {
         self.materialize();
-        self.push(executor, stack_mark, interruptible);
+        self.push(executor, stack_mark, kind, location);
         FrameGuard(())
     }
 
     /// Pushes a loop frame (no lazy one pending).
-    fn push(&self, executor: &Executor, stack_mark: usize, interruptible: bool) {
+    fn push(
+        &self,
+        executor: &Executor,
+        stack_mark: usize,
+        kind: LoopKind,
+        location: &'static Location<'static>,
+    ) {
         let mut frames = self.frames.borrow_mut();
         if !frames.is_empty() {
             // Outer roots woken before this call may have had their wake
             // noted (and skipped) by their own loop: let the new loop look.
             self.signal.note_roots_woken();
         }
+        let interruptible = kind == LoopKind::TryBlockOn;
         frames.push(Frame {
             executor: executor.clone(),
             root: None,
+            kind,
+            location,
+            caller: sched::poll_target(),
+            first_poll: false,
             stack_mark,
             interrupt_epoch: interruptible.then(|| executor.inner.shared.interrupt_epoch()),
         });

@@ -2,6 +2,7 @@
 //! waker, where it is reachable, whether it finished; reused per depth.
 
 use std::cell::Cell;
+use std::panic::Location;
 use std::rc::Rc;
 use std::task::Waker;
 
@@ -86,14 +87,15 @@ impl ThreadState {
     }
 
     /// The first woken, unfinished root at or above frame `*index` that is
-    /// not on the stack and is not `skip`, with its executor; advances
+    /// not on the stack and is not `skip`, with its executor and where its
+    /// `block_on` was called; advances
     /// `*index` past it. Frames below the caller's stay put while it polls
     /// the root, so the caller can walk them all this way.
     pub(crate) fn next_woken_root(
         &self,
         index: &mut usize,
         skip: Option<&Rc<RootState>>,
-    ) -> Option<(Executor, Rc<RootState>)> {
+    ) -> Option<(Executor, Rc<RootState>, &'static Location<'static>)> {
         let frames = self.frames();
         while let Some(frame) = frames.get(*index) {
             *index += 1;
@@ -107,7 +109,7 @@ impl ThreadState {
             {
                 continue;
             }
-            return Some((frame.executor.clone(), root.clone()));
+            return Some((frame.executor.clone(), root.clone(), frame.location));
         }
         None
     }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 
 use crate::sched::Shared;
 use crate::sync::Arc;
@@ -59,11 +60,12 @@ impl Spawner {
     /// let result = nestloop::block_on(handle);
     /// assert!(result.unwrap_err().is_cancelled());
     /// ```
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        Shared::spawn(&self.shared, future)
+        Shared::spawn(&self.shared, future, Location::caller())
     }
 }

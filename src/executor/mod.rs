@@ -1,10 +1,11 @@
-//! The public face of an executor: [`Executor`]'s methods, [`Builder`] and
-//! [`Spawner`]. Thin handles: the executor itself (its queues, its tasks,
+//! The public face of an executor: [`Executor`]'s methods, [`Builder`],
+//! [`Spawner`] and [`TaskBuilder`]. Thin handles: the executor itself (its queues, its tasks,
 //! where a wake goes) is `crate::sched`, and the loop that runs it is
 //! `crate::run_loop`.
 
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::rc::Rc;
 
 use crate::context;
@@ -14,13 +15,17 @@ use crate::task::JoinHandle;
 
 mod builder;
 mod handles;
+mod task_builder;
 
 pub use builder::Builder;
 pub use handles::Spawner;
+pub use task_builder::TaskBuilder;
+pub(crate) use task_builder::{current_or_default, spawn_current};
 
 impl fmt::Debug for Executor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Executor")
+            .field("id", &self.id())
             .field("task_count", &self.task_count())
             .field("max_depth", &self.inner.max_depth)
             .field("detect_deadlock", &self.inner.detect_deadlock)
@@ -123,8 +128,9 @@ impl Executor {
     /// ```
     #[doc(alias = "run_until_complete")]
     #[inline]
+    #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        match run_loop::block_on(self, future, false) {
+        match run_loop::block_on(self, future, false, Location::caller()) {
             Ok(output) => output,
             Err(Interrupted { .. }) => {
                 unreachable!("nestloop: internal error: plain block_on interrupted")
@@ -174,8 +180,9 @@ impl Executor {
     /// });
     /// assert!(result.is_err()); // ...and is interrupted instead.
     /// ```
+    #[track_caller]
     pub fn try_block_on<F: Future>(&self, future: F) -> Result<F::Output, Interrupted> {
-        run_loop::block_on(self, future, true)
+        run_loop::block_on(self, future, true, Location::caller())
     }
 
     /// Runs the loop forever: the main of a server or a host whose work is
@@ -222,6 +229,7 @@ impl Executor {
     /// let ex2 = ex.clone();
     /// assert!(ex.try_block_on(async move { ex2.run_forever() }).is_err());
     /// ```
+    #[track_caller]
     pub fn run_forever(&self) -> ! {
         // `block_on` of a future that never completes only ever unwinds.
         loop {
@@ -260,12 +268,13 @@ impl Executor {
     /// let handle = ex.spawn(async move { *shared + 1 });
     /// assert_eq!(ex.block_on(handle).unwrap(), 42);
     /// ```
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.inner.spawn(future)
+        self.inner.spawn(future, Location::caller(), None)
     }
 
     /// Returns a [`Spawner`]: a `Send + Sync + Clone` handle that other
@@ -302,8 +311,9 @@ impl Executor {
     /// assert!(handle.is_finished());
     /// assert_eq!(ex.run_until_stalled(), 0);
     /// ```
+    #[track_caller]
     pub fn run_until_stalled(&self) -> usize {
-        run_loop::run_until_stalled(self)
+        run_loop::run_until_stalled(self, Location::caller())
     }
 
     /// The number of live tasks: spawned (also through a [`Spawner`]) and
@@ -377,6 +387,22 @@ impl Executor {
     /// ```
     pub fn current() -> Option<Executor> {
         context::try_with(|s| s.current()).flatten()
+    }
+
+    /// The executor's id: unique in the process, never 0. Diagnostics name
+    /// executors by it ([`nestloop::frames`](crate::frames),
+    /// [`LoopFrame::executor_id`](crate::LoopFrame::executor_id)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = nestloop::Executor::new();
+    /// let b = nestloop::Executor::new();
+    /// assert_ne!(a.id(), b.id());
+    /// assert_eq!(a.id(), a.clone().id());
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.inner.id
     }
 
     /// Whether two handles refer to the same executor.

@@ -2,7 +2,7 @@
 //! with no timer pending, it panics when nothing on the thread can ever wake
 //! the loop's future, instead of letting the thread sleep forever.
 
-use crate::context::{RootState, ThreadState};
+use crate::context::{Abridged, Innermost, RootState, ThreadState};
 use crate::sched::Executor;
 use crate::sync::{Arc, Ordering, fence};
 use crate::task;
@@ -55,8 +55,9 @@ pub(super) fn check_deadlock(ts: &ThreadState, root: &RootState, active: &[Execu
          nothing can ever wake it. Await instead of nesting a block_on where the future needs \
          the caller, make sure something that still runs (a task, a timer, another thread) \
          holds its waker, or turn this check off with \
-         Executor::builder().detect_deadlock(false)",
-        ts.depth()
+         Executor::builder().detect_deadlock(false).\n{}",
+        ts.depth(),
+        Abridged(&ts.snapshot(Innermost::Waiting)),
     );
 }
 
@@ -81,8 +82,9 @@ pub(super) fn check_exiting(ts: &ThreadState, root: &RootState) {
          the thread's executors are shutting down and no task will run again. Finish such work \
          before the thread ends (block_on or await it before the thread's main function \
          returns) or hand it to a thread that keeps running; during thread exit, block_on only \
-         runs futures that need no task (timers, other threads)",
-        ts.depth()
+         runs futures that need no task (timers, other threads).\n{}",
+        ts.depth(),
+        Abridged(&ts.snapshot(Innermost::Waiting)),
     );
 }
 

@@ -1,7 +1,7 @@
 //! How deep loops may nest (R10): the stack left on the thread is the
 //! bound, `Builder::max_depth` an optional count on top.
 
-use crate::context::ThreadState;
+use crate::context::{Abridged, Innermost, ThreadState};
 use crate::sched::Executor;
 
 /// Stack kept free below the deepest level for unwinding and reporting the
@@ -22,7 +22,8 @@ pub(super) fn check_enter(executor: &Executor, ts: &ThreadState, mark: usize) ->
         panic!(
             "nestloop: nesting depth limit reached: this call would run loop number {depth} on \
              this thread, but max_depth is {max_depth}. Await the future instead of nesting \
-             another block_on, or raise the limit with Executor::builder().max_depth(n)"
+             another block_on, or raise the limit with Executor::builder().max_depth(n).\n{}",
+            Abridged(&ts.snapshot(Innermost::Polling)),
         );
     }
     if depth == 1 {
@@ -37,10 +38,11 @@ pub(super) fn check_enter(executor: &Executor, ts: &ThreadState, mark: usize) ->
                     "nestloop: not enough stack for nesting depth {depth}: {} KiB left, the \
                      previous level used {} KiB and {} KiB are kept for unwinding. Await the \
                      future instead of nesting another block_on, or run the loops on a thread \
-                     with a larger stack (std::thread::Builder::stack_size)",
+                     with a larger stack (std::thread::Builder::stack_size).\n{}",
                     remaining / 1024,
                     level / 1024,
                     STACK_RESERVE / 1024,
+                    Abridged(&ts.snapshot(Innermost::Polling)),
                 );
             }
         }
@@ -48,7 +50,8 @@ pub(super) fn check_enter(executor: &Executor, ts: &ThreadState, mark: usize) ->
             "nestloop: nesting depth limit reached: this call would run loop number {depth} on \
              this thread, whose stack size cannot be read here, so at most \
              {UNKNOWN_STACK_MAX_DEPTH} loops nest. Await the future instead of nesting another \
-             block_on"
+             block_on.\n{}",
+            Abridged(&ts.snapshot(Innermost::Polling)),
         ),
         None => {}
     }

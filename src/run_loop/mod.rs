@@ -29,13 +29,13 @@
 use std::any::Any;
 use std::future::Future;
 use std::ops::ControlFlow;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use crate::context::PollRoot;
-use crate::context::{self, FrameGuard, RootState, ThreadState};
+use crate::context::{self, FrameGuard, LoopKind, RootState, ThreadState};
 use crate::park::TimerHeap;
 use crate::sched::{Executor, Inner, Interrupted};
 use crate::task_local::{self, PollMark};
@@ -90,16 +90,19 @@ pub(crate) fn block_on<F: Future>(
     executor: &Executor,
     future: F,
     interruptible: bool,
+    location: &'static Location<'static>,
 ) -> Result<F::Output, Interrupted> {
     #[cfg(feature = "tokio")]
     {
         if context::depth() == 0 {
             // The outermost loop may be blocking a thread that tokio runs on.
-            return crate::tokio::blocking(|| block_on_here(executor, future, interruptible));
+            return crate::tokio::blocking(|| {
+                block_on_here(executor, future, interruptible, location)
+            });
         }
         crate::reactor::tokio::check_not_in_park();
     }
-    block_on_here(executor, future, interruptible)
+    block_on_here(executor, future, interruptible, location)
 }
 
 /// `block_on` proper: pushes the frame, polls the future once, and drives
@@ -109,6 +112,7 @@ fn block_on_here<F: Future>(
     executor: &Executor,
     future: F,
     interruptible: bool,
+    location: &'static Location<'static>,
 ) -> Result<F::Output, Interrupted> {
     let mark = context::stack_mark();
     let mut future = pin!(future);
@@ -129,7 +133,7 @@ fn block_on_here<F: Future>(
             if let Some(state) = ts.outermost_root() {
                 let mut cx = Context::from_waker(&state.handle);
                 return ts
-                    .first_poll(executor, mark, || future.as_mut().poll(&mut cx))
+                    .first_poll(executor, mark, location, || future.as_mut().poll(&mut cx))
                     .map_err(|frame| Begun {
                         frame,
                         state: Rc::clone(state),
@@ -140,7 +144,7 @@ fn block_on_here<F: Future>(
             let state = ts.root_state(index);
             let _owner = executor.inner.enter_owner();
             let mut cx = Context::from_waker(&state.handle);
-            ts.first_poll(executor, mark, || future.as_mut().poll(&mut cx))
+            ts.first_poll(executor, mark, location, || future.as_mut().poll(&mut cx))
                 .map_err(|frame| Begun {
                     frame,
                     state: state.clone(),
@@ -149,10 +153,10 @@ fn block_on_here<F: Future>(
         });
         return match first {
             Ok(output) => Ok(output),
-            Err(begun) => block_on_rest(executor, future, false, mark, Some(begun)),
+            Err(begun) => block_on_rest(executor, future, false, mark, location, Some(begun)),
         };
     }
-    block_on_rest(executor, future, interruptible, mark, None)
+    block_on_rest(executor, future, interruptible, mark, location, None)
 }
 
 /// A plain call whose first poll returned `Pending`: its frame is pushed.
@@ -174,6 +178,7 @@ fn block_on_rest<F: Future>(
     future: Pin<&mut F>,
     interruptible: bool,
     mark: usize,
+    location: &'static Location<'static>,
     begun: Option<Begun>,
 ) -> Result<F::Output, Interrupted> {
     let mut root = Root {
@@ -190,7 +195,12 @@ fn block_on_rest<F: Future>(
         None => {
             let (state, frame, index) = context::with(|ts| {
                 let index = check_enter(executor, ts, mark);
-                let frame = ts.push_frame(executor, mark, interruptible);
+                let kind = if interruptible {
+                    LoopKind::TryBlockOn
+                } else {
+                    LoopKind::BlockOn
+                };
+                let frame = ts.push_frame(executor, mark, kind, location);
                 (ts.root_state(index), frame, index)
             });
             // The first poll happens before the future is registered for
@@ -201,7 +211,7 @@ fn block_on_rest<F: Future>(
             // 0 panics in `check_enter`): its first poll turns an
             // `Interrupted` unwinding out of the future into `Err`.
             debug_assert!(interruptible);
-            let _scope = executor.inner.enter_poll();
+            let _scope = executor.inner.enter_poll_root(location);
             let mut cx = Context::from_waker(&state.handle);
             let ready = root.poll(&mut cx).is_ready();
             (state, frame, index, ready)
@@ -215,9 +225,11 @@ fn block_on_rest<F: Future>(
                 state.id.set(id);
                 ts.set_root(index, state.clone());
                 if interruptible {
-                    catch_unwind(AssertUnwindSafe(|| drive(ts, executor, Some(&state))))
+                    catch_unwind(AssertUnwindSafe(|| {
+                        drive(ts, executor, Some(&state), location)
+                    }))
                 } else {
-                    Ok(drive(ts, executor, Some(&state)))
+                    Ok(drive(ts, executor, Some(&state), location))
                 }
             })
         })
@@ -248,12 +260,15 @@ fn block_on_rest<F: Future>(
 }
 
 /// `Executor::run_until_stalled`.
-pub(crate) fn run_until_stalled(executor: &Executor) -> usize {
+pub(crate) fn run_until_stalled(
+    executor: &Executor,
+    location: &'static Location<'static>,
+) -> usize {
     let mark = context::stack_mark();
     let drove = context::with(|ts| {
         check_enter(executor, ts, mark);
-        let _frame = ts.push_frame(executor, mark, false);
-        drive(ts, executor, None)
+        let _frame = ts.push_frame(executor, mark, LoopKind::RunUntilStalled, location);
+        drive(ts, executor, None, location)
     });
     match drove {
         Ok(polls) => polls,
@@ -274,14 +289,20 @@ enum RootPoll {
     Finished,
 }
 
-/// Polls a `block_on` future for whichever loop found it woken.
-fn poll_woken_root(ts: &ThreadState, owner: &Inner, root: &RootState) -> RootPoll {
+/// Polls a `block_on` future (of the call at `location`) for whichever loop
+/// found it woken.
+fn poll_woken_root(
+    ts: &ThreadState,
+    owner: &Inner,
+    root: &RootState,
+    location: &'static Location<'static>,
+) -> RootPoll {
     if root.done.get() {
         return RootPoll::Skipped;
     }
     let woken = root.waker.take_woken();
     let polled = {
-        let _scope = owner.enter_poll();
+        let _scope = owner.enter_poll_root(location);
         let mut cx = Context::from_waker(&root.handle);
         ts.roots.poll_registered(root.id.get(), &mut cx)
     };
@@ -313,13 +334,15 @@ enum Step {
     Idle(Rc<[Executor]>),
 }
 
-/// Runs the loop of one frame until its future is done (`own` is `Some`) or
-/// nothing is ready (`run_until_stalled`). Returns the number of polls, or
-/// `Err` when an interrupt ends this (`try_block_on`) frame.
+/// Runs the loop of one frame, the call made at `location`, until its
+/// future is done (`own` is `Some`) or nothing is ready
+/// (`run_until_stalled`). Returns the number of polls, or `Err` when an
+/// interrupt ends this (`try_block_on`) frame.
 fn drive(
     ts: &ThreadState,
     executor: &Executor,
     own: Option<&Rc<RootState>>,
+    location: &'static Location<'static>,
 ) -> Result<usize, Interrupted> {
     let index = ts.depth() - 1;
     // What the loop runs besides tasks and `block_on` futures (a reactor's
@@ -329,6 +352,7 @@ fn drive(
         ts,
         executor,
         own,
+        location,
         // The outermost loop has nothing to unwind: there the future
         // waits its turn in wake order, as in asyncio and tokio.
         nested: index != 0,
@@ -381,6 +405,8 @@ struct Driver<'a> {
     executor: &'a Executor,
     /// The call's own future (`None` for `run_until_stalled`).
     own: Option<&'a Rc<RootState>>,
+    /// Where the call was made.
+    location: &'static Location<'static>,
     /// A nested loop: its woken future goes before the tasks, so that
     /// nested calls unwind as soon as they can and depth does not grow with
     /// the number of tasks that each nest one (R11).
@@ -441,7 +467,7 @@ impl Driver<'_> {
                 ts.batch_pause.before_remote_work();
             }
             if root.waker.is_woken() {
-                match poll_woken_root(ts, &self.executor.inner, root) {
+                match poll_woken_root(ts, &self.executor.inner, root, self.location) {
                     RootPoll::Skipped => {}
                     RootPoll::Finished => {
                         self.polls += 1;
@@ -492,8 +518,8 @@ impl Driver<'_> {
             return ControlFlow::Continue(polled);
         }
         let mut index = 0;
-        while let Some((owner, root)) = ts.next_woken_root(&mut index, self.own) {
-            if poll_woken_root(ts, &owner.inner, &root) != RootPoll::Skipped {
+        while let Some((owner, root, location)) = ts.next_woken_root(&mut index, self.own) {
+            if poll_woken_root(ts, &owner.inner, &root, location) != RootPoll::Skipped {
                 self.polls += 1;
                 polled = true;
                 if root.waker.is_woken() && !root.done.get() {

@@ -1,84 +1,52 @@
 //! The thread-local side of an executor ([`Inner`]): its run queue, its task
-//! list, spawning, adopting tasks from other threads, shutdown, and the scope
-//! every poll of its tasks and futures runs in.
+//! list, spawning, adopting tasks from other threads, shutdown.
 
-use std::cell::Cell;
 use std::future::Future;
+use std::panic::Location;
 
+use super::polled::PollContext;
 use super::{Inner, SharedHold};
-use crate::sync::{Ordering, fence, thread_locals};
+use crate::sync::{Ordering, fence};
 use crate::task::{self, JoinHandle, TaskRef};
 
-thread_locals! {
-    /// The executor owning the task or `block_on` future being polled on
-    /// this thread right now (null outside any poll).
-    static OWNER: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
-}
-
-/// The executor owning the task or future being polled right now, as an
-/// address to compare (null outside any poll).
-pub(crate) fn owner() -> *const Inner {
-    OWNER.with(Cell::get)
-}
-
-/// Restores the previous owner (see `Inner::enter_owner`).
-#[derive(Debug)]
-pub(crate) struct OwnerGuard {
-    /// The owner when the guard was made (null outside any poll).
-    previous: *const Inner,
-}
-
-impl Drop for OwnerGuard {
-    #[inline]
-    fn drop(&mut self) {
-        OWNER.with(|o| o.set(self.previous));
-    }
-}
-
-/// What a poll of an executor's task or future runs inside (see
-/// `Inner::enter_poll`).
-pub(crate) struct PollScope<'a> {
-    _owner: OwnerGuard,
-    _context: PollContext<'a>,
-}
-
-/// Keeps a runtime context entered while an executor's task or future is
-/// polled (feature `tokio`); nothing otherwise.
-#[cfg(feature = "tokio")]
-pub(crate) type PollContext<'a> = Option<::tokio::runtime::EnterGuard<'a>>;
-#[cfg(not(feature = "tokio"))]
-pub(crate) type PollContext<'a> = std::marker::PhantomData<&'a ()>;
-
 impl Inner {
-    /// Marks this executor as the owner of what is polled until the guard
-    /// drops (`Executor::current`).
+    /// See [`Executor::spawn`](crate::Executor::spawn): a task spawned at
+    /// `location`, named `name`.
     #[inline]
-    pub(crate) fn enter_owner(&self) -> OwnerGuard {
-        OwnerGuard {
-            previous: OWNER.with(|o| o.replace(self as *const Inner)),
-        }
-    }
-
-    /// Enters the scope of a poll of this executor's task or future: the
-    /// owner (`enter_owner`) and, with feature `tokio`, the runtime context.
-    #[inline]
-    pub(crate) fn enter_poll(&self) -> PollScope<'_> {
-        PollScope {
-            _owner: self.enter_owner(),
-            _context: self.poll_context(),
-        }
-    }
-
-    /// See [`Executor::spawn`](crate::Executor::spawn).
-    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    pub(crate) fn spawn<F>(
+        &self,
+        future: F,
+        location: &'static Location<'static>,
+        name: Option<&str>,
+    ) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        let task = task::new_local(future, SharedHold::local(self));
+        match name {
+            None => self.spawn_unnamed(future, location),
+            Some(name) => {
+                let handle = self.spawn_unnamed(future, location);
+                self.names.name(handle.id(), name);
+                handle
+            }
+        }
+    }
+
+    /// `spawn` without a name.
+    fn spawn_unnamed<F>(
+        &self,
+        future: F,
+        location: &'static Location<'static>,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let task = task::new_local(future, SharedHold::local(self), location);
         self.tasks.push(task.listed);
         self.queue.push(task.queued);
-        JoinHandle::new(task.handle)
+        JoinHandle::new(task.handle, task.id)
     }
 
     /// See [`Executor::task_count`](crate::Executor::task_count).
@@ -180,6 +148,18 @@ impl Inner {
     /// Forgets a finished task; the reference is dropped by the caller after
     /// every borrow is released.
     pub(crate) fn remove(&self, task: &TaskRef) -> Option<TaskRef> {
+        if self.names.any() {
+            return self.remove_named(task);
+        }
+        self.tasks.remove(task)
+    }
+
+    /// `remove` while some task has a name: forgets the task's (out of
+    /// line, so that `remove` stays a leaf).
+    #[cold]
+    #[inline(never)]
+    fn remove_named(&self, task: &TaskRef) -> Option<TaskRef> {
+        self.names.forget(task.header().origin.id);
         self.tasks.remove(task)
     }
 

@@ -25,14 +25,17 @@
 //! cycle is declared rather than abstracted.
 //!
 //! Here: the types. Beside it: `core.rs`, the thread-local side's
-//! operations and the poll scope; `shared.rs`, the thread-safe side's;
+//! operations; `polled.rs`, the scope every poll runs in (what is being
+//! polled, for `Executor::current` and diagnostics); `names.rs`, the names
+//! of named tasks; `shared.rs`, the thread-safe side's;
 //! `interrupt.rs`, the interrupt epoch, [`InterruptHandle`] and
-//! [`Interrupted`]; `hold.rs` and `local.rs`, the unsafe parts. The public
+//! [`Interrupted`]; `hold.rs`, `local.rs` and `polled.rs`, the unsafe parts. The public
 //! methods of [`Executor`] are in `executor/mod.rs`.
 
 use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::park::ThreadSignal;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, InjectQueue};
@@ -42,13 +45,15 @@ mod core;
 mod hold;
 mod interrupt;
 mod local;
+mod names;
+mod polled;
 mod shared;
 
-pub(crate) use self::core::owner;
 #[cfg(all(test, not(nestloop_loom)))]
 pub(crate) use hold::HOLD_BATCH;
 pub(crate) use hold::{SharedHold, ThisThread};
 pub use interrupt::{InterruptHandle, Interrupted};
+pub(crate) use polled::{PollTarget, owner, poll_target};
 
 /// A handle to a single-threaded executor whose [`block_on`](Executor::block_on)
 /// is reentrant.
@@ -94,6 +99,10 @@ pub struct Executor {
 pub(crate) struct Inner {
     /// What other threads reach: wakes, spawns, interrupts, tasks' holds.
     pub(crate) shared: Arc<Shared>,
+    /// This executor's id, unique in the process (diagnostics).
+    pub(crate) id: u64,
+    /// The names of its named tasks.
+    pub(crate) names: names::TaskNames,
     /// Tasks woken or spawned on this thread, in wake order.
     queue: RunQueue,
     /// Every live task, so shutdown can reach them all.
@@ -186,8 +195,12 @@ impl Inner {
                 (Some(rt.handle().clone()), Some(rt))
             }
         };
+        // std's atomic even under loom: ids are not part of any model.
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let inner = Rc::new(Inner {
             shared,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            names: names::TaskNames::default(),
             queue: RunQueue::new(),
             tasks: TaskList::new(),
             max_depth: config.max_depth,

@@ -2,25 +2,31 @@
 //! from other threads go, and how they wake the executor's thread.
 
 use std::future::Future;
+use std::panic::Location;
 
 use super::{Shared, SharedHold};
 use crate::sync::{Arc, Ordering, fence};
 use crate::task::{self, JoinHandle, TaskRef};
 
 impl Shared {
-    /// See [`Spawner::spawn`](crate::Spawner::spawn). An associated function
+    /// See [`Spawner::spawn`](crate::Spawner::spawn) (spawned at
+    /// `location`). An associated function
     /// rather than a method on `self: &Arc<Self>`: under loom,
     /// `crate::sync::Arc` is not `std`'s, and stable Rust takes no other
     /// `Arc` as a `self` type.
-    pub(crate) fn spawn<F>(this: &Arc<Self>, future: F) -> JoinHandle<F::Output>
+    pub(crate) fn spawn<F>(
+        this: &Arc<Self>,
+        future: F,
+        location: &'static Location<'static>,
+    ) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let task = task::new_remote(future, SharedHold::remote(this));
+        let task = task::new_remote(future, SharedHold::remote(this), location);
         this.unadopted.fetch_add(1, Ordering::AcqRel);
         this.push_remote(task.queued);
-        JoinHandle::new(task.handle)
+        JoinHandle::new(task.handle, task.id)
     }
 
     /// Whether the executor is still alive (for `Debug`).

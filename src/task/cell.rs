@@ -22,7 +22,9 @@
 //! `pub(super)` for the siblings that own them: `state` (all, through the
 //! transitions of `state.rs`, the only file that touches its bits),
 //! `vtable` (`task_ref.rs`), `links` and `queue_next` (`intrusive.rs`; set
-//! here only at creation), `awaiter` (`awaiter.rs`; likewise).
+//! here only at creation), `awaiter` (`awaiter.rs`; likewise); `origin` is
+//! plain data set at creation and only read after (no unsafe code touches
+//! it).
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -32,6 +34,7 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll, RawWaker, Waker};
 
 use super::join::JoinError;
+use super::origin::Origin;
 use crate::sync::UnsafeCell;
 
 use super::awaiter::AwaiterSlot;
@@ -40,7 +43,7 @@ use super::state::{Claim, State, Suspend};
 use super::task_ref::{TaskRef, VTable};
 use super::typed::Task;
 use super::waker::WAKER_VTABLE;
-use crate::sched::{SharedHold, ThisThread};
+use crate::sched::{Inner, SharedHold, ThisThread};
 
 /// What a task's cell holds over its life, one at a time in the same
 /// bytes. The state word says which (no tag of its own, so a task of a
@@ -85,6 +88,9 @@ pub(crate) struct Header {
     /// mutex, and one word rather than a `Waker`'s two, to keep the header
     /// small).
     pub(super) awaiter: UnsafeCell<AwaiterSlot>,
+    /// The task's id and spawn location (diagnostics, `JoinHandle::id`);
+    /// never changes.
+    pub(crate) origin: Origin,
 }
 
 /// A task's allocation: the header, then the future-then-result cell.
@@ -99,7 +105,7 @@ pub(crate) struct TaskCell<F: Future> {
 impl<F: Future + 'static> Task<F> {
     /// A new task holding `future`, with the state word `state`, whose
     /// references are all returned as the caller's to hand out.
-    pub(super) fn allocate(future: F, shared: SharedHold, state: State) -> TaskRef {
+    pub(super) fn allocate(future: F, shared: SharedHold, state: State, origin: Origin) -> TaskRef {
         let cell = Box::new(TaskCell {
             header: Header {
                 state,
@@ -108,6 +114,7 @@ impl<F: Future + 'static> Task<F> {
                 links: UnsafeCell::new(Links::UNLISTED),
                 queue_next: UnsafeCell::new(UNQUEUED),
                 awaiter: UnsafeCell::new(AwaiterSlot::EMPTY),
+                origin,
             },
             stage: UnsafeCell::new(Stage {
                 future: ManuallyDrop::new(future),
@@ -237,9 +244,11 @@ impl<F: Future + 'static> Running<F> {
         self.task.header().state.load().is_cancelled()
     }
 
-    /// Polls the future once, with a waker borrowed from the claimer's
-    /// reference (no reference-count traffic).
-    pub(crate) fn poll(&mut self) -> Poll<F::Output> {
+    /// Polls the future once, inside `executor`'s scope for a poll of this
+    /// task (`Inner::enter_poll_task`), with a waker borrowed from the
+    /// claimer's reference (no reference-count traffic).
+    #[inline(always)]
+    pub(crate) fn poll(&mut self, executor: &Inner) -> Poll<F::Output> {
         let raw = RawWaker::new(self.task.task.as_ptr().as_ptr().cast::<()>(), &WAKER_VTABLE);
         // SAFETY: `WAKER_VTABLE` implements the `RawWaker` contract for a
         // pointer to a live task header; the claimer's reference keeps it
@@ -247,11 +256,16 @@ impl<F: Future + 'static> Running<F> {
         // from releasing a reference it does not own (clones get their own).
         let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw) });
         let mut cx = Context::from_waker(&waker);
-        // SAFETY: the claim (`RUNNING`) was taken on a task not completed,
-        // and `drop_future` consumes the right to poll (`complete` follows
-        // it), so the cell holds the future (see `Stage`); it sits in the
-        // task's allocation and is never moved: only ever dropped in place.
-        self.with_stage(|stage| unsafe { Pin::new_unchecked(&mut *stage.future) }.poll(&mut cx))
+        let cell = self.task.cell();
+        let _scope = executor.enter_poll_task(&cell.header);
+        // SAFETY: `Running` exists only for the party that set RUNNING (see
+        // `begin`), and `&mut self` makes this access unique among its uses.
+        // The claim was taken on a task not completed, and `drop_future`
+        // consumes the right to poll (`complete` follows it), so the cell
+        // holds the future (see `Stage`); it sits in the task's allocation
+        // and is never moved: only ever dropped in place.
+        cell.stage
+            .with_mut(|stage| unsafe { Pin::new_unchecked(&mut *(*stage).future) }.poll(&mut cx))
     }
 
     /// Drops the future (running its destructor, which may panic: the cell is

@@ -74,10 +74,7 @@ pub(crate) fn poll<F: Future + 'static>(task: Task<F>, executor: &Inner) -> bool
         cancel(running, Some(executor));
         return false;
     }
-    let poll = {
-        let _scope = executor.enter_poll();
-        catch_unwind(AssertUnwindSafe(|| running.poll()))
-    };
+    let poll = catch_unwind(AssertUnwindSafe(|| running.poll(executor)));
     match poll {
         Ok(Poll::Pending) => match running.suspend() {
             Suspended::Requeue(queued) => executor.push_local(queued),
@@ -226,11 +223,12 @@ pub(crate) fn awaiter_is(task: &TaskRef, waker: &Waker) -> bool {
 #[cfg(test)]
 mod tests {
     /// Guards the per-task memory that BENCHMARKS.md reports: one
-    /// allocation of header and cell per task.
+    /// allocation of header and cell per task (eight words, and two for the
+    /// task's id and spawn location).
     #[test]
     fn a_task_of_an_empty_future_stays_small() {
         let cell = std::mem::size_of::<crate::task::cell::TaskCell<std::future::Ready<()>>>();
-        assert!(cell <= 64, "a task grew to {cell} bytes");
+        assert!(cell <= 80, "a task grew to {cell} bytes");
         assert_eq!(std::mem::size_of::<crate::task::JoinError>(), 8);
     }
 }

@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 
 use parking_lot::Mutex;
 
+use super::origin::TaskId;
 use super::task_ref::{JoinRef, TaskRef};
 
 /// An owned permission to await a spawned task's result.
@@ -44,11 +45,29 @@ use super::task_ref::{JoinRef, TaskRef};
 pub struct JoinHandle<T> {
     /// The task (`Send`/`Sync` exactly when `T` is).
     task: JoinRef<T>,
+    /// The task's id, kept for after the result is taken (the reference
+    /// goes with it).
+    id: TaskId,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(task: JoinRef<T>) -> Self {
-        JoinHandle { task }
+    pub(crate) fn new(task: JoinRef<T>, id: TaskId) -> Self {
+        JoinHandle { task, id }
+    }
+
+    /// The task's id, unique in the process (see [`TaskId`]); the same
+    /// before and after the task finishes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = nestloop::Executor::new();
+    /// let handle = ex.spawn(async {});
+    /// let id = handle.id();
+    /// assert_eq!(handle.abort_handle().id(), id);
+    /// ```
+    pub fn id(&self) -> TaskId {
+        self.id
     }
 
     /// Cancels the task: its future is dropped and the handle resolves to a
@@ -107,6 +126,7 @@ impl<T> JoinHandle<T> {
     pub fn abort_handle(&self) -> AbortHandle {
         AbortHandle {
             task: self.task.task().cloned(),
+            id: self.id,
         }
     }
 }
@@ -129,9 +149,24 @@ pub struct AbortHandle {
     /// The task; `None` when made from a handle that already returned the
     /// result.
     task: Option<TaskRef>,
+    /// The task's id.
+    id: TaskId,
 }
 
 impl AbortHandle {
+    /// The task's id, like [`JoinHandle::id`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let handle = nestloop::spawn(async {});
+    /// let aborter = handle.abort_handle();
+    /// assert_eq!(aborter.id(), handle.id());
+    /// ```
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
     /// Cancels the task, like [`JoinHandle::abort`].
     ///
     /// # Examples
@@ -167,6 +202,7 @@ impl AbortHandle {
 impl fmt::Debug for AbortHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AbortHandle")
+            .field("id", &self.id)
             .field("finished", &self.is_finished())
             .finish()
     }
@@ -212,6 +248,7 @@ impl<T> futures::future::FusedFuture for JoinHandle<T> {
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
+            .field("id", &self.id)
             .field("finished", &self.is_finished())
             .finish()
     }

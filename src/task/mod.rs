@@ -37,7 +37,8 @@
 //!   through the tasks;
 //! * `harness.rs`: what running, cancelling, finishing, aborting and
 //!   joining a task do, whatever its future type (safe code);
-//! * `join.rs`: [`JoinHandle`], [`AbortHandle`], [`JoinError`].
+//! * `join.rs`: [`JoinHandle`], [`AbortHandle`], [`JoinError`];
+//! * `origin.rs`: [`TaskId`] and a task's spawn location.
 //!
 //! Everything here exposes a safe API to the rest of the crate, which has
 //! `#![deny(unsafe_code)]`.
@@ -47,6 +48,7 @@ pub(super) mod cell;
 mod harness;
 mod intrusive;
 mod join;
+mod origin;
 mod state;
 mod task_ref;
 #[cfg(test)]
@@ -57,6 +59,8 @@ mod waker;
 pub(crate) use harness::{awaiter_is, stuck_awaiter_is};
 pub(crate) use intrusive::{RunQueue, TaskList};
 pub use join::{AbortHandle, JoinError, JoinHandle};
+pub(crate) use origin::Origin;
+pub use origin::TaskId;
 pub(crate) use task_ref::TaskRef;
 pub(crate) use typed::{new_local, new_remote};
 pub(crate) use waker::root_waker;

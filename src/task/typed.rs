@@ -20,10 +20,12 @@
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
+use std::panic::Location;
 use std::task::{Context, Poll};
 
 use super::harness;
 use super::join::JoinError;
+use super::origin::{Origin, TaskId};
 
 use super::cell::{Header, TaskCell};
 use super::state::{Claim, DropHandle, State};
@@ -149,6 +151,8 @@ impl<F: Future + 'static> Task<F> {
 
 /// The references of a task made by `new_local`, one for each holder.
 pub(crate) struct LocalTask<T> {
+    /// The task's id.
+    pub(crate) id: TaskId,
     /// For the run queue: the task starts scheduled.
     pub(crate) queued: TaskRef,
     /// For the executor's task list.
@@ -159,12 +163,18 @@ pub(crate) struct LocalTask<T> {
 
 /// Creates a task for `Executor::spawn`: owned by this thread, scheduled,
 /// with a handle.
-pub(crate) fn new_local<F>(future: F, shared: SharedHold) -> LocalTask<F::Output>
+#[inline]
+pub(crate) fn new_local<F>(
+    future: F,
+    shared: SharedHold,
+    location: &'static Location<'static>,
+) -> LocalTask<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let task = Task::<F>::allocate(future, shared, State::new_local(3));
+    let origin = Origin::new(location);
+    let task = Task::<F>::allocate(future, shared, State::new_local(3), origin);
     // SAFETY: the second and third of the counts `State::new_local(3)`
     // gave the new task.
     let (listed, handle) = unsafe {
@@ -174,6 +184,7 @@ where
         )
     };
     LocalTask {
+        id: origin.id,
         queued: task,
         listed,
         handle: JoinRef::new(handle),
@@ -183,6 +194,8 @@ where
 /// The references of a task made by `new_remote`: it is adopted into the
 /// task list on the executor's thread.
 pub(crate) struct RemoteTask<T> {
+    /// The task's id.
+    pub(crate) id: TaskId,
     /// For the injection queue: the task starts scheduled.
     pub(crate) queued: TaskRef,
     /// For the `JoinHandle`.
@@ -191,16 +204,22 @@ pub(crate) struct RemoteTask<T> {
 
 /// Creates a task for `Spawner::spawn`: owned by the executor's thread,
 /// scheduled, with a handle, not yet adopted.
-pub(crate) fn new_remote<F>(future: F, shared: SharedHold) -> RemoteTask<F::Output>
+pub(crate) fn new_remote<F>(
+    future: F,
+    shared: SharedHold,
+    location: &'static Location<'static>,
+) -> RemoteTask<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let task = Task::<F>::allocate(future, shared, State::new_remote(2));
+    let origin = Origin::new(location);
+    let task = Task::<F>::allocate(future, shared, State::new_remote(2), origin);
     // SAFETY: the second of the counts `State::new_remote(2)` gave the new
     // task.
     let handle = unsafe { TaskRef::from_raw(task.as_ptr()) };
     RemoteTask {
+        id: origin.id,
         queued: task,
         handle: JoinRef::new(handle),
     }

@@ -1,0 +1,187 @@
+#![allow(unsafe_code)]
+//! What is being polled on this thread right now, and by which executor:
+//! the thread-local record that every poll of a task or `block_on` future
+//! sets for its duration ([`PollScope`]). `Executor::current` reads the
+//! owner; diagnostics read the target ([`poll_target`]).
+//!
+//! The target is one word, so a poll pays one more store and restore than
+//! the owner alone: a task's header pointer (low bit 0), or the `&'static`
+//! location of a `block_on` call (low bit 1; both are 8-aligned), or null.
+//!
+//! Invariant: a task pointer in `POLLED.target` points at a live task. Only
+//! `Inner::enter_poll_task` stores one, from a `&'a Header` whose borrow
+//! the `PollScope<'a>` it returns holds, and the scope's guard puts the
+//! previous value back when it drops. Scopes are locals of the calls that
+//! poll (never leaked, never dropped out of order), so they end in the
+//! reverse order they began, on their thread: a value put back belongs to a
+//! scope still alive further down the stack. Upheld here: `POLLED`, the
+//! guards and their fields are private to this file.
+
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::panic::Location;
+use std::ptr::NonNull;
+
+use super::Inner;
+use crate::sync::thread_locals;
+use crate::task::Origin;
+use crate::task::cell::Header;
+
+thread_locals! {
+    /// What is being polled on this thread right now, and by whom.
+    static POLLED: Polled = const { Polled::none() };
+}
+
+/// What the thread-local `POLLED` records.
+struct Polled {
+    /// The executor owning the task or `block_on` future being polled (null
+    /// outside any poll).
+    owner: Cell<*const Inner>,
+    /// The task or `block_on` future being polled (see the module docs).
+    target: Cell<*const ()>,
+}
+
+impl Polled {
+    /// Outside any poll.
+    const fn none() -> Polled {
+        Polled {
+            owner: Cell::new(std::ptr::null()),
+            target: Cell::new(std::ptr::null()),
+        }
+    }
+}
+
+/// The low bit of a target that is a `block_on` call's location.
+const ROOT_TAG: usize = 1;
+
+/// The executor owning the task or future being polled right now, as an
+/// address to compare (null outside any poll).
+pub(crate) fn owner() -> *const Inner {
+    POLLED.with(|p| p.owner.get())
+}
+
+/// What a loop polls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PollTarget {
+    /// Nothing.
+    Nothing,
+    /// A task.
+    Task(Origin),
+    /// The future of the `block_on` called there.
+    Root(&'static Location<'static>),
+}
+
+/// The task or `block_on` future being polled right now.
+pub(crate) fn poll_target() -> PollTarget {
+    let target = POLLED.with(|p| p.target.get());
+    if target.is_null() {
+        PollTarget::Nothing
+    } else if target.addr() & ROOT_TAG != 0 {
+        let location = target
+            .map_addr(|a| a & !ROOT_TAG)
+            .cast::<Location<'static>>();
+        // SAFETY: a tagged target was made from a `&'static Location` by
+        // `enter_poll_root`.
+        PollTarget::Root(unsafe { &*location })
+    } else {
+        // SAFETY: an untagged target is a task's header, alive while it is
+        // recorded (see the invariant).
+        PollTarget::Task(unsafe { (*target.cast::<Header>()).origin })
+    }
+}
+
+/// Restores the previous owner (see `Inner::enter_owner`).
+#[derive(Debug)]
+pub(crate) struct OwnerGuard {
+    /// The owner when the guard was made (null outside any poll).
+    previous: *const Inner,
+}
+
+impl Drop for OwnerGuard {
+    #[inline]
+    fn drop(&mut self) {
+        POLLED.with(|p| p.owner.set(self.previous));
+    }
+}
+
+/// What a poll of an executor's task or future runs inside (see
+/// `Inner::enter_poll_task`); for the lifetime of the task's header borrow.
+pub(crate) struct PollScope<'a> {
+    /// Puts the record back.
+    _polled: PolledGuard<'a>,
+    /// The runtime context (feature `tokio`).
+    _context: PollContext<'a>,
+}
+
+/// Restores the previous owner and target.
+struct PolledGuard<'a> {
+    /// The owner when the guard was made.
+    owner: *const Inner,
+    /// The target when the guard was made.
+    target: *const (),
+    /// The task header borrowed while the guard lives.
+    _task: PhantomData<&'a Header>,
+}
+
+impl Drop for PolledGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        POLLED.with(|p| {
+            p.owner.set(self.owner);
+            p.target.set(self.target);
+        });
+    }
+}
+
+/// Keeps a runtime context entered while an executor's task or future is
+/// polled (feature `tokio`); nothing otherwise.
+#[cfg(feature = "tokio")]
+pub(crate) type PollContext<'a> = Option<::tokio::runtime::EnterGuard<'a>>;
+#[cfg(not(feature = "tokio"))]
+pub(crate) type PollContext<'a> = PhantomData<&'a ()>;
+
+impl Inner {
+    /// Marks this executor as the owner of what is polled until the guard
+    /// drops (`Executor::current`).
+    #[inline]
+    pub(crate) fn enter_owner(&self) -> OwnerGuard {
+        OwnerGuard {
+            previous: POLLED.with(|p| p.owner.replace(self as *const Inner)),
+        }
+    }
+
+    /// Enters the scope of a poll of this executor's task, whose header is
+    /// `task`: the owner (as `enter_owner` does), the task as what is
+    /// polled, and with feature `tokio` the runtime context.
+    #[inline]
+    pub(crate) fn enter_poll_task<'a>(&'a self, task: &'a Header) -> PollScope<'a> {
+        self.enter_poll(NonNull::from(task).as_ptr().cast_const().cast())
+    }
+
+    /// `enter_poll_task` for the future of the `block_on` called at
+    /// `location`.
+    #[inline]
+    pub(crate) fn enter_poll_root(&self, location: &'static Location<'static>) -> PollScope<'_> {
+        let location: *const Location<'static> = location;
+        self.enter_poll(location.map_addr(|a| a | ROOT_TAG).cast())
+    }
+
+    /// See `enter_poll_task`.
+    #[inline]
+    fn enter_poll<'a>(&'a self, target: *const ()) -> PollScope<'a> {
+        let (owner, target) = POLLED.with(|p| {
+            (
+                p.owner.replace(self as *const Inner),
+                p.target.replace(target),
+            )
+        });
+        PollScope {
+            _polled: PolledGuard {
+                owner,
+                target,
+                _task: PhantomData,
+            },
+            _context: self.poll_context(),
+        }
+    }
+}
