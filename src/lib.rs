@@ -234,12 +234,44 @@
 //! plain thread-locals for the length of a poll or a call: a task polled by
 //! a nested loop sees it as the caller left it. That includes tokio's
 //! `task_local!` (a tokio scope entered by task A is visible to every task
-//! A's nested loop polls), `tracing`'s current span (a span that task A has
-//! entered, by `Instrument` or `Span::enter`, is the parent of what the
-//! tasks of A's nested loop record, unless they are instrumented
-//! themselves), `tracing::dispatcher::with_default`, and `std::thread_local!`
-//! values of your own. Use nestloop's `task_local!` for per-task context in
-//! code that nests.
+//! A's nested loop polls), `tracing`'s current span without feature
+//! `tracing` (a span that task A has entered, by `Instrument` or
+//! `Span::enter`, is where the tasks of A's nested loop record, unless they
+//! are instrumented themselves; with the feature each task has a span of
+//! its own, see below), `tracing::dispatcher::with_default`, and
+//! `std::thread_local!` values of your own. Use nestloop's `task_local!`
+//! for per-task context in code that nests.
+//!
+//! # Tracing
+//!
+//! With feature `tracing`, every task runs in a span of its own, entered on
+//! each poll (and around the drop of its future): level INFO, target
+//! `nestloop::task`, name `task`, with the fields `task.id` (its
+//! [`TaskId`]), `task.name` (when [`TaskBuilder::name`] gave one) and
+//! `loc.file`, `loc.line`, `loc.col` (where it was spawned), as tokio names
+//! the fields of its task spans. The span has no parent, as tokio's do, so
+//! an event is recorded in the span of the task that emitted it even when a
+//! nested loop polls that task inside another task's poll, with the
+//! caller's spans still entered below it. A filter such as
+//! `nestloop::task=off` turns the spans off (and with them that
+//! attribution).
+//!
+//! nestloop's own events have target `nestloop`: at DEBUG, "nested loop
+//! entered" and "nested loop left" (fields `depth`, `called_at`,
+//! `unwinding`), and the deadlock and depth-limit reports, recorded just
+//! before their panic with the same text; at TRACE, "loop waits" each time
+//! a loop finds nothing ready and sleeps. A nested `block_on` whose future
+//! is ready at its first poll runs no loop and records nothing.
+//!
+//! ```
+//! # #[cfg(feature = "tracing")] {
+//! let handle = nestloop::TaskBuilder::new().name("fetch").spawn(async {
+//!     // Recorded in span `task{task.id=.. task.name="fetch" loc.file=..}`.
+//!     tracing::info!("fetching");
+//! });
+//! nestloop::block_on(handle).unwrap();
+//! # }
+//! ```
 //!
 //! # Diagnostics
 //!

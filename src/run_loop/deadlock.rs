@@ -50,7 +50,7 @@ pub(super) fn check_deadlock(ts: &ThreadState, root: &RootState, active: &[Execu
          further down the stack (that task called this block_on, and can only resume after \
          it returns)"
     };
-    panic!(
+    super::report(format!(
         "nestloop: deadlock in block_on at nesting depth {}: its future is pending, {why}, so \
          nothing can ever wake it. Await instead of nesting a block_on where the future needs \
          the caller, make sure something that still runs (a task, a timer, another thread) \
@@ -58,7 +58,7 @@ pub(super) fn check_deadlock(ts: &ThreadState, root: &RootState, active: &[Execu
          Executor::builder().detect_deadlock(false).\n{}",
         ts.depth(),
         Abridged(&ts.snapshot(Innermost::Waiting)),
-    );
+    ));
 }
 
 /// `check_deadlock` while the thread exits (whatever the executor's
@@ -77,7 +77,7 @@ pub(super) fn check_exiting(ts: &ThreadState, root: &RootState) {
     if clones != awaiting {
         return; // a waker elsewhere (another thread, a channel): it may wake
     }
-    panic!(
+    super::report(format!(
         "nestloop: this thread is exiting: a block_on at nesting depth {} waits for a task, but \
          the thread's executors are shutting down and no task will run again. Finish such work \
          before the thread ends (block_on or await it before the thread's main function \
@@ -85,7 +85,7 @@ pub(super) fn check_exiting(ts: &ThreadState, root: &RootState) {
          runs futures that need no task (timers, other threads).\n{}",
         ts.depth(),
         Abridged(&ts.snapshot(Innermost::Waiting)),
-    );
+    ));
 }
 
 /// How many clones of the future's waker exist (the loop holds two

@@ -19,12 +19,12 @@ pub(super) fn check_enter(executor: &Executor, ts: &ThreadState, mark: usize) ->
     let depth = index + 1;
     let max_depth = executor.inner.max_depth;
     if depth > max_depth {
-        panic!(
+        super::report(format!(
             "nestloop: nesting depth limit reached: this call would run loop number {depth} on \
              this thread, but max_depth is {max_depth}. Await the future instead of nesting \
              another block_on, or raise the limit with Executor::builder().max_depth(n).\n{}",
             Abridged(&ts.snapshot(Innermost::Polling)),
-        );
+        ));
     }
     if depth == 1 {
         return index; // the outermost loop: no nesting to bound
@@ -34,7 +34,7 @@ pub(super) fn check_enter(executor: &Executor, ts: &ThreadState, mark: usize) ->
             let level = ts.last_level_stack(mark);
             let needed = STACK_RESERVE + 2 * level;
             if remaining < needed {
-                panic!(
+                super::report(format!(
                     "nestloop: not enough stack for nesting depth {depth}: {} KiB left, the \
                      previous level used {} KiB and {} KiB are kept for unwinding. Await the \
                      future instead of nesting another block_on, or run the loops on a thread \
@@ -43,16 +43,16 @@ pub(super) fn check_enter(executor: &Executor, ts: &ThreadState, mark: usize) ->
                     level / 1024,
                     STACK_RESERVE / 1024,
                     Abridged(&ts.snapshot(Innermost::Polling)),
-                );
+                ));
             }
         }
-        None if depth > UNKNOWN_STACK_MAX_DEPTH => panic!(
+        None if depth > UNKNOWN_STACK_MAX_DEPTH => super::report(format!(
             "nestloop: nesting depth limit reached: this call would run loop number {depth} on \
              this thread, whose stack size cannot be read here, so at most \
              {UNKNOWN_STACK_MAX_DEPTH} loops nest. Await the future instead of nesting another \
              block_on.\n{}",
             Abridged(&ts.snapshot(Innermost::Polling)),
-        ),
+        )),
         None => {}
     }
     index

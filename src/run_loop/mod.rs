@@ -334,6 +334,48 @@ enum Step {
     Idle(Rc<[Executor]>),
 }
 
+/// Panics with `message`, one of the reports of the loop's checks (deadlock,
+/// depth limit); with feature `tracing`, records it first as a debug event
+/// of target `nestloop`.
+#[cold]
+fn report(message: String) -> ! {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(target: "nestloop", "{message}");
+    panic!("{message}")
+}
+
+/// Feature `tracing`: debug events of target `nestloop` when a nested loop
+/// starts and when it ends (returns or unwinds), with its depth.
+#[cfg(feature = "tracing")]
+struct NestedLoopEvents {
+    depth: usize,
+}
+
+#[cfg(feature = "tracing")]
+impl NestedLoopEvents {
+    fn enter(depth: usize, location: &'static Location<'static>) -> Self {
+        tracing::debug!(
+            target: "nestloop",
+            depth,
+            called_at = %location,
+            "nested loop entered",
+        );
+        NestedLoopEvents { depth }
+    }
+}
+
+#[cfg(feature = "tracing")]
+impl Drop for NestedLoopEvents {
+    fn drop(&mut self) {
+        tracing::debug!(
+            target: "nestloop",
+            depth = self.depth,
+            unwinding = std::thread::panicking(),
+            "nested loop left",
+        );
+    }
+}
+
 /// Runs the loop of one frame, the call made at `location`, until its
 /// future is done (`own` is `Some`) or nothing is ready
 /// (`run_until_stalled`). Returns the number of polls, or `Err` when an
@@ -348,6 +390,8 @@ fn drive(
     // What the loop runs besides tasks and `block_on` futures (a reactor's
     // tasks, wakers) sees no task-locals.
     let _locals = task_local::enter_new_poll();
+    #[cfg(feature = "tracing")]
+    let _traced = (index != 0).then(|| NestedLoopEvents::enter(index + 1, location));
     let mut driver = Driver {
         ts,
         executor,

@@ -24,6 +24,13 @@ impl Driver<'_> {
     /// pending, then waits until a wake or the next timer.
     pub(super) fn park(&self, root: &RootState, active: &[Executor]) {
         let deadline = self.before_wait(root, active);
+        #[cfg(feature = "tracing")]
+        tracing::trace!(
+            target: "nestloop",
+            depth = self.ts.depth(),
+            timeout = ?deadline.map(|d| d.saturating_duration_since(std::time::Instant::now())),
+            "loop waits: nothing is ready",
+        );
         // At thread exit tokio's own thread-locals may be gone: the loop
         // parks the plain way then.
         #[cfg(feature = "tokio")]

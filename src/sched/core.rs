@@ -7,7 +7,7 @@ use std::panic::Location;
 use super::polled::PollContext;
 use super::{Inner, SharedHold};
 use crate::sync::{Ordering, fence};
-use crate::task::{self, JoinHandle, TaskRef};
+use crate::task::{self, JoinHandle, Origin, TaskRef};
 
 impl Inner {
     /// See [`Executor::spawn`](crate::Executor::spawn): a task spawned at
@@ -23,29 +23,15 @@ impl Inner {
         F: Future + 'static,
         F::Output: 'static,
     {
-        match name {
-            None => self.spawn_unnamed(future, location),
-            Some(name) => {
-                let handle = self.spawn_unnamed(future, location);
-                self.names.name(handle.id(), name);
-                handle
-            }
-        }
-    }
-
-    /// `spawn` without a name.
-    fn spawn_unnamed<F>(
-        &self,
-        future: F,
-        location: &'static Location<'static>,
-    ) -> JoinHandle<F::Output>
-    where
-        F: Future + 'static,
-        F::Output: 'static,
-    {
-        let task = task::new_local(future, SharedHold::local(self), location);
+        let origin = Origin::new(location);
+        #[cfg(feature = "tracing")]
+        let future = task::Traced::new(future, origin, name);
+        let task = task::new_local(future, SharedHold::local(self), origin);
         self.tasks.push(task.listed);
         self.queue.push(task.queued);
+        if let Some(name) = name {
+            self.names.name(task.id, name);
+        }
         JoinHandle::new(task.handle, task.id)
     }
 

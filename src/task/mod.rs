@@ -38,7 +38,8 @@
 //! * `harness.rs`: what running, cancelling, finishing, aborting and
 //!   joining a task do, whatever its future type (safe code);
 //! * `join.rs`: [`JoinHandle`], [`AbortHandle`], [`JoinError`];
-//! * `origin.rs`: [`TaskId`] and a task's spawn location.
+//! * `origin.rs`: [`TaskId`] and a task's spawn location;
+//! * `traced.rs` (feature `tracing`): the span a task's future runs in.
 //!
 //! Everything here exposes a safe API to the rest of the crate, which has
 //! `#![deny(unsafe_code)]`.
@@ -53,6 +54,8 @@ mod state;
 mod task_ref;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "tracing")]
+mod traced;
 mod typed;
 mod waker;
 
@@ -62,5 +65,7 @@ pub use join::{AbortHandle, JoinError, JoinHandle};
 pub(crate) use origin::Origin;
 pub use origin::TaskId;
 pub(crate) use task_ref::TaskRef;
+#[cfg(feature = "tracing")]
+pub(crate) use traced::Traced;
 pub(crate) use typed::{new_local, new_remote};
 pub(crate) use waker::root_waker;

@@ -20,7 +20,6 @@
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
-use std::panic::Location;
 use std::task::{Context, Poll};
 
 use super::harness;
@@ -161,19 +160,14 @@ pub(crate) struct LocalTask<T> {
     pub(crate) handle: JoinRef<T>,
 }
 
-/// Creates a task for `Executor::spawn`: owned by this thread, scheduled,
-/// with a handle.
+/// Creates a task for `Executor::spawn`, the one `origin` names: owned by
+/// this thread, scheduled, with a handle.
 #[inline]
-pub(crate) fn new_local<F>(
-    future: F,
-    shared: SharedHold,
-    location: &'static Location<'static>,
-) -> LocalTask<F::Output>
+pub(crate) fn new_local<F>(future: F, shared: SharedHold, origin: Origin) -> LocalTask<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let origin = Origin::new(location);
     let task = Task::<F>::allocate(future, shared, State::new_local(3), origin);
     // SAFETY: the second and third of the counts `State::new_local(3)`
     // gave the new task.
@@ -204,16 +198,11 @@ pub(crate) struct RemoteTask<T> {
 
 /// Creates a task for `Spawner::spawn`: owned by the executor's thread,
 /// scheduled, with a handle, not yet adopted.
-pub(crate) fn new_remote<F>(
-    future: F,
-    shared: SharedHold,
-    location: &'static Location<'static>,
-) -> RemoteTask<F::Output>
+pub(crate) fn new_remote<F>(future: F, shared: SharedHold, origin: Origin) -> RemoteTask<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let origin = Origin::new(location);
     let task = Task::<F>::allocate(future, shared, State::new_remote(2), origin);
     // SAFETY: the second of the counts `State::new_remote(2)` gave the new
     // task.
