@@ -11,10 +11,11 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
 use futures::task::AtomicWaker;
 use parking_lot::Mutex;
+use slab::Slab;
 
 use crate::sched::Executor;
 use crate::task::{AbortHandle, JoinError, JoinHandle};
@@ -61,12 +62,8 @@ use crate::task::{AbortHandle, JoinError, JoinHandle};
 /// });
 /// ```
 pub struct JoinSet<T> {
-    /// The tasks, by index; `None` for a free index.
-    entries: Vec<Option<Entry<T>>>,
-    /// The free indexes of `entries`.
-    free: Vec<usize>,
-    /// How many entries are taken.
-    len: usize,
+    /// The tasks, by index (indexes are reused).
+    entries: Slab<Entry<T>>,
     /// Stamps each new entry, so a wake meant for an entry that left tells
     /// itself apart from the one now at its index.
     next_generation: u64,
@@ -137,24 +134,6 @@ impl Woken {
     }
 }
 
-/// An entry's waker.
-struct EntryWaker {
-    /// The entry.
-    key: Key,
-    /// Its set's queue.
-    woken: Arc<Woken>,
-}
-
-impl Wake for EntryWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.push(self.key);
-    }
-}
-
 impl<T> JoinSet<T> {
     /// An empty set.
     ///
@@ -166,9 +145,7 @@ impl<T> JoinSet<T> {
     /// ```
     pub fn new() -> Self {
         JoinSet {
-            entries: Vec::new(),
-            free: Vec::new(),
-            len: 0,
+            entries: Slab::new(),
             next_generation: 0,
             woken: Arc::default(),
         }
@@ -187,7 +164,7 @@ impl<T> JoinSet<T> {
     /// assert_eq!(set.len(), 0);
     /// ```
     pub fn len(&self) -> usize {
-        self.len
+        self.entries.len()
     }
 
     /// Whether the set holds no task.
@@ -199,7 +176,7 @@ impl<T> JoinSet<T> {
     /// assert!(set.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.entries.is_empty()
     }
 
     /// Adds a task spawned some other way, such as with
@@ -218,14 +195,12 @@ impl<T> JoinSet<T> {
     pub fn push(&mut self, handle: JoinHandle<T>) -> AbortHandle {
         let aborter = handle.abort_handle();
         let key = Key {
-            index: self.free.pop().unwrap_or(self.entries.len()),
+            index: self.entries.vacant_key(),
             generation: self.next_generation,
         };
         self.next_generation += 1;
-        let waker = Waker::from(Arc::new(EntryWaker {
-            key,
-            woken: Arc::clone(&self.woken),
-        }));
+        let woken = Arc::clone(&self.woken);
+        let waker = waker_fn::waker_fn(move || woken.push(key));
         // Polled now, so the handle holds the entry's waker from the start
         // and results come back in the order the tasks finish.
         let mut slot = Slot::Waiting(handle);
@@ -233,23 +208,18 @@ impl<T> JoinSet<T> {
             slot = Slot::Done(Some(result));
             self.woken.push(key);
         }
-        let entry = Some(Entry {
+        self.entries.insert(Entry {
             generation: key.generation,
             slot,
             waker,
         });
-        match self.entries.get_mut(key.index) {
-            Some(free) => *free = entry,
-            None => self.entries.push(entry),
-        }
-        self.len += 1;
         aborter
     }
 
     /// The next result among the woken entries; registers `waiter` (when
     /// given) if there is none.
     fn next_finished(&mut self, waiter: Option<&Waker>) -> Poll<Option<Result<T, JoinError>>> {
-        if self.len == 0 {
+        if self.entries.is_empty() {
             return Poll::Ready(None);
         }
         loop {
@@ -268,16 +238,14 @@ impl<T> JoinSet<T> {
                 }
             };
             // A wake of an entry that has left (its index may be reused).
-            let Some(Some(entry)) = self.entries.get_mut(key.index) else {
+            let Some(entry) = self.entries.get_mut(key.index) else {
                 continue;
             };
             if entry.generation != key.generation {
                 continue;
             }
             if let Some(result) = entry.slot.poll(&entry.waker) {
-                self.entries[key.index] = None;
-                self.free.push(key.index);
-                self.len -= 1;
+                self.entries.remove(key.index);
                 return Poll::Ready(Some(result));
             }
         }
@@ -369,7 +337,7 @@ impl<T> JoinSet<T> {
     /// });
     /// ```
     pub fn abort_all(&mut self) {
-        for entry in self.entries.iter().flatten() {
+        for (_, entry) in &self.entries {
             if let Slot::Waiting(handle) = &entry.slot {
                 handle.abort();
             }
@@ -391,8 +359,6 @@ impl<T> JoinSet<T> {
     /// ```
     pub fn detach_all(&mut self) {
         self.entries.clear();
-        self.free.clear();
-        self.len = 0;
         self.woken.queue.lock().clear();
     }
 
