@@ -7,7 +7,7 @@ use std::panic::Location;
 use super::polled::PollContext;
 use super::{Inner, SharedHold};
 use crate::sync::{Ordering, fence};
-use crate::task::{self, JoinHandle, Origin, TaskRef};
+use crate::task::{self, JoinHandle, TaskRef};
 
 impl Inner {
     /// See [`Executor::spawn`](crate::Executor::spawn): a task spawned at
@@ -23,9 +23,7 @@ impl Inner {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let origin = Origin::new(location);
-        #[cfg(feature = "tracing")]
-        let future = task::Traced::new(future, origin, name);
+        let (origin, future) = task::prepare(future, location, name);
         let task = task::new_local(future, SharedHold::local(self), origin);
         self.tasks.push(task.listed);
         self.queue.push(task.queued);

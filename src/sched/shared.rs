@@ -6,7 +6,7 @@ use std::panic::Location;
 
 use super::{Shared, SharedHold};
 use crate::sync::{Arc, Ordering, fence};
-use crate::task::{self, JoinHandle, Origin, TaskRef};
+use crate::task::{self, JoinHandle, TaskRef};
 
 impl Shared {
     /// See [`Spawner::spawn`](crate::Spawner::spawn) (spawned at
@@ -23,9 +23,7 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let origin = Origin::new(location);
-        #[cfg(feature = "tracing")]
-        let future = task::Traced::new(future, origin, None);
+        let (origin, future) = task::prepare(future, location, None);
         let task = task::new_remote(future, SharedHold::remote(this), origin);
         this.unadopted.fetch_add(1, Ordering::AcqRel);
         this.push_remote(task.queued);

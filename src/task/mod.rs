@@ -65,7 +65,25 @@ pub use join::{AbortHandle, JoinError, JoinHandle};
 pub(crate) use origin::Origin;
 pub use origin::TaskId;
 pub(crate) use task_ref::TaskRef;
-#[cfg(feature = "tracing")]
-pub(crate) use traced::Traced;
 pub(crate) use typed::{new_local, new_remote};
 pub(crate) use waker::root_waker;
+
+/// A new task, spawned at `location` and named `name`: its origin (a fresh
+/// id), and its future as the task holds it (with feature `tracing`,
+/// inside the task's span; as given otherwise).
+#[inline]
+pub(crate) fn prepare<F: std::future::Future>(
+    future: F,
+    location: &'static std::panic::Location<'static>,
+    name: Option<&str>,
+) -> (
+    Origin,
+    impl std::future::Future<Output = F::Output> + use<F>,
+) {
+    let origin = Origin::new(location);
+    #[cfg(feature = "tracing")]
+    let future = traced::Traced::new(future, origin, name);
+    #[cfg(not(feature = "tracing"))]
+    let _ = name;
+    (origin, future)
+}
