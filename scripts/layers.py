@@ -19,6 +19,7 @@ import sys
 
 LAYERS = [
     ["sync", "yield_now", "tokio"],  # the loom shim; leaves that name no module
+    ["thread_context"],  # the one thread-local, shared by copies of a build
     ["task_local"],  # task-local keys, and the poll marks the loops set
     ["park"],  # thread identity, wakeups, the timer heap
     ["reactor"],  # async-io's and tokio's reactors, driven while a loop waits

@@ -368,6 +368,7 @@ mod sched;
 mod sync;
 mod task;
 pub mod task_local;
+mod thread_context;
 pub mod time;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]

@@ -34,24 +34,14 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::sync::thread_locals;
+use crate::thread_context::{self, ThreadContext};
 
-/// Which poll is running on this thread (see the module docs).
-struct Marks {
-    /// The running poll's mark (0: none of nestloop's, e.g. `main`).
-    current: Cell<u64>,
-    /// The last mark handed out.
-    last: Cell<u64>,
-}
-
-thread_locals! {
-    /// This thread's marks.
-    static MARKS: Marks = const {
-        Marks {
-            current: Cell::new(0),
-            last: Cell::new(0),
-        }
-    };
+/// Which poll is running on this thread (see the module docs): the running
+/// poll's mark (0: none of nestloop's, e.g. `main`), and the last mark
+/// handed out. They live in the thread's context, and only this module
+/// touches them.
+fn marks(cx: &ThreadContext) -> (&Cell<u64>, &Cell<u64>) {
+    (&cx.mark_current, &cx.mark_last)
 }
 
 /// The mark of a poll (see the module docs).
@@ -70,25 +60,26 @@ pub(crate) struct MarkGuard {
 impl Drop for MarkGuard {
     #[inline]
     fn drop(&mut self) {
-        MARKS.with(|m| m.current.set(self.previous));
+        thread_context::with(|cx| marks(cx).0.set(self.previous));
     }
 }
 
 /// The running poll's mark.
 #[inline]
 pub(crate) fn current_poll() -> PollMark {
-    PollMark(MARKS.with(|m| m.current.get()))
+    PollMark(thread_context::with(|cx| marks(cx).0.get()))
 }
 
 /// Runs under a fresh mark until the guard drops: a loop, an aborted
 /// task's drop.
 #[inline]
 pub(crate) fn enter_new_poll() -> MarkGuard {
-    MARKS.with(|m| {
-        let mark = m.last.get() + 1;
-        m.last.set(mark);
+    thread_context::with(|cx| {
+        let (current, last) = marks(cx);
+        let mark = last.get() + 1;
+        last.set(mark);
         MarkGuard {
-            previous: m.current.replace(mark),
+            previous: current.replace(mark),
         }
     })
 }
@@ -98,7 +89,7 @@ pub(crate) fn enter_new_poll() -> MarkGuard {
 #[inline]
 pub(crate) fn enter_poll_of(mark: PollMark) -> MarkGuard {
     MarkGuard {
-        previous: MARKS.with(|m| m.current.replace(mark.0)),
+        previous: thread_context::with(|cx| marks(cx).0.replace(mark.0)),
     }
 }
 

@@ -4,30 +4,8 @@
 
 use std::rc::{Rc, Weak};
 
-use super::{EXIT, ThreadState, try_with};
+use super::ThreadState;
 use crate::sched::{self, Config, Executor, Inner};
-
-/// Shuts the thread's executors down at thread exit while the thread's
-/// state is still reachable (its destructor runs before `STATE`'s, having
-/// been registered after it): destructors of the tasks' futures may then
-/// call `spawn` (the handle resolves to cancelled) and `block_on` (it runs
-/// if its future needs no task; see `ThreadState::exit`).
-#[derive(Debug)]
-pub(super) struct ExitGuard;
-
-impl Drop for ExitGuard {
-    fn drop(&mut self) {
-        try_with(ThreadState::exit);
-    }
-}
-
-/// Registers the thread-exit shutdown (`ExitGuard`); call only once `STATE`
-/// is initialized. Thread-locals are destroyed in the reverse order of their
-/// first use, so `EXIT`'s destructor runs before `STATE`'s, which the
-/// shutdown uses.
-fn arm_exit_guard() {
-    let _ = EXIT.try_with(|_| ());
-}
 
 impl ThreadState {
     /// The executors every loop on this thread drives: those that have a
@@ -62,7 +40,7 @@ impl ThreadState {
     /// `Executor::current()`.
     pub(crate) fn current(&self) -> Option<Executor> {
         self.materialize();
-        let owner = sched::owner();
+        let owner = sched::owner(self.here);
         if !owner.is_null() {
             // The owner of what is being polled has a frame, or is the
             // default executor (only those executors' tasks and futures are
@@ -124,7 +102,6 @@ impl ThreadState {
     /// Creates an executor of this thread and records it.
     pub(crate) fn new_executor(&self, config: Config) -> Executor {
         let inner = Inner::new(config, self.signal().clone());
-        arm_exit_guard();
         let mut registry = self.registry.borrow_mut();
         registry.retain(|r| r.strong_count() > 0);
         registry.push(Rc::downgrade(&inner));

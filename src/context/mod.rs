@@ -21,12 +21,14 @@ use std::task::Poll;
 
 use crate::park::{BatchPause, ThreadSignal, TimerHeap};
 use crate::sched::{self, Executor, Inner, PollTarget};
-use crate::sync::{Arc, thread_locals};
+use crate::sync::Arc;
+use crate::thread_context::Here;
 
 mod executors;
 mod lent;
 mod root_table;
 mod roots;
+mod slot;
 mod snapshot;
 
 pub(crate) use snapshot::{Abridged, Innermost};
@@ -36,7 +38,6 @@ use lent::LentExecutor;
 pub(crate) use root_table::PollRoot;
 use root_table::RootTable;
 
-use executors::ExitGuard;
 pub(crate) use roots::RootState;
 use roots::new_root_state;
 
@@ -76,6 +77,8 @@ impl Frame {
 
 /// Everything nestloop keeps per thread.
 pub(crate) struct ThreadState {
+    /// This thread's context, for the poll record.
+    here: Here,
     /// Unparks this thread; shared with wakers and executors.
     signal: Arc<ThreadSignal>,
     /// The active loops, outermost first. Read through `frames()` and
@@ -126,27 +129,17 @@ pub(crate) struct ThreadState {
 
 impl Drop for ThreadState {
     fn drop(&mut self) {
-        // Normally done by `ExitGuard` already, while this state was still
-        // reachable; here for what was spawned since, and for threads whose
-        // thread-locals are destroyed in another order.
+        // Done by its owner already, while this state was still reachable
+        // (see `slot.rs`); here for what was spawned since.
         self.exit();
         self.default_executor.get_mut().take();
     }
 }
 
-thread_locals! {
-    /// Everything above, for this thread (see `ThreadState`).
-    static STATE: ThreadState = ThreadState::new();
-
-    /// Runs the thread-exit shutdown before `STATE` is destroyed; touched
-    /// once `STATE` exists (see `ExitGuard`).
-    static EXIT: ExitGuard = const { ExitGuard };
-}
-
 /// Runs `f` with this thread's state; `None` while the thread is exiting.
 #[inline]
 pub(crate) fn try_with<R>(f: impl FnOnce(&ThreadState) -> R) -> Option<R> {
-    STATE.try_with(f).ok()
+    slot::try_with(f)
 }
 
 /// Runs `f` with this thread's state; panics while the thread is exiting.
@@ -175,9 +168,10 @@ pub(crate) fn stack_mark() -> usize {
 
 impl ThreadState {
     /// The state of a thread that has not run nestloop code yet.
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let signal = ThreadSignal::for_current_thread();
         ThreadState {
+            here: Here::get(),
             outermost_root: new_root_state(&signal),
             signal,
             frames: RefCell::new(Vec::new()),

@@ -7,8 +7,6 @@
 //! entered: `std`'s park token closes the race between checking for work and
 //! parking.
 
-use std::sync::atomic::AtomicU64;
-
 mod batch;
 #[cfg(any(feature = "async-io", feature = "tokio"))]
 mod reactor_waker;
@@ -22,43 +20,23 @@ pub(crate) use root_waker::RootWaker;
 pub(crate) use timers::{TimerHeap, TimerShared};
 
 use crate::sync::thread::{self, Thread};
-use crate::sync::{Arc, AtomicBool, Ordering, thread_locals};
+use std::time::Instant;
 
-/// Source of thread keys; 0 means "not assigned yet". `std`'s atomic, not
-/// the shim's: a static outlives loom's models, and the count only needs to
-/// be unique.
-static NEXT_THREAD_KEY: AtomicU64 = AtomicU64::new(1);
+use crate::sync::{Arc, AtomicBool, Ordering};
+use crate::thread_context::{self, ThreadContext};
 
-thread_locals! {
-    /// This thread's key; never reused by another thread, unlike `ThreadId`
-    /// comparisons through addresses. Const and without a destructor, so it
-    /// works during thread-local destruction too.
-    static THREAD_KEY: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-/// A number unique to the calling thread for the life of the process.
+/// A number unique to the calling thread for the life of the process (see
+/// `ThreadContext::key`).
 #[inline]
 pub(crate) fn thread_key() -> u64 {
-    THREAD_KEY.with(key_in)
+    thread_context::with(ThreadContext::key)
 }
 
 /// `thread_key`, or `None` where thread-locals are gone (only under loom,
 /// whose thread-locals are unreachable while a thread exits).
 #[inline]
 pub(crate) fn try_thread_key() -> Option<u64> {
-    THREAD_KEY.try_with(key_in).ok()
-}
-
-/// The key in `THREAD_KEY`, assigned on first use.
-#[inline]
-fn key_in(key: &std::cell::Cell<u64>) -> u64 {
-    let k = key.get();
-    if k != 0 {
-        return k;
-    }
-    let k = NEXT_THREAD_KEY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    key.set(k);
-    k
+    thread_context::try_with(ThreadContext::key)
 }
 
 /// One per thread that runs loops: unparks it and flags woken roots.
@@ -66,6 +44,11 @@ fn key_in(key: &std::cell::Cell<u64>) -> u64 {
 pub(crate) struct ThreadSignal {
     /// Unparked by wakes from other threads.
     thread: Thread,
+    /// Parks the thread, in the copy of nestloop (and of `std`) that made
+    /// this signal: copies sharing the thread's state may each link a
+    /// `std` of their own, whose `park` waits on a token of its own, which
+    /// `thread`'s unpark would never reach.
+    park: fn(Option<Instant>),
     /// That thread's key, to skip unparking ourselves.
     key: u64,
     /// Some `block_on` future of this thread was woken since the loops last
@@ -85,6 +68,7 @@ impl ThreadSignal {
     pub(crate) fn for_current_thread() -> Arc<Self> {
         Arc::new(ThreadSignal {
             thread: thread::current(),
+            park: thread::park,
             key: thread_key(),
             roots_woken: AtomicBool::new(false),
             interrupted: AtomicBool::new(false),
@@ -96,6 +80,13 @@ impl ThreadSignal {
     /// The key of the thread this signal belongs to.
     pub(crate) fn key(&self) -> u64 {
         self.key
+    }
+
+    /// Parks the calling thread, this signal's, until it is unparked or
+    /// `deadline` passes.
+    #[inline]
+    pub(crate) fn park(&self, deadline: Option<Instant>) {
+        (self.park)(deadline)
     }
 
     /// Whether the calling thread is this signal's thread.
@@ -183,5 +174,3 @@ impl ThreadSignal {
         self.roots_woken.load(Ordering::Acquire)
     }
 }
-
-pub(crate) use thread::park;

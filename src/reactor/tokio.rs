@@ -32,7 +32,8 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 
-use crate::park::{self, ThreadSignal};
+use crate::park::ThreadSignal;
+use crate::thread_context;
 
 /// How early tokio's timer is asked to end a park before a nestloop
 /// deadline. tokio rounds a deadline up to its next 1 ms tick, and the
@@ -45,9 +46,10 @@ const TOKIO_TIMER_SLACK: Duration = Duration::from_millis(2);
 /// executors each have their own.
 pub(crate) const OTHER_RUNTIMES_EVERY: Duration = Duration::from_millis(1);
 
-thread_local! {
-    /// This thread is inside a runtime's `block_on` for a park or a turn.
-    static IN_RUNTIME: Cell<bool> = const { Cell::new(false) };
+/// Whether this thread is inside a runtime's `block_on` for a park or a
+/// turn (kept in the thread's context; only this file touches it).
+fn in_runtime_flag<R>(f: impl FnOnce(&Cell<bool>) -> R) -> R {
+    thread_context::with(|cx| f(&cx.in_tokio_runtime))
 }
 
 /// Panics with advice if this thread is inside a park or turn of a
@@ -55,7 +57,7 @@ thread_local! {
 /// nested there could not drive the runtime.
 #[inline]
 pub(crate) fn check_not_in_park() {
-    if IN_RUNTIME.get() {
+    if in_runtime_flag(|flag| flag.get()) {
         panic!(
             "nestloop: block_on called from a task spawned with tokio::spawn on the current_thread \
              runtime this thread's nestloop executor drives: tokio polls that task inside the \
@@ -74,10 +76,10 @@ fn in_runtime<R>(rt: &Runtime, f: impl Future<Output = R>) -> R {
     struct Mark;
     impl Drop for Mark {
         fn drop(&mut self) {
-            IN_RUNTIME.set(false);
+            in_runtime_flag(|flag| flag.set(false));
         }
     }
-    IN_RUNTIME.set(true);
+    in_runtime_flag(|flag| flag.set(true));
     let _mark = Mark;
     rt.block_on(f)
 }
@@ -136,6 +138,6 @@ pub(crate) fn park(
         && Instant::now() < deadline
         && !work_arrived()
     {
-        park::park(Some(deadline));
+        signal.park(Some(deadline));
     }
 }

@@ -8,7 +8,6 @@ use std::time::Instant;
 use super::Driver;
 use super::deadlock::{check_deadlock, check_exiting};
 use crate::context::RootState;
-use crate::park;
 #[cfg(any(feature = "async-io", feature = "tokio"))]
 use crate::reactor::{self, TURN_EVERY_POLLS};
 use crate::sched::Executor;
@@ -52,7 +51,7 @@ impl Driver<'_> {
             });
             return;
         }
-        park::park(deadline);
+        self.ts.signal().park(deadline);
     }
 
     /// The checks before a wait; returns its deadline, the next timer's.

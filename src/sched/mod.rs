@@ -35,11 +35,11 @@
 use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::park::ThreadSignal;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, InjectQueue};
 use crate::task::{RunQueue, TaskList, TaskRef};
+use crate::thread_context::Here;
 
 mod core;
 mod hold;
@@ -112,6 +112,8 @@ pub(crate) struct Inner {
     pub(crate) max_depth: usize,
     /// Whether a `block_on` that can never finish panics (R9).
     pub(crate) detect_deadlock: bool,
+    /// Its thread's context: polls reach the poll record through it.
+    pub(crate) here: Here,
     /// How many loop frames of this executor are on its thread's stack.
     pub(crate) loops: Cell<usize>,
     /// The tokio runtime whose context polls enter.
@@ -195,16 +197,15 @@ impl Inner {
                 (Some(rt.handle().clone()), Some(rt))
             }
         };
-        // std's atomic even under loom: ids are not part of any model.
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let inner = Rc::new(Inner {
             shared,
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id: crate::thread_context::next_executor_id(),
             names: names::TaskNames::default(),
             queue: RunQueue::new(),
             tasks: TaskList::new(),
             max_depth: config.max_depth,
             detect_deadlock: config.detect_deadlock,
+            here: Here::get(),
             loops: Cell::new(0),
             #[cfg(feature = "tokio")]
             tokio,

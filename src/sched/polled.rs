@@ -8,14 +8,18 @@
 //! the owner alone: a task's header pointer (low bit 0), or the `&'static`
 //! location of a `block_on` call (low bit 1; both are 8-aligned), or null.
 //!
-//! Invariant: a task pointer in `POLLED.target` points at a live task. Only
-//! `Inner::enter_poll_task` stores one, from a `&'a Header` whose borrow
-//! the `PollScope<'a>` it returns holds, and the scope's guard puts the
-//! previous value back when it drops. Scopes are locals of the calls that
-//! poll (never leaked, never dropped out of order), so they end in the
+//! The record lives in the thread's context (`ThreadContext::polled_owner`
+//! and `polled_target`), which only this file reads or writes.
+//!
+//! Invariant: a task pointer in the record's target points at a live task.
+//! Only `Inner::enter_poll_task` stores one, from a `&'a Header` whose
+//! borrow the `PollScope<'a>` it returns holds, and the scope's guard puts
+//! the previous value back when it drops. Scopes are locals of the calls
+//! that poll (never leaked, never dropped out of order), so they end in the
 //! reverse order they began, on their thread: a value put back belongs to a
-//! scope still alive further down the stack. Upheld here: `POLLED`, the
-//! guards and their fields are private to this file.
+//! scope still alive further down the stack. Upheld here: the record's
+//! fields are touched only by this file, and the guards and their fields
+//! are private to it.
 
 use std::cell::Cell;
 use std::marker::PhantomData;
@@ -23,32 +27,15 @@ use std::panic::Location;
 use std::ptr::NonNull;
 
 use super::Inner;
-use crate::sync::thread_locals;
 use crate::task::Origin;
 use crate::task::cell::Header;
+use crate::thread_context::{self, Here, ThreadContext};
 
-thread_locals! {
-    /// What is being polled on this thread right now, and by whom.
-    static POLLED: Polled = const { Polled::none() };
-}
-
-/// What the thread-local `POLLED` records.
-struct Polled {
-    /// The executor owning the task or `block_on` future being polled (null
-    /// outside any poll).
-    owner: Cell<*const Inner>,
-    /// The task or `block_on` future being polled (see the module docs).
-    target: Cell<*const ()>,
-}
-
-impl Polled {
-    /// Outside any poll.
-    const fn none() -> Polled {
-        Polled {
-            owner: Cell::new(std::ptr::null()),
-            target: Cell::new(std::ptr::null()),
-        }
-    }
+/// The record: the executor owning the task or `block_on` future being
+/// polled (null outside any poll), and that task or future (see the module
+/// docs).
+fn record(cx: &ThreadContext) -> (&Cell<*const ()>, &Cell<*const ()>) {
+    (&cx.polled_owner, &cx.polled_target)
 }
 
 /// The low bit of a target that is a `block_on` call's location.
@@ -56,8 +43,8 @@ const ROOT_TAG: usize = 1;
 
 /// The executor owning the task or future being polled right now, as an
 /// address to compare (null outside any poll).
-pub(crate) fn owner() -> *const Inner {
-    POLLED.with(|p| p.owner.get())
+pub(crate) fn owner(here: Here) -> *const Inner {
+    record(here.context()).0.get().cast()
 }
 
 /// What a loop polls.
@@ -73,7 +60,7 @@ pub(crate) enum PollTarget {
 
 /// The task or `block_on` future being polled right now.
 pub(crate) fn poll_target() -> PollTarget {
-    let target = POLLED.with(|p| p.target.get());
+    let target = thread_context::with(|cx| record(cx).1.get());
     if target.is_null() {
         PollTarget::Nothing
     } else if target.addr() & ROOT_TAG != 0 {
@@ -95,12 +82,14 @@ pub(crate) fn poll_target() -> PollTarget {
 pub(crate) struct OwnerGuard {
     /// The owner when the guard was made (null outside any poll).
     previous: *const Inner,
+    /// The thread's context (the executor's).
+    here: Here,
 }
 
 impl Drop for OwnerGuard {
     #[inline]
     fn drop(&mut self) {
-        POLLED.with(|p| p.owner.set(self.previous));
+        record(self.here.context()).0.set(self.previous.cast());
     }
 }
 
@@ -115,6 +104,8 @@ pub(crate) struct PollScope<'a> {
 
 /// Restores the previous owner and target.
 struct PolledGuard<'a> {
+    /// The thread's context (the executor's).
+    here: Here,
     /// The owner when the guard was made.
     owner: *const Inner,
     /// The target when the guard was made.
@@ -126,10 +117,9 @@ struct PolledGuard<'a> {
 impl Drop for PolledGuard<'_> {
     #[inline]
     fn drop(&mut self) {
-        POLLED.with(|p| {
-            p.owner.set(self.owner);
-            p.target.set(self.target);
-        });
+        let (owner, target) = record(self.here.context());
+        owner.set(self.owner.cast());
+        target.set(self.target);
     }
 }
 
@@ -145,8 +135,13 @@ impl Inner {
     /// drops (`Executor::current`).
     #[inline]
     pub(crate) fn enter_owner(&self) -> OwnerGuard {
+        let here = self.here;
         OwnerGuard {
-            previous: POLLED.with(|p| p.owner.replace(self as *const Inner)),
+            previous: record(here.context())
+                .0
+                .replace((self as *const Inner).cast())
+                .cast(),
+            here,
         }
     }
 
@@ -169,14 +164,13 @@ impl Inner {
     /// See `enter_poll_task`.
     #[inline]
     fn enter_poll<'a>(&'a self, target: *const ()) -> PollScope<'a> {
-        let (owner, target) = POLLED.with(|p| {
-            (
-                p.owner.replace(self as *const Inner),
-                p.target.replace(target),
-            )
-        });
+        let here = self.here;
+        let (owner, previous_target) = record(here.context());
+        let owner = owner.replace((self as *const Inner).cast()).cast::<Inner>();
+        let target = previous_target.replace(target);
         PollScope {
             _polled: PolledGuard {
+                here,
                 owner,
                 target,
                 _task: PhantomData,

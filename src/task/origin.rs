@@ -5,7 +5,6 @@
 use std::fmt;
 use std::num::NonZeroU64;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A task's id: unique among all tasks of the process for its lifetime, and
 /// never 0. Shown by [`nestloop::frames`](crate::frames) and the deadlock
@@ -27,9 +26,9 @@ impl TaskId {
     /// A fresh id.
     #[inline]
     pub(crate) fn next() -> TaskId {
-        // std's atomic even under loom: ids are not part of any model.
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        // Unique in the process, also across copies of nestloop sharing
+        // one state (see `thread_context`).
+        let id = crate::thread_context::next_task_id();
         // 2^64 spawns take centuries: the counter never wraps to 0.
         TaskId(NonZeroU64::new(id).unwrap_or(NonZeroU64::MIN))
     }
