@@ -40,8 +40,8 @@
 //! loop runs, it polls:
 //!
 //! * its own future, when woken;
-//! * the ready tasks of **every executor that has a frame on this thread**,
-//!   in the order they were woken;
+//! * the ready tasks of **every executor created on this thread**, in the
+//!   order they were woken (one run queue per thread);
 //! * the woken futures of outer `block_on` calls, unless they are on the
 //!   stack (they made the nested call);
 //! * the thread's due timers.
@@ -52,11 +52,13 @@
 //! task's panic to its [`JoinHandle`], a `block_on` future's panic out of
 //! that `block_on`, even when a deeper loop polled it.
 //!
-//! The thread's default executor (where [`spawn`] puts tasks outside any
-//! loop) belongs to the thread: every loop on the thread drives it, as
-//! asyncio has one loop per thread. So a task spawned before any loop runs
-//! completes in whichever `block_on` comes next, of any executor.
-//!
+//! There is one loop per thread, as asyncio has: the loops on a thread
+//! share one run queue, into which every executor created on the thread
+//! (the thread's default executor, where [`spawn`] puts tasks outside any
+//! loop, and every [`Executor::new`]) queues its woken tasks. So a task
+//! completes in whichever `block_on` runs next, of any executor, at any
+//! depth; an executor with no ready task costs the loops nothing.
+
 //! # Scheduling
 //!
 //! Tasks run in the order they were woken (FIFO, as asyncio runs its ready
@@ -99,10 +101,13 @@
 //! The behaviour nestloop guarantees, numbered as the code's comments and
 //! the tests cite them:
 //!
-//! * **R1 Nesting.** `block_on` while a loop runs on the thread runs a
-//!   nested loop that drives every executor with a loop on the thread, and
-//!   the thread's default executor, until its own future is done; then it
-//!   returns at once. `run_until_stalled` is a loop too.
+//! * **R1 Nesting, one loop per thread.** `block_on` while a loop runs on
+//!   the thread runs a nested loop until its own future is done; then it
+//!   returns at once. Every loop on a thread, outermost or nested, of any
+//!   executor, drives every executor created on that thread (its tasks,
+//!   timers and wakes), so a task of an executor that has no loop of its
+//!   own runs under whatever loop the thread is in. `run_until_stalled` is
+//!   a loop too.
 //! * **R2 No reentrant poll.** A task or future on the stack is never polled
 //!   again before its poll returns; wakes it gets meanwhile are kept.
 //! * **R3 Outer futures progress.** A woken future of an outer `block_on`

@@ -1,4 +1,5 @@
-//! R6: several executors on one thread, nested inside each other.
+//! R1 and R6: several executors on one thread, driven by every loop of the
+//! thread, nested inside each other.
 
 mod common;
 
@@ -71,21 +72,79 @@ fn executors_nested_inside_each_other_drive_each_others_tasks() {
 }
 
 #[test]
-fn tasks_of_an_executor_without_a_loop_do_not_run() {
+fn every_loop_runs_the_tasks_of_every_executor_of_the_thread() {
     watchdog(|| {
         let a = Executor::new();
         let idle = Executor::new();
         let ran = Rc::new(Cell::new(false));
         let r = ran.clone();
-        let handle = idle.spawn(async move { r.set(true) });
+        let _handle = idle.spawn(async move { r.set(true) });
         a.block_on(async {
             for _ in 0..5 {
                 yield_now().await;
             }
         });
-        assert!(!ran.get(), "a task ran on an executor nobody drives");
-        idle.block_on(handle).unwrap();
-        assert!(ran.get());
+        assert!(
+            ran.get(),
+            "a loop of the thread skipped another executor's task"
+        );
+        assert_eq!(idle.task_count(), 0);
+    });
+}
+
+#[test]
+fn the_free_block_on_runs_a_task_of_a_hand_built_executor() {
+    watchdog(|| {
+        let ex = Executor::new();
+        let handle = ex.spawn(async { 1 });
+        assert_eq!(nestloop::block_on(handle).unwrap(), 1);
+        assert_eq!(ex.task_count(), 0);
+    });
+}
+
+#[test]
+fn one_executors_block_on_awaits_another_executors_task() {
+    watchdog(|| {
+        let ex1 = Executor::new();
+        let ex2 = Executor::new();
+        let handle = ex1.spawn(async {
+            nestloop::time::sleep(std::time::Duration::from_millis(1)).await;
+            "from ex1"
+        });
+        assert_eq!(ex2.block_on(handle).unwrap(), "from ex1");
+    });
+}
+
+#[test]
+fn a_task_spawned_on_an_executor_outside_its_loop_is_awaited_in_the_free_block_on() {
+    watchdog(|| {
+        let ex = Executor::new();
+        let answer = nestloop::block_on(async { ex.spawn(async { 6 * 7 }).await.unwrap() });
+        assert_eq!(answer, 42);
+    });
+}
+
+#[test]
+fn a_hundred_idle_executors_do_not_keep_a_loop_from_its_work() {
+    watchdog(|| {
+        let idle: Vec<_> = (0..100)
+            .map(|_| {
+                let ex = Executor::new();
+                let pending = ex.spawn(std::future::pending::<()>());
+                (ex, pending)
+            })
+            .collect();
+        let ex = Executor::new();
+        let tasks: Vec<_> = (0..100_u32).map(|i| ex.spawn(async move { i })).collect();
+        let sum: u32 = ex.block_on(async {
+            let mut sum = 0;
+            for task in tasks {
+                sum += task.await.unwrap();
+            }
+            sum
+        });
+        assert_eq!(sum, 4950);
+        assert!(idle.iter().all(|(ex, _)| ex.task_count() == 1));
     });
 }
 

@@ -1,66 +1,37 @@
-//! The executors of a thread: those a loop drives (the active ones and the
-//! thread's default executor, R1), every executor created on the thread,
+//! The executors of a thread: its run queue, which every loop drives (R1),
+//! every executor created on the thread, the thread's default executor,
 //! and their shutdown at thread exit.
 
 use std::rc::{Rc, Weak};
 
 use super::ThreadState;
-use crate::sched::{self, Config, Executor, Inner};
+use crate::sched::{self, Config, Executor, Inner, ThreadQueue};
 
 impl ThreadState {
-    /// The executors every loop on this thread drives: those that have a
-    /// loop on this thread, and the thread's default executor (R1: it
-    /// belongs to the thread, as asyncio has one loop per thread).
-    /// None while the thread exits: their tasks are being shut down.
+    /// The thread's run queue, which every executor of the thread shares
+    /// and every loop on the thread runs (R1).
     #[inline]
-    pub(crate) fn active_executors(&self) -> Rc<[Executor]> {
-        self.materialize();
-        let snapshot = self
-            .active_snapshot
-            .take()
-            .unwrap_or_else(|| self.snapshot_active());
-        self.active_snapshot.set(Some(snapshot.clone()));
-        snapshot
-    }
-
-    /// See `active_executors`.
-    #[cold]
-    fn snapshot_active(&self) -> Rc<[Executor]> {
-        if self.exiting.get() {
-            return Rc::new([]);
-        }
-        let active = self.active.borrow();
-        let default = self.default_executor.borrow();
-        let default = default
-            .as_ref()
-            .filter(|d| !active.iter().any(|e| e.ptr_eq(d)));
-        active.iter().chain(default).cloned().collect()
+    pub(crate) fn queue(&self) -> &ThreadQueue {
+        &self.queue
     }
 
     /// `Executor::current()`.
     pub(crate) fn current(&self) -> Option<Executor> {
         self.materialize();
-        let owner = sched::owner(self.here);
-        if !owner.is_null() {
-            // The owner of what is being polled has a frame, or is the
-            // default executor (only those executors' tasks and futures are
-            // polled).
-            let is_owner = |e: &&Executor| std::ptr::eq(Rc::as_ptr(&e.inner), owner);
-            let found = self.active.borrow().iter().find(is_owner).cloned();
-            if found.is_some() {
-                return found;
-            }
-            let default = self
-                .default_executor
-                .borrow()
-                .as_ref()
-                .filter(is_owner)
-                .cloned();
-            if default.is_some() {
-                return default;
-            }
+        if let Some(inner) = sched::owner(self.here) {
+            return Some(Executor { inner });
         }
         self.frames().last().map(|f| f.executor.clone())
+    }
+
+    /// The live executors of this thread that own a tokio current_thread
+    /// runtime (`Builder::tokio_current_thread`), whose reactors the loops
+    /// drive while they wait.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn runtime_executors(&self) -> Vec<Rc<Inner>> {
+        let mut runtimes = self.runtimes.borrow_mut();
+        runtimes.retain(|r| r.strong_count() > 0);
+        runtimes.iter().filter_map(Weak::upgrade).collect()
     }
 
     /// This thread's default executor, created on first use.
@@ -85,8 +56,6 @@ impl ThreadState {
     /// it if it waits for a task (see `run_loop::deadlock::check_exiting`).
     pub(super) fn exit(&self) {
         self.exiting.set(true);
-        let stale = self.active_snapshot.take();
-        drop(stale);
         // The default executor is registered like any other.
         for inner in self.registered() {
             inner.shutdown();
@@ -101,10 +70,14 @@ impl ThreadState {
 
     /// Creates an executor of this thread and records it.
     pub(crate) fn new_executor(&self, config: Config) -> Executor {
-        let inner = Inner::new(config, self.signal().clone());
+        let inner = Inner::new(config, self.signal().clone(), self.queue.clone());
         let mut registry = self.registry.borrow_mut();
         registry.retain(|r| r.strong_count() > 0);
         registry.push(Rc::downgrade(&inner));
+        #[cfg(feature = "tokio")]
+        if inner.tokio_runtime.is_some() {
+            self.runtimes.borrow_mut().push(Rc::downgrade(&inner));
+        }
         Executor { inner }
     }
 }

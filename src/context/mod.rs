@@ -20,7 +20,7 @@ use std::rc::{Rc, Weak};
 use std::task::Poll;
 
 use crate::park::{BatchPause, ThreadSignal, TimerHeap};
-use crate::sched::{self, Executor, Inner, PollTarget};
+use crate::sched::{self, Executor, Inner, PollTarget, ThreadQueue};
 use crate::sync::Arc;
 use crate::thread_context::Here;
 
@@ -94,13 +94,8 @@ pub(crate) struct ThreadState {
     lazy_mark: Cell<usize>,
     /// Where that call was made.
     lazy_location: Cell<&'static Location<'static>>,
-    /// Distinct executors with at least one frame (each counts its frames
-    /// in `Inner::loops`).
-    active: RefCell<Vec<Executor>>,
-    /// The executors of `active`, as a snapshot loops can hold while they
-    /// run user code. Emptied whenever `active` changes (so a stale snapshot
-    /// never keeps an executor alive) and rebuilt when a loop next asks.
-    active_snapshot: Cell<Option<Rc<[Executor]>>>,
+    /// The run queue of every executor of this thread (R1).
+    queue: Rc<ThreadQueue>,
     /// The state of the outermost plain `block_on`'s future, reused by every
     /// such call while no clone of its waker survives (see
     /// `outermost_root()`). Never replaced, so calls read it without a
@@ -116,6 +111,9 @@ pub(crate) struct ThreadState {
     /// Every executor created on this thread, for its shutdown at thread
     /// exit (dead entries go when the next executor is created).
     registry: RefCell<Vec<Weak<Inner>>>,
+    /// The executors of `registry` that own a tokio runtime.
+    #[cfg(feature = "tokio")]
+    runtimes: RefCell<Vec<Weak<Inner>>>,
     /// This thread's timers.
     pub(crate) timers: RefCell<TimerHeap>,
     /// The executor of the free functions outside any loop.
@@ -178,11 +176,12 @@ impl ThreadState {
             lazy: LentExecutor::new(),
             lazy_mark: Cell::new(0),
             lazy_location: Cell::new(Location::caller()),
-            active: RefCell::new(Vec::new()),
-            active_snapshot: Cell::new(None),
+            queue: ThreadQueue::new(),
             root_cache: RefCell::new(Vec::new()),
             roots: RootTable::default(),
             registry: RefCell::new(Vec::new()),
+            #[cfg(feature = "tokio")]
+            runtimes: RefCell::new(Vec::new()),
             timers: RefCell::new(TimerHeap::default()),
             default_executor: RefCell::new(None),
             batch_pause: BatchPause::default(),
@@ -327,35 +326,13 @@ impl ThreadState {
             stack_mark,
             interrupt_epoch: interruptible.then(|| executor.inner.shared.interrupt_epoch()),
         });
-        drop(frames);
-        let loops = executor.inner.loops.get();
-        executor.inner.loops.set(loops + 1);
-        if loops == 0 {
-            self.active.borrow_mut().push(executor.clone());
-            let stale = self.active_snapshot.take();
-            drop(stale);
-        }
     }
 
     fn pop_frame(&self) {
         let frame = self.frames_mut().pop();
-        let Some(frame) = frame else { return };
-        let inner = &frame.executor.inner;
-        let loops = inner.loops.get() - 1;
-        inner.loops.set(loops);
-        if loops == 0 {
-            let removed = {
-                let mut active = self.active.borrow_mut();
-                let pos = active.iter().position(|e| Rc::ptr_eq(&e.inner, inner));
-                pos.map(|pos| active.remove(pos))
-            };
-            // A stale snapshot must not keep the executor alive.
-            let stale = self.active_snapshot.take();
-            drop(stale);
-            drop(removed);
-        }
         // `frame` (an executor handle, maybe the last one) drops here, after
-        // every borrow is released.
+        // the borrow is released.
+        drop(frame);
     }
 
     /// The innermost `try_block_on` frame whose executor was interrupted

@@ -74,8 +74,10 @@ impl Executor {
     /// Reentrant: called while any nestloop loop is running on this thread
     /// (from a task, from another `block_on`'s future, at any depth, on this
     /// executor or another), it runs a nested loop that keeps polling the
-    /// ready tasks of every executor with a loop on this thread, and the
-    /// woken futures of outer `block_on` calls, until `future` completes.
+    /// ready tasks of every executor of this thread, and the woken futures
+    /// of outer `block_on` calls, until `future` completes. Outermost or
+    /// nested, it runs the tasks of every executor created on this thread,
+    /// not only this one's: one loop per thread, as in asyncio.
     ///
     /// Tasks run in the order they were woken; `future`, when woken on this
     /// thread, goes before the tasks woken after it, and a nested call's
@@ -187,9 +189,8 @@ impl Executor {
 
     /// Runs the loop forever: the main of a server or a host whose work is
     /// all in tasks (`block_on(std::future::pending())`, as in tokio and
-    /// async-executor). It serves the tasks of this executor, of every
-    /// executor with a loop on this thread and of the thread's default
-    /// executor, their timers and wakes from other threads, and sleeps while
+    /// async-executor). It serves the tasks of every executor of this
+    /// thread, their timers and wakes from other threads, and sleeps while
     /// nothing is ready.
     ///
     /// It never returns normally. Inside a
@@ -254,9 +255,10 @@ impl Executor {
 
     /// Spawns a task onto this executor and returns its [`JoinHandle`].
     ///
-    /// The future need not be `Send`. It runs when a loop drives this
-    /// executor ([`block_on`](Executor::block_on) or
-    /// [`run_until_stalled`](Executor::run_until_stalled), at any depth).
+    /// The future need not be `Send`. It runs when any loop runs on this
+    /// thread ([`block_on`](Executor::block_on) or
+    /// [`run_until_stalled`](Executor::run_until_stalled) of any executor,
+    /// the free [`block_on`](crate::block_on), at any depth).
     ///
     /// # Examples
     ///
@@ -298,7 +300,7 @@ impl Executor {
     /// polls it ran (of tasks, and of woken outer `block_on` futures).
     ///
     /// It is a loop like `block_on`: reentrant, counted by [`depth`](crate::depth),
-    /// and it drives the queues of every executor with a loop on this thread.
+    /// and it runs the ready tasks of every executor of this thread.
     /// Timers that are due fire; it never waits for one. Tasks that wake
     /// themselves every poll keep it running.
     ///

@@ -3,7 +3,6 @@
 //! the loop's future, instead of letting the thread sleep forever.
 
 use crate::context::{Abridged, Innermost, RootState, ThreadState};
-use crate::sched::Executor;
 use crate::sync::{Arc, Ordering, fence};
 use crate::task;
 
@@ -16,21 +15,19 @@ use crate::task;
 /// that is on the stack (nest-asyncio issue #66: the task called the nested
 /// `block_on` that now waits for it) cannot fire before this loop returns,
 /// so it does not count.
-pub(super) fn check_deadlock(ts: &ThreadState, root: &RootState, active: &[Executor]) {
+pub(super) fn check_deadlock(ts: &ThreadState, root: &RootState) {
     let Some(clones) = waker_clones_unwoken(root) else {
         return;
     };
     // Only a task that called a nested loop can be on the stack: with this
     // loop the only one, none is, and the task list needs no walk.
+    let executors = ts.registered();
     let stuck = if clones == 0 || ts.depth() == 1 {
         0
     } else {
-        active
+        executors
             .iter()
-            .map(|e| {
-                e.inner
-                    .count_tasks(|t| task::stuck_awaiter_is(t, &root.handle))
-            })
+            .map(|e| e.count_tasks(|t| task::stuck_awaiter_is(t, &root.handle)))
             .sum()
     };
     if clones != stuck {
@@ -40,7 +37,7 @@ pub(super) fn check_deadlock(ts: &ThreadState, root: &RootState, active: &[Execu
     // thread, a waker kept anywhere) keeps the loop serving: this is
     // `block_on(pending())` running a server, as in tokio and
     // async-executor, not a deadlock.
-    if active.iter().any(|e| e.inner.has_wakeable_task()) {
+    if executors.iter().any(|e| e.has_wakeable_task()) {
         return;
     }
     let why = if stuck == 0 {

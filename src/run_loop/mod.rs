@@ -7,10 +7,10 @@
 //!
 //! 1. woken futures of outer `block_on` calls that are not on the stack (R3);
 //! 2. due timers of the thread (R8);
-//! 3. up to `BUDGET` ready tasks of every executor with a frame on this
-//!    thread and of the thread's default executor, round-robin (R1, R6),
-//!    after moving in wakes from other threads; a wake of the own future
-//!    ends the batch early (`WakeOrder`);
+//! 3. up to `BUDGET` ready tasks of the thread's run queue, which holds the
+//!    tasks of every executor of the thread in wake order (R1, R6), after
+//!    moving in wakes from other threads; a wake of the own future ends the
+//!    batch early (`WakeOrder`);
 //! 4. its own future, if woken (never while it is on the stack).
 //!
 //! So a woken `block_on` future is polled before any task that was woken
@@ -328,10 +328,9 @@ enum Step {
     Done,
     /// Something ran or is ready: step again.
     Busy,
-    /// Nothing is ready (the executors the loop drove are given for the
-    /// deadlock check): park until a wake or the next timer, or for
+    /// Nothing is ready: park until a wake or the next timer, or for
     /// `run_until_stalled`, return.
-    Idle(Rc<[Executor]>),
+    Idle,
 }
 
 /// Panics with `message`, one of the reports of the loop's checks (deadlock,
@@ -427,14 +426,13 @@ fn drive(
                     driver.turn_tokio();
                 }
             }
-            Step::Idle(active) => match own {
+            Step::Idle => match own {
                 Some(root) => {
                     #[cfg(feature = "async-io")]
                     if driver.waits_in_async_io() {
-                        drop(active);
                         return waiting::drive_in_async_io(&mut driver, root, index, false);
                     }
-                    driver.park(root, &active);
+                    driver.park(root);
                 }
                 None => return Ok(driver.polls), // run_until_stalled: stalled
             },
@@ -491,7 +489,6 @@ impl Driver<'_> {
         };
         progressed |= TimerHeap::fire_due(&ts.timers);
 
-        let active = ts.active_executors();
         // Work that only another thread made ready may wait a moment in a
         // `block_on` loop with nothing else to do (`BatchPause`).
         let may_pause = self.own.is_some() && !progressed;
@@ -499,7 +496,7 @@ impl Driver<'_> {
             self.own.map(|r| &*r.waker),
             self.nested && !self.own_yielded,
         );
-        let ran = run_tasks(ts, &active, may_pause, order);
+        let ran = run_tasks(ts, may_pause, order);
         self.polls += ran;
         progressed |= ran > 0;
 
@@ -525,24 +522,25 @@ impl Driver<'_> {
             }
             self.own_yielded = root.waker.is_woken();
         }
-        if progressed || self.work_waiting(&active) {
+        if progressed || self.work_waiting() {
             Step::Busy
         } else {
-            Step::Idle(active)
+            Step::Idle
         }
     }
 
     /// Whether anything waits to be run: the own future woken, an outer
-    /// future woken, an interrupt to deliver, a ready task of `active`.
-    /// Asked at the end of a step, and again by a wait after it registers
-    /// a reactor's waker (for wakes that came in between).
+    /// future woken, an interrupt to deliver, a ready task. Asked at the
+    /// end of a step, and again by a wait after it registers a reactor's
+    /// waker (for wakes that came in between).
     #[inline]
-    fn work_waiting(&self, active: &[Executor]) -> bool {
-        let signal = self.ts.signal();
+    fn work_waiting(&self) -> bool {
+        let ts = self.ts;
+        let signal = ts.signal();
         self.own.is_some_and(|r| r.waker.is_woken())
             || signal.roots_woken()
             || signal.interrupt_pending()
-            || active.iter().any(|e| e.inner.has_ready())
+            || (!ts.is_exiting() && (!ts.queue().is_empty() || ts.queue().has_remote()))
     }
 
     /// Whether the own future has finished (it may finish in any loop that

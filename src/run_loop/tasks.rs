@@ -1,84 +1,76 @@
-//! A loop's batch of tasks: up to `BUDGET` ready tasks of the executors the
-//! loop drives, in wake order, and the place of the loop's own `block_on`
-//! future in that order (R11).
+//! A loop's batch of tasks: up to `BUDGET` ready tasks of the thread's run
+//! queue (every executor's, R1), in wake order, and the place of the loop's
+//! own `block_on` future in that order (R11).
+
+use std::rc::Rc;
 
 use crate::context::ThreadState;
 use crate::park::RootWaker;
-use crate::sched::Executor;
+use crate::sched::{Inner, ThisThread};
+use crate::task::TaskRef;
 
 /// Task polls between two looks at the loop's own future.
 const BUDGET: usize = 64;
 
-/// Polls up to `BUDGET` ready tasks of the active executors. Returns the
+/// Polls up to `BUDGET` ready tasks of the thread's run queue. Returns the
 /// number of polls. With `may_pause`, tasks that only other threads made
 /// ready may wait a moment first (`BatchPause`). Ends early when the loop's
 /// own future has its turn (see `WakeOrder`).
-pub(super) fn run_tasks(
-    ts: &ThreadState,
-    active: &[Executor],
-    may_pause: bool,
-    order: WakeOrder<'_>,
-) -> usize {
-    if may_pause
-        && active.iter().all(|e| !e.inner.has_local_ready())
-        && active.iter().any(|e| e.inner.has_remote_ready())
-    {
+pub(super) fn run_tasks(ts: &ThreadState, may_pause: bool, order: WakeOrder<'_>) -> usize {
+    if ts.is_exiting() {
+        return 0;
+    }
+    let queue = ts.queue();
+    if may_pause && queue.is_empty() && queue.has_remote() {
         ts.batch_pause.before_remote_work();
     }
-    for executor in active {
-        executor.inner.drain_inject();
-    }
+    let Some(here) = ThisThread::get() else {
+        return 0;
+    };
+    queue.drain_remote(here);
+    let mut executor = None;
     let mut polls = 0;
-    if let [executor] = active {
-        let inner = &executor.inner;
-        // Until the own future's wake is seen...
-        let mut left = BUDGET;
-        while left > 0 && !order.is_woken() {
-            let Some(task) = inner.pop() else {
-                return polls;
-            };
-            left -= 1;
-            polls += usize::from(task.poll(inner));
-        }
-        // ...then the tasks queued before it, within the budget.
-        for _ in 0..order.ahead(active, left) {
-            let Some(task) = inner.pop() else { break };
-            polls += usize::from(task.poll(inner));
-        }
-        return polls;
+    // Until the own future's wake is seen...
+    let mut left = BUDGET;
+    let mut before = queue.end_mark();
+    while left > 0 && !order.is_woken() {
+        before = queue.end_mark();
+        let Some(task) = queue.pop() else {
+            return polls;
+        };
+        left -= 1;
+        polls += poll(task, here, &mut executor);
     }
-    let mut idle = 0;
-    let mut attempts = 0;
-    let mut index = 0;
-    let mut ahead = None;
-    while attempts < BUDGET && idle < active.len() {
-        if ahead.is_none() && order.is_woken() {
-            ahead = Some(order.ahead(active, BUDGET - attempts));
-        }
-        if ahead == Some(0) {
-            break;
-        }
-        let inner = &active[index % active.len()].inner;
-        index += 1;
-        match inner.pop() {
-            Some(task) => {
-                idle = 0;
-                attempts += 1;
-                if let Some(ahead) = &mut ahead {
-                    *ahead -= 1;
-                }
-                polls += usize::from(task.poll(inner));
-            }
-            None => idle += 1,
-        }
+    // ...then the tasks queued before the poll that woke it, within the
+    // budget: those pushed during that poll (the task itself, requeued, a
+    // task it woke after the wake) come after the own future.
+    for _ in 0..order.ahead(|| queue.queued_through(before, left)) {
+        let Some(task) = queue.pop() else { break };
+        polls += poll(task, here, &mut executor);
     }
     polls
+}
+
+/// Polls `task` with its executor, found through the task and kept in
+/// `executor` for the next task of the same one (the `Rc` keeps it alive
+/// while its task runs, whatever the task drops). Returns the number of
+/// polls (0 for a stale entry, or one of an executor that is gone, whose
+/// tasks are finished).
+#[inline]
+fn poll(task: TaskRef, here: ThisThread, executor: &mut Option<Rc<Inner>>) -> usize {
+    if !executor.as_ref().is_some_and(|e| task.is_of(e)) {
+        *executor = task.executor_here(here);
+    }
+    match executor {
+        Some(executor) => usize::from(task.poll(executor)),
+        None => 0,
+    }
 }
 
 /// Where a loop's own `block_on` future stands in wake order while a batch
 /// of tasks runs (R11). Once it is woken on this thread, either the batch
 /// ends at once (`first`: a nested call, so that it unwinds as soon as it
-/// can) or the tasks queued at that moment go first (FIFO, as asyncio's
+/// can) or the tasks queued before its wake go first (FIFO, as asyncio's
 /// ready queue holds its main task): the outermost loop, and a future that
 /// woke itself (`yield_now` lets queued tasks run). Either way it is polled
 /// before any task woken after it. A wake from another thread waits for the
@@ -103,19 +95,15 @@ impl<'a> WakeOrder<'a> {
         self.own.is_some_and(RootWaker::is_woken_here)
     }
 
-    /// How many task polls, of the `left` in the batch, still go before the
-    /// own future now that its wake is seen: none in a nested call, else
-    /// the tasks queued now.
-    #[cold]
-    #[inline(never)]
-    fn ahead(&self, active: &[Executor], left: usize) -> usize {
+    /// How many task polls still go before the own future, of the tasks
+    /// queued before its wake (counted by `queued`): none in a nested call
+    /// (or before it is woken), else all of them.
+    #[inline]
+    fn ahead(&self, queued: impl FnOnce() -> usize) -> usize {
         if self.first || !self.is_woken() {
-            return 0;
+            0
+        } else {
+            queued()
         }
-        active
-            .iter()
-            .map(|e| e.inner.local_ready_up_to(left))
-            .sum::<usize>()
-            .min(left)
     }
 }

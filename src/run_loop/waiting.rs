@@ -10,7 +10,6 @@ use super::deadlock::{check_deadlock, check_exiting};
 use crate::context::RootState;
 #[cfg(any(feature = "async-io", feature = "tokio"))]
 use crate::reactor::{self, TURN_EVERY_POLLS};
-use crate::sched::Executor;
 #[cfg(feature = "async-io")]
 use {
     super::{Step, interrupt::check_interrupt},
@@ -21,8 +20,8 @@ use {
 impl Driver<'_> {
     /// Nothing is ready: checks for a deadlock (R9) unless a timer is
     /// pending, then waits until a wake or the next timer.
-    pub(super) fn park(&self, root: &RootState, active: &[Executor]) {
-        let deadline = self.before_wait(root, active);
+    pub(super) fn park(&self, root: &RootState) {
+        let deadline = self.before_wait(root);
         #[cfg(feature = "tracing")]
         tracing::trace!(
             target: "nestloop",
@@ -33,21 +32,23 @@ impl Driver<'_> {
         // At thread exit tokio's own thread-locals may be gone: the loop
         // parks the plain way then.
         #[cfg(feature = "tokio")]
-        if let Some(rt) = tokio_runtime(self.executor, active)
-            && !self.ts.is_exiting()
+        let runtimes = self.runtimes();
+        #[cfg(feature = "tokio")]
+        if !self.ts.is_exiting()
+            && let Some((rt, others)) = runtimes.split_first()
+            && let Some(rt) = rt.tokio_runtime.as_ref()
         {
-            // Other executors' runtimes, active too, get a turn now and
-            // another within `OTHER_RUNTIMES_EVERY`: one wait can block in
-            // one runtime only.
+            // The other executors' runtimes get a turn now and another
+            // within `OTHER_RUNTIMES_EVERY`: one wait can block in one
+            // runtime only.
             let mut deadline = deadline;
-            let mut others = other_runtimes(rt, active).peekable();
-            if others.peek().is_some() {
-                others.for_each(reactor::tokio::turn);
+            if !others.is_empty() {
+                turn_each(others);
                 let soon = Instant::now() + reactor::tokio::OTHER_RUNTIMES_EVERY;
                 deadline = Some(deadline.map_or(soon, |d| d.min(soon)));
             }
             reactor::tokio::park(rt, self.ts.signal(), deadline, || {
-                self.work_waiting(active) || self.timer_before(deadline)
+                self.work_waiting() || self.timer_before(deadline)
             });
             return;
         }
@@ -55,13 +56,13 @@ impl Driver<'_> {
     }
 
     /// The checks before a wait; returns its deadline, the next timer's.
-    fn before_wait(&self, root: &RootState, active: &[Executor]) -> Option<Instant> {
+    fn before_wait(&self, root: &RootState) -> Option<Instant> {
         let ts = self.ts;
         let deadline = ts.timers.borrow_mut().next_deadline();
         if deadline.is_none() && ts.is_exiting() {
             check_exiting(ts, root);
         } else if deadline.is_none() && self.executor.inner.detect_deadlock {
-            check_deadlock(ts, root, active);
+            check_deadlock(ts, root);
         }
         ts.batch_pause.parking();
         deadline
@@ -86,7 +87,7 @@ impl Driver<'_> {
             return false;
         }
         #[cfg(feature = "tokio")]
-        if tokio_runtime(self.executor, &self.ts.active_executors()).is_some() {
+        if !self.runtimes().is_empty() {
             return false;
         }
         true
@@ -111,38 +112,32 @@ impl Driver<'_> {
         if self.ts.is_exiting() {
             return;
         }
-        let active = self.ts.active_executors();
-        if let Some(rt) = tokio_runtime(self.executor, &active) {
-            reactor::tokio::turn(rt);
-            other_runtimes(rt, &active).for_each(reactor::tokio::turn);
+        turn_each(&self.runtimes());
+    }
+
+    /// The executors of the thread that own a current_thread runtime, the
+    /// loop's own executor first: a wait blocks in the first one's runtime
+    /// (R1: every loop drives every executor's reactor).
+    #[cfg(feature = "tokio")]
+    fn runtimes(&self) -> Vec<std::rc::Rc<crate::sched::Inner>> {
+        let mut runtimes = self.ts.runtime_executors();
+        if let Some(own) = runtimes
+            .iter()
+            .position(|e| std::rc::Rc::ptr_eq(e, &self.executor.inner))
+        {
+            runtimes.swap(0, own);
         }
+        runtimes
     }
 }
 
-/// The current_thread runtime a wait drives: the loop's own executor's,
-/// else that of the first active executor that has one.
+/// Gives each executor's runtime a turn without waiting.
 #[cfg(feature = "tokio")]
-fn tokio_runtime<'a>(
-    executor: &'a Executor,
-    active: &'a [Executor],
-) -> Option<&'a tokio::runtime::Runtime> {
-    executor
-        .inner
-        .tokio_runtime
-        .as_ref()
-        .or_else(|| active.iter().find_map(|e| e.inner.tokio_runtime.as_ref()))
-}
-
-/// The runtimes of the active executors other than `rt`.
-#[cfg(feature = "tokio")]
-fn other_runtimes<'a>(
-    rt: &'a tokio::runtime::Runtime,
-    active: &'a [Executor],
-) -> impl Iterator<Item = &'a tokio::runtime::Runtime> {
-    active
+fn turn_each(executors: &[std::rc::Rc<crate::sched::Inner>]) {
+    executors
         .iter()
-        .filter_map(|e| e.inner.tokio_runtime.as_ref())
-        .filter(move |other| !std::ptr::eq(*other, rt))
+        .filter_map(|e| e.tokio_runtime.as_ref())
+        .for_each(reactor::tokio::turn);
 }
 
 /// The rest of `drive` for a `block_on` loop with feature `async-io`: the
@@ -176,19 +171,19 @@ pub(super) fn drive_in_async_io(
                         return Poll::Pending;
                     }
                 }
-                Step::Idle(active) => {
+                Step::Idle => {
                     #[cfg(feature = "tokio")]
-                    if tokio_runtime(driver.executor, &active).is_some() {
-                        // An executor with a tokio runtime became active
-                        // during the loop: its reactor is the one waited
-                        // in, and async-io's helper thread drives async-io's
+                    if !driver.runtimes().is_empty() {
+                        // An executor with a tokio runtime was made during
+                        // the loop: its reactor is the one waited in, and
+                        // async-io's helper thread drives async-io's
                         // meanwhile.
-                        driver.park(root, &active);
+                        driver.park(root);
                         continue;
                     }
-                    let deadline = driver.before_wait(root, &active);
+                    let deadline = driver.before_wait(root);
                     wait.register();
-                    if driver.work_waiting(&active)
+                    if driver.work_waiting()
                         || deadline.is_some_and(|deadline| !wait.wake_at(deadline))
                     {
                         wait.resume();

@@ -26,7 +26,7 @@ impl Inner {
         let (origin, future) = task::prepare(future, location, name);
         let task = task::new_local(future, SharedHold::local(self), origin);
         self.tasks.push(task.listed);
-        self.queue.push(task.queued);
+        self.thread.push(task.queued);
         if let Some(name) = name {
             self.names.name(task.id, name);
         }
@@ -50,43 +50,13 @@ impl Inner {
     /// Pushes a task woken on this thread.
     #[inline]
     pub(crate) fn push_local(&self, task: TaskRef) {
+        let _was_empty = self.thread.push(task);
+        // A loop that waits in a reactor found the queue empty: only the
+        // first task queued can be news to it.
         #[cfg(any(feature = "async-io", feature = "tokio"))]
-        let was_empty = self.queue.is_empty();
-        self.queue.push(task);
-        // A loop that waits in a reactor found every queue it runs empty:
-        // only the first task queued can be news to it.
-        #[cfg(any(feature = "async-io", feature = "tokio"))]
-        if was_empty {
+        if _was_empty {
             self.shared.signal.local_work();
         }
-    }
-
-    /// The next task to run, if any.
-    #[inline]
-    pub(crate) fn pop(&self) -> Option<TaskRef> {
-        self.queue.pop()
-    }
-
-    /// Whether a task is waiting to run (locally or from another thread).
-    pub(crate) fn has_ready(&self) -> bool {
-        self.has_local_ready() || self.has_remote_ready()
-    }
-
-    /// How many tasks woken or spawned on this thread wait to run, counted
-    /// up to `limit`.
-    pub(crate) fn local_ready_up_to(&self, limit: usize) -> usize {
-        self.queue.len_up_to(limit)
-    }
-
-    /// Whether a task woken or spawned on this thread waits to run.
-    pub(crate) fn has_local_ready(&self) -> bool {
-        !self.queue.is_empty()
-    }
-
-    /// Whether a task woken or spawned from another thread waits to be moved
-    /// to the local queue.
-    pub(crate) fn has_remote_ready(&self) -> bool {
-        !self.shared.inject.is_empty()
     }
 
     /// Moves tasks pushed by other threads to the local queue, adopting new
@@ -110,7 +80,7 @@ impl Inner {
                 self.tasks.push(task.clone());
                 self.shared.unadopted.fetch_sub(1, Ordering::AcqRel);
             }
-            self.queue.push(task);
+            self.thread.push(task);
         }
     }
 
@@ -160,17 +130,13 @@ impl Inner {
                 break;
             }
         }
-        // What is still queued is finished (shut down above), except what
-        // was spawned meanwhile: only that goes back. Dropping a finished
+        // This executor's queued tasks are finished (shut down above),
+        // except what was spawned meanwhile: only those, and the tasks of
+        // the thread's other executors, stay queued. Dropping a finished
         // entry may free its task and drop its awaiter's waker: user code,
-        // whose wakes and spawns land in `self.queue` while the old entries
+        // whose wakes and spawns land in the queue while the old entries
         // are sorted apart.
-        let queued = self.queue.take();
-        while let Some(task) = queued.pop() {
-            if !task.is_finished() {
-                self.queue.push(task);
-            }
-        }
+        self.thread.retain(|task| !task.is_finished());
     }
 }
 

@@ -32,13 +32,12 @@
 //! [`Interrupted`]; `hold.rs`, `local.rs` and `polled.rs`, the unsafe parts. The public
 //! methods of [`Executor`] are in `executor/mod.rs`.
 
-use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
 
 use crate::park::ThreadSignal;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, InjectQueue};
-use crate::task::{RunQueue, TaskList, TaskRef};
+use crate::task::{TaskList, TaskRef};
 use crate::thread_context::Here;
 
 mod core;
@@ -48,12 +47,14 @@ mod local;
 mod names;
 mod polled;
 mod shared;
+mod thread_queue;
 
 #[cfg(all(test, not(nestloop_loom)))]
 pub(crate) use hold::HOLD_BATCH;
 pub(crate) use hold::{SharedHold, ThisThread};
 pub use interrupt::{InterruptHandle, Interrupted};
 pub(crate) use polled::{PollTarget, owner, poll_target};
+pub(crate) use thread_queue::{RemoteReady, ThreadQueue};
 
 /// A handle to a single-threaded executor whose [`block_on`](Executor::block_on)
 /// is reentrant.
@@ -103,8 +104,9 @@ pub(crate) struct Inner {
     pub(crate) id: u64,
     /// The names of its named tasks.
     pub(crate) names: names::TaskNames,
-    /// Tasks woken or spawned on this thread, in wake order.
-    queue: RunQueue,
+    /// The run queue of its thread, which it shares with the thread's
+    /// other executors (`thread_queue.rs`).
+    thread: Rc<ThreadQueue>,
     /// Every live task, so shutdown can reach them all.
     tasks: TaskList,
     /// Nesting depth at which `block_on` refuses to nest further
@@ -114,8 +116,6 @@ pub(crate) struct Inner {
     pub(crate) detect_deadlock: bool,
     /// Its thread's context: polls reach the poll record through it.
     pub(crate) here: Here,
-    /// How many loop frames of this executor are on its thread's stack.
-    pub(crate) loops: Cell<usize>,
     /// The tokio runtime whose context polls enter.
     #[cfg(feature = "tokio")]
     pub(crate) tokio: Option<::tokio::runtime::Handle>,
@@ -141,6 +141,11 @@ pub(crate) struct Shared {
     pub(crate) holds: hold::Holds,
     /// The thread-local side, for wakes on its thread (see `local.rs`).
     local: local::LocalSide,
+    /// Where it lists itself when another thread pushes it a task: its
+    /// thread's list (see `RemoteReady`).
+    remote: Arc<RemoteReady>,
+    /// Whether it is in `remote`'s list.
+    inject_listed: AtomicBool,
 }
 
 /// What a `Builder` sets (see its methods).
@@ -173,7 +178,11 @@ impl Default for Config {
 
 impl Inner {
     /// An executor of the thread whose signal is `signal` (the calling one).
-    pub(crate) fn new(config: Config, signal: Arc<ThreadSignal>) -> Rc<Inner> {
+    pub(crate) fn new(
+        config: Config,
+        signal: Arc<ThreadSignal>,
+        thread: Rc<ThreadQueue>,
+    ) -> Rc<Inner> {
         let shared = Arc::new(Shared {
             inject: InjectQueue::new(),
             alive: AtomicBool::new(true),
@@ -182,6 +191,8 @@ impl Inner {
             interrupt_epoch: AtomicUsize::new(0),
             holds: hold::Holds::new(),
             local: local::LocalSide::new(),
+            remote: thread.remote().clone(),
+            inject_listed: AtomicBool::new(false),
         });
         SharedHold::first(&shared);
         #[cfg(feature = "tokio")]
@@ -201,12 +212,11 @@ impl Inner {
             shared,
             id: crate::thread_context::next_executor_id(),
             names: names::TaskNames::default(),
-            queue: RunQueue::new(),
+            thread,
             tasks: TaskList::new(),
             max_depth: config.max_depth,
             detect_deadlock: config.detect_deadlock,
             here: Here::get(),
-            loops: Cell::new(0),
             #[cfg(feature = "tokio")]
             tokio,
             #[cfg(feature = "tokio")]

@@ -11,7 +11,12 @@
 //! The record lives in the thread's context (`ThreadContext::polled_owner`
 //! and `polled_target`), which only this file reads or writes.
 //!
-//! Invariant: a task pointer in the record's target points at a live task.
+//! Invariant: a task pointer in the record's target points at a live task,
+//! and the record's owner is null or the `Inner` of an `Rc<Inner>` whose
+//! strong count stays above zero while it is recorded: the scopes are made
+//! from an `&Inner` borrowed out of an `Rc` that the caller keeps for the
+//! scope's life (a loop holds the `Rc` of the executor whose task it
+//! polls; `block_on` holds its `Executor`).
 //! Only `Inner::enter_poll_task` stores one, from a `&'a Header` whose
 //! borrow the `PollScope<'a>` it returns holds, and the scope's guard puts
 //! the previous value back when it drops. Scopes are locals of the calls
@@ -25,6 +30,7 @@ use std::cell::Cell;
 use std::marker::PhantomData;
 use std::panic::Location;
 use std::ptr::NonNull;
+use std::rc::Rc;
 
 use super::Inner;
 use crate::task::Origin;
@@ -41,10 +47,20 @@ fn record(cx: &ThreadContext) -> (&Cell<*const ()>, &Cell<*const ()>) {
 /// The low bit of a target that is a `block_on` call's location.
 const ROOT_TAG: usize = 1;
 
-/// The executor owning the task or future being polled right now, as an
-/// address to compare (null outside any poll).
-pub(crate) fn owner(here: Here) -> *const Inner {
-    record(here.context()).0.get().cast()
+/// The executor owning the task or future being polled right now on the
+/// thread of `here` (`None` outside any poll).
+pub(crate) fn owner(here: Here) -> Option<Rc<Inner>> {
+    let owner = record(here.context()).0.get().cast::<Inner>();
+    if owner.is_null() {
+        return None;
+    }
+    // SAFETY: a recorded owner is the `Inner` of an `Rc` whose count stays
+    // above zero while it is recorded (see the module docs); the new count
+    // is given to the `Rc` made here.
+    unsafe {
+        Rc::increment_strong_count(owner);
+        Some(Rc::from_raw(owner))
+    }
 }
 
 /// What a loop polls.

@@ -26,7 +26,7 @@ impl Shared {
         let (origin, future) = task::prepare(future, location, None);
         let task = task::new_remote(future, SharedHold::remote(this), origin);
         this.unadopted.fetch_add(1, Ordering::AcqRel);
-        this.push_remote(task.queued);
+        Shared::push_remote(this, task.queued);
         JoinHandle::new(task.handle, task.id)
     }
 
@@ -35,17 +35,22 @@ impl Shared {
         self.alive.load(Ordering::Relaxed)
     }
 
-    /// Pushes on the injection queue and unparks the executor's thread; if
-    /// the executor is gone (or goes meanwhile), cancels what is queued.
-    pub(crate) fn push_remote(&self, task: TaskRef) {
-        self.inject.push(task);
+    /// Pushes on the injection queue, lists the executor with its thread
+    /// (`RemoteReady`) and unparks the thread; if the executor is gone (or
+    /// goes meanwhile), cancels what is queued. An associated function for
+    /// the reason given at `spawn`.
+    pub(crate) fn push_remote(this: &Arc<Self>, task: TaskRef) {
+        this.inject.push(task);
         // Pairs with the fence in `Inner::drop`: either it sees our task in
         // its final drain, or we see `alive == false` here.
         fence(Ordering::SeqCst);
-        if self.alive.load(Ordering::SeqCst) {
-            self.signal.unpark();
+        if this.alive.load(Ordering::SeqCst) {
+            // The push comes first: a loop that unlists the executor after
+            // this sees the task (see `ThreadQueue::drain_remote`).
+            this.remote.list(this);
+            this.signal.unpark();
         } else {
-            self.drain_dead();
+            this.drain_dead();
         }
     }
 

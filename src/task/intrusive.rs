@@ -174,6 +174,12 @@ impl Drop for TaskList {
     }
 }
 
+/// The end of a run queue at some moment (see `RunQueue::end_mark`): only
+/// compared, never dereferenced, so a mark whose task has been freed since
+/// is harmless (at worst it counts a newer task at the same address).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct QueueMark(Option<NonNull<Header>>);
+
 /// `Header::queue_next`: the next task in the run queue (`None` at the
 /// tail), or `UNQUEUED`.
 pub(super) type QueueNext = Option<NonNull<Header>>;
@@ -205,21 +211,35 @@ impl RunQueue {
         }
     }
 
-    /// How many tasks are queued, counting up to `limit` at most (a walk
-    /// along the queue: the loop asks rarely, and never needs more than a
-    /// batch's worth).
-    pub(crate) fn len_up_to(&self, limit: usize) -> usize {
-        let mut len = 0;
+    /// A mark of the queue's current end: `queued_through` counts the tasks
+    /// from the head to it.
+    #[inline]
+    pub(crate) fn end_mark(&self) -> QueueMark {
+        QueueMark(self.tail.get())
+    }
+
+    /// How many queued tasks were queued by the time `mark` was taken: those
+    /// from the head up to the task that was last then (0 if that task has
+    /// left the queue since, or the queue was empty). A walk: the loop asks
+    /// once in a while, and never for more than `limit` tasks.
+    pub(crate) fn queued_through(&self, mark: QueueMark, limit: usize) -> usize {
+        let Some(end) = mark.0 else { return 0 };
+        let mut count = 0;
         let mut cursor = self.head.get();
         while let Some(task) = cursor
-            && len < limit
+            && count < limit
         {
-            len += 1;
+            count += 1;
+            if task == end {
+                return count;
+            }
             // SAFETY: as in `push`; the queue's reference keeps each queued
-            // task alive.
+            // task alive (`end` is only compared, never dereferenced).
             cursor = unsafe { task.as_ref().queue_next.with_mut(|next| *next) };
         }
-        len
+        // Not found within `limit`: it left the queue (popped by a nested
+        // loop), or lies further than the caller needs.
+        if cursor.is_none() { 0 } else { count }
     }
 
     /// Whether no task is queued.

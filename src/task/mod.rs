@@ -60,7 +60,7 @@ mod typed;
 mod waker;
 
 pub(crate) use harness::{awaiter_is, stuck_awaiter_is};
-pub(crate) use intrusive::{RunQueue, TaskList};
+pub(crate) use intrusive::{QueueMark, RunQueue, TaskList};
 pub use join::{AbortHandle, JoinError, JoinHandle};
 pub(crate) use origin::Origin;
 pub use origin::TaskId;

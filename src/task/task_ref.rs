@@ -26,7 +26,7 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
 use super::join::JoinError;
-use crate::sched::{Inner, Shared};
+use crate::sched::{Inner, Shared, ThisThread};
 
 use super::cell::Header;
 use super::state::{Schedule, Snapshot};
@@ -100,6 +100,18 @@ impl TaskRef {
         (self.header().vtable.poll)(self, executor)
     }
 
+    /// Whether this is a task of `executor`.
+    #[inline]
+    pub(crate) fn is_of(&self, executor: &Inner) -> bool {
+        std::ptr::eq::<Shared>(&**self.header().shared, &*executor.shared)
+    }
+
+    /// The task's executor, if `here` is its thread and it is alive.
+    #[inline]
+    pub(crate) fn executor_here(&self, here: ThisThread) -> Option<std::rc::Rc<Inner>> {
+        self.header().shared.local_executor(here)
+    }
+
     /// Shutdown: requests cancellation and drops the future now unless it is
     /// being polled further down the stack. Returns whether it dropped it.
     pub(crate) fn shut_down(self, executor: &Inner) -> bool {
@@ -156,7 +168,7 @@ impl TaskRef {
         // Another thread may run and free the task as soon as it is pushed:
         // keep `Shared` alive for `push_remote` with a reference of its own.
         let shared = task.header().shared.to_arc();
-        shared.push_remote(task);
+        Shared::push_remote(&shared, task);
     }
 
     /// Releases this reference, freeing the task if it was the last.

@@ -1,0 +1,141 @@
+//! The run queue of a thread ([`ThreadQueue`]): the tasks of every executor
+//! of the thread, in wake order, which every loop on the thread runs (R1:
+//! one loop per thread, as asyncio has), and the executors with tasks
+//! pushed from other threads ([`RemoteReady`]). An executor that has no
+//! ready task costs a loop nothing: no loop visits executors, only tasks.
+
+use std::rc::Rc;
+
+use super::{Shared, ThisThread};
+use crate::sync::{Arc, InjectQueue, Ordering};
+use crate::task::{QueueMark, RunQueue, TaskRef};
+
+/// The thread-local run queue shared by the executors of one thread (each
+/// keeps an `Rc` of it; so does the thread's state).
+pub(crate) struct ThreadQueue {
+    /// Tasks woken or spawned on this thread, in wake order.
+    run: RunQueue,
+    /// The executors of this thread with tasks pushed from other threads.
+    remote: Arc<RemoteReady>,
+}
+
+/// The executors of one thread that have tasks in their injection queues,
+/// each listed once (`Shared::inject_listed`) until a loop drains it;
+/// pushed from any thread.
+pub(crate) struct RemoteReady {
+    /// The listed executors.
+    executors: InjectQueue<Arc<Shared>>,
+}
+
+impl ThreadQueue {
+    /// The queue of a thread that has none yet.
+    pub(crate) fn new() -> Rc<ThreadQueue> {
+        Rc::new(ThreadQueue {
+            run: RunQueue::new(),
+            remote: Arc::new(RemoteReady {
+                executors: InjectQueue::new(),
+            }),
+        })
+    }
+
+    /// Where the executors of this thread list themselves when another
+    /// thread pushes them a task.
+    pub(crate) fn remote(&self) -> &Arc<RemoteReady> {
+        &self.remote
+    }
+
+    /// Queues a task of an executor of this thread; returns whether the
+    /// queue was empty.
+    #[inline]
+    pub(crate) fn push(&self, task: TaskRef) -> bool {
+        let was_empty = self.run.is_empty();
+        self.run.push(task);
+        was_empty
+    }
+
+    /// The next task to run.
+    #[inline]
+    pub(crate) fn pop(&self) -> Option<TaskRef> {
+        self.run.pop()
+    }
+
+    /// A mark of the queue's end now: a wake seen later comes after the
+    /// tasks queued by then, of which `queued_through(mark, ..)` still wait.
+    #[inline]
+    pub(crate) fn end_mark(&self) -> QueueMark {
+        self.run.end_mark()
+    }
+
+    /// How many of the tasks queued by the time `mark` was taken still
+    /// wait, counted up to `limit`.
+    pub(crate) fn queued_through(&self, mark: QueueMark, limit: usize) -> usize {
+        self.run.queued_through(mark, limit)
+    }
+
+    /// Whether no task woken or spawned on this thread waits to run.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.run.is_empty()
+    }
+
+    /// Whether an executor of this thread has tasks pushed from another
+    /// thread, not yet moved here.
+    #[inline]
+    pub(crate) fn has_remote(&self) -> bool {
+        !self.remote.executors.is_empty()
+    }
+
+    /// Moves the tasks other threads pushed to the executors of this thread
+    /// (`here`) into this queue, adopting new ones.
+    pub(crate) fn drain_remote(&self, here: ThisThread) {
+        if self.remote.executors.is_empty() {
+            return; // every loop step asks: keep the common case cheap
+        }
+        // Bounded: executors listed again meanwhile wait for the next step.
+        for _ in 0..self.remote.executors.len() {
+            let Some(shared) = self.remote.executors.pop() else {
+                break;
+            };
+            // Unlisted before the drain: a push that still saw it listed
+            // made its task visible to this drain (see `Shared::push_remote`).
+            shared.inject_listed.swap(false, Ordering::AcqRel);
+            // An executor that is gone has cancelled what it was pushed.
+            if let Some(executor) = shared.local_executor(here) {
+                executor.drain_inject();
+            }
+        }
+    }
+
+    /// Keeps only the tasks for which `keep` holds, in order (shutdown drops
+    /// the entries of the tasks it finished).
+    pub(crate) fn retain(&self, mut keep: impl FnMut(&TaskRef) -> bool) {
+        let queued = self.run.take();
+        while let Some(task) = queued.pop() {
+            if keep(&task) {
+                self.run.push(task);
+            }
+        }
+    }
+}
+
+impl RemoteReady {
+    /// Lists `shared` (whose injection queue just got a task) unless it is
+    /// listed already; returns whether it listed it.
+    pub(crate) fn list(&self, shared: &Arc<Shared>) -> bool {
+        // Pairs with the unlisting in `ThreadQueue::drain_remote`.
+        if shared.inject_listed.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        self.executors.push(shared.clone());
+        true
+    }
+}
+
+impl Drop for ThreadQueue {
+    fn drop(&mut self) {
+        // The thread is gone: listed executors are dropped (or cancel what
+        // they are pushed, see `Shared::push_remote`); break the cycle of
+        // their `Arc`s through this list.
+        while self.remote.executors.pop().is_some() {}
+    }
+}
