@@ -68,7 +68,12 @@
 //!
 //! * **A woken `block_on` future gets its turn promptly.** Woken on its
 //!   thread (by a task, a timer, a channel), it is polled before any task
-//!   woken after it: the loop ends its batch of tasks for it.
+//!   woken after it: the loop ends its batch of tasks for it. What the poll
+//!   that woke it queued counts as woken after it, the polled task itself
+//!   included when it comes back from a yield: a REPL cell that shares a
+//!   channel with a consumer task, and is woken when the consumer passes a
+//!   wake on, runs before the consumer takes its place in the channel's
+//!   queue of receivers again.
 //! * **A nested call goes first, and unwinds as soon as it can.** A nested
 //!   `block_on`'s future, once woken, is polled before any other task, and
 //!   one that woke itself in its first poll (a `yield_now`) is polled again

@@ -175,9 +175,16 @@ fn remote_spawns_are_not_starved_by_busy_local_tasks() {
 /// The REPL cell of a host: a producer task sends an item every 2 ms on an
 /// MPMC channel, a consumer task receives from it in a loop, and the cell
 /// (a `block_on` future, at the top level or nested inside a task) receives
-/// from it too. Returns how many of its `wanted` items the cell got before
-/// the producer finished (a starved cell sees the channel close).
-fn cell_sharing_a_channel_with_a_consumer_task(nested: bool, wanted: usize) -> usize {
+/// from it too. With `consumer_first`, the consumer is waiting on the
+/// channel before the cell starts (a REPL whose earlier line spawned it):
+/// the cell queues behind it. Returns how many of its `wanted` items the
+/// cell got before the producer finished (a starved cell sees the channel
+/// close).
+fn cell_sharing_a_channel_with_a_consumer_task(
+    nested: bool,
+    consumer_first: bool,
+    wanted: usize,
+) -> usize {
     watchdog(move || {
         let ex = Executor::new();
         let (tx, rx) = async_channel::unbounded::<usize>();
@@ -195,6 +202,9 @@ fn cell_sharing_a_channel_with_a_consumer_task(nested: bool, wanted: usize) -> u
                 yield_now().await; // handles the item
             }
         });
+        if consumer_first {
+            ex.run_until_stalled();
+        }
         let cell = async move {
             let mut got = 0;
             while got < wanted && rx.recv().await.is_ok() {
@@ -216,13 +226,26 @@ fn cell_sharing_a_channel_with_a_consumer_task(nested: bool, wanted: usize) -> u
 #[test]
 #[cfg_attr(miri, ignore = "real timers: too slow under Miri")]
 fn a_top_level_cell_gets_items_it_shares_with_a_consumer_task() {
-    assert_eq!(cell_sharing_a_channel_with_a_consumer_task(false, 5), 5);
+    assert_eq!(cell_sharing_a_channel_with_a_consumer_task(false, false, 5), 5);
+}
+
+/// The cell queues behind a consumer that waited first. It is woken when the
+/// consumer, having taken an item, hands its channel wake on; it must then
+/// be polled before the consumer's own next poll (queued by that same poll),
+/// or it loses its place in the channel's queue of receivers every time and
+/// gets nothing (tokio's LocalSet gives it its share; asyncio's
+/// `run_until_complete` too).
+#[test]
+#[cfg_attr(miri, ignore = "real timers: too slow under Miri")]
+fn a_top_level_cell_behind_a_waiting_consumer_task_gets_its_share() {
+    assert_eq!(cell_sharing_a_channel_with_a_consumer_task(false, true, 5), 5);
 }
 
 #[test]
 #[cfg_attr(miri, ignore = "real timers: too slow under Miri")]
 fn a_nested_cell_gets_items_it_shares_with_a_consumer_task() {
-    assert_eq!(cell_sharing_a_channel_with_a_consumer_task(true, 5), 5);
+    assert_eq!(cell_sharing_a_channel_with_a_consumer_task(true, false, 5), 5);
+    assert_eq!(cell_sharing_a_channel_with_a_consumer_task(true, true, 5), 5);
 }
 
 /// `tasks` tasks each call a synchronous helper that nests one `block_on`

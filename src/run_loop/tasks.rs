@@ -34,10 +34,12 @@ pub(super) fn run_tasks(ts: &ThreadState, may_pause: bool, order: WakeOrder<'_>)
     let mut left = BUDGET;
     let mut before = queue.end_mark();
     while left > 0 && !order.is_woken() {
-        before = queue.end_mark();
         let Some(task) = queue.pop() else {
             return polls;
         };
+        // Marked once the task is out: it may come back during its poll
+        // (a yield), and then goes after the own future.
+        before = queue.end_mark();
         left -= 1;
         polls += poll(task, here, &mut executor);
     }
