@@ -348,16 +348,36 @@
 //! or outside any loop a per-thread default executor that every loop on the
 //! thread drives.
 //!
-//! # Thread exit
+//! # Shutdown and thread exit
 //!
-//! When a thread exits, nestloop shuts down its default executor and any
-//! executor kept alive by its own tasks, so no future outlives its thread.
-//! Destructors of those futures may still use nestloop: [`spawn`] returns
-//! a handle that resolves to cancelled (no task runs any more), and
-//! [`block_on`] runs a future that needs no task (a timer, another thread)
-//! and panics with a `nestloop: this thread is exiting` message if it waits
-//! for a task. Work that must finish belongs before the thread's main
-//! function returns (tokio issue 3043 is the same situation in tokio).
+//! [`Executor::shutdown`], and dropping the last handle of an executor,
+//! drop its tasks one at a time, newest first (the task spawned last goes
+//! first). The executor stays whole meanwhile: a destructor that runs then
+//! may `block_on` (or spawn and await) tasks not dropped yet, of this
+//! executor or any other of the thread, and they run, under any loop or
+//! with none running. A `Drop` that hands its buffer to an older writer
+//! task and waits for the acknowledgement works; one whose writer was
+//! spawned after it finds the writer gone (its channel closed, its handle
+//! cancelled), and does not hang.
+//!
+//! When a thread exits, nestloop shuts down every executor of the thread
+//! still alive (its default executor, and any executor kept alive by its
+//! own tasks), the newest first, each as `shutdown` does, so no future
+//! outlives its thread; tasks spawned meanwhile are shut down too. The
+//! loops keep running the tasks not dropped yet, so destructors may wait
+//! for them, for timers and for other threads. A wait that can provably
+//! never finish (the deadlock check, which always runs at thread exit)
+//! panics with a `nestloop: this thread is exiting` message instead of
+//! hanging the thread and whoever joins it: nestloop contains the panic
+//! where it drops the future, so its message reaches stderr through the
+//! panic hook and the thread ends (its `join` returns `Ok`: a destructor
+//! at exit cannot make the thread's result an error). A destructor that
+//! runs after nestloop's own per-thread state is gone (one of a
+//! thread-local of yours that the thread destroys later) gets a
+//! `nestloop: this thread is exiting and its nestloop state is gone` panic
+//! from `block_on` and `spawn`. Work that must finish belongs before the
+//! thread's main function returns (tokio issue 3043 is the same situation
+//! in tokio).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![warn(
@@ -476,14 +496,10 @@ pub use nestloop_macros::test;
 #[doc(alias = "run_until_complete")]
 #[track_caller]
 pub fn block_on<F: Future>(future: F) -> F::Output {
-    executor::current_or_default().executor.block_on(future)
+    executor::current_or_default().block_on(future)
 }
 
 /// Spawns a task on the current executor (see [`block_on`] for which one).
-///
-/// Called by a destructor that nestloop runs while it shuts the thread's
-/// executors down at thread exit, it returns a handle that resolves to
-/// cancelled: no task runs on an exiting thread.
 ///
 /// # Examples
 ///

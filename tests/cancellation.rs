@@ -467,3 +467,186 @@ fn a_cancelled_future_is_dropped_where_it_was_pinned() {
         }
     });
 }
+
+/// A value whose destructor hands `bytes` to a writer task through a
+/// channel and waits (a nested `block_on`) for the writer's
+/// acknowledgement: how a buffered writer flushes on drop. Records what
+/// the wait came to: `Ok(bytes written)` or `Err(())` when the writer was
+/// gone.
+struct FlushOnDrop {
+    bytes: usize,
+    to_writer:
+        futures::channel::mpsc::UnboundedSender<(usize, futures::channel::oneshot::Sender<usize>)>,
+    outcome: Arc<Mutex<Option<Result<usize, ()>>>>,
+}
+
+impl Drop for FlushOnDrop {
+    fn drop(&mut self) {
+        let (ack, acked) = futures::channel::oneshot::channel();
+        let sent = self.to_writer.unbounded_send((self.bytes, ack));
+        let outcome = match sent {
+            Ok(()) => block_on(acked).map_err(|_| ()),
+            Err(_) => Err(()),
+        };
+        *self.outcome.lock().unwrap() = Some(outcome);
+    }
+}
+
+/// A writer task and a task that holds a `FlushOnDrop`, on `ex`, the writer
+/// spawned first (`writer_first`) or last; both have started. Returns what
+/// the flush came to, once the caller's `stop` (shutdown, drop, thread
+/// exit) has run.
+fn writer_and_flusher(ex: &Executor, writer_first: bool) -> Arc<Mutex<Option<Result<usize, ()>>>> {
+    use futures::StreamExt;
+    let (to_writer, mut requests) = futures::channel::mpsc::unbounded();
+    let outcome = Arc::new(Mutex::new(None));
+    let writer = async move {
+        while let Some((bytes, ack)) = requests.next().await {
+            yield_now().await; // writes
+            let _ = futures::channel::oneshot::Sender::send(ack, bytes);
+        }
+    };
+    let flusher = FlushOnDrop {
+        bytes: 512,
+        to_writer,
+        outcome: outcome.clone(),
+    };
+    let holder = async move {
+        let _flusher = flusher;
+        pending::<()>().await;
+    };
+    if writer_first {
+        drop(ex.spawn(writer));
+        drop(ex.spawn(holder));
+    } else {
+        drop(ex.spawn(holder));
+        drop(ex.spawn(writer));
+    }
+    ex.block_on(yield_now());
+    outcome
+}
+
+#[test]
+fn shutdown_drops_tasks_newest_first() {
+    watchdog(|| {
+        let ex = Executor::new();
+        let order = Rc::new(RefCell::new(Vec::new()));
+        for n in 1..=3 {
+            let order = order.clone();
+            let on_drop = common::OnDrop::new(move || order.borrow_mut().push(n));
+            drop(ex.spawn(async move {
+                let _on_drop = on_drop;
+                pending::<()>().await;
+            }));
+        }
+        ex.run_until_stalled();
+        ex.shutdown();
+        assert_eq!(*order.borrow(), [3, 2, 1]);
+    });
+}
+
+#[test]
+fn a_destructor_run_by_shutdown_waits_for_an_older_writer_task() {
+    watchdog(|| {
+        let ex = Executor::new();
+        let outcome = writer_and_flusher(&ex, true);
+        ex.shutdown(); // outside any loop: the flush's block_on runs the writer
+        assert_eq!(*outcome.lock().unwrap(), Some(Ok(512)));
+        assert_eq!(ex.task_count(), 0);
+    });
+}
+
+#[test]
+fn a_destructor_run_by_shutdown_inside_a_loop_waits_for_an_older_writer_task() {
+    watchdog(|| {
+        let ex = Executor::new();
+        let outcome = writer_and_flusher(&ex, true);
+        ex.block_on(async { ex.shutdown() });
+        assert_eq!(*outcome.lock().unwrap(), Some(Ok(512)));
+    });
+}
+
+#[test]
+fn a_destructor_run_by_dropping_the_last_handle_waits_for_an_older_writer_task() {
+    watchdog(|| {
+        let ex = Executor::new();
+        let outcome = writer_and_flusher(&ex, true);
+        drop(ex);
+        assert_eq!(*outcome.lock().unwrap(), Some(Ok(512)));
+    });
+}
+
+#[test]
+fn a_destructor_run_by_shutdown_finds_a_newer_writer_gone() {
+    watchdog(|| {
+        let ex = Executor::new();
+        let outcome = writer_and_flusher(&ex, false);
+        ex.shutdown(); // the writer went first: its channel is closed
+        assert_eq!(*outcome.lock().unwrap(), Some(Err(())));
+    });
+}
+
+#[test]
+fn a_destructor_run_by_shutdown_waiting_on_a_task_that_never_runs_again_does_not_hang() {
+    watchdog(|| {
+        let ex = Executor::new();
+        let (ack, acked) = futures::channel::oneshot::channel::<usize>();
+        // Holds the sender and waits for nothing: it can never run again.
+        drop(ex.spawn(async move {
+            let _ack = ack;
+            pending::<()>().await;
+        }));
+        let waited = Arc::new(Mutex::new(None));
+        let w = waited.clone();
+        let on_drop = common::OnDrop::new(move || *w.lock().unwrap() = Some(block_on(acked)));
+        drop(ex.spawn(async move {
+            let _on_drop = on_drop;
+            pending::<()>().await;
+        }));
+        ex.run_until_stalled();
+        ex.shutdown();
+        let waited = waited.lock().unwrap().take();
+        assert!(matches!(waited, Some(Err(_))), "{waited:?}");
+    });
+}
+
+#[test]
+fn at_thread_exit_a_destructor_waits_for_an_older_writer_task_through_a_channel() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        // The thread's default executor, which lives until the thread ends.
+        let default = block_on(async { Executor::current().unwrap() });
+        let outcome = writer_and_flusher(&default, true);
+        tx.send(outcome).unwrap();
+        // The thread ends here, its tasks pending.
+    });
+    let outcome = rx.recv().unwrap();
+    let joined = common::join_within(thread, common::DEADLINE);
+    assert!(joined.is_ok(), "the thread's exit hung");
+    assert_eq!(*outcome.lock().unwrap(), Some(Ok(512)));
+}
+
+#[test]
+fn at_thread_exit_a_wait_on_a_task_that_never_runs_again_does_not_hang() {
+    let waited = Arc::new(Mutex::new(None));
+    let w = waited.clone();
+    let thread = std::thread::spawn(move || {
+        let (ack, acked) = futures::channel::oneshot::channel::<usize>();
+        drop(spawn(async move {
+            let _ack = ack;
+            pending::<()>().await;
+        }));
+        let on_drop = common::OnDrop::new(move || *w.lock().unwrap() = Some(block_on(acked)));
+        drop(spawn(async move {
+            let _on_drop = on_drop;
+            pending::<()>().await;
+        }));
+        block_on(yield_now());
+    });
+    assert!(
+        common::join_within(thread, common::DEADLINE).is_ok(),
+        "the thread's exit hung"
+    );
+    let waited = waited.lock().unwrap().take();
+    assert!(matches!(waited, Some(Err(_))), "{waited:?}");
+}

@@ -226,7 +226,10 @@ fn cell_sharing_a_channel_with_a_consumer_task(
 #[test]
 #[cfg_attr(miri, ignore = "real timers: too slow under Miri")]
 fn a_top_level_cell_gets_items_it_shares_with_a_consumer_task() {
-    assert_eq!(cell_sharing_a_channel_with_a_consumer_task(false, false, 5), 5);
+    assert_eq!(
+        cell_sharing_a_channel_with_a_consumer_task(false, false, 5),
+        5
+    );
 }
 
 /// The cell queues behind a consumer that waited first. It is woken when the
@@ -238,14 +241,23 @@ fn a_top_level_cell_gets_items_it_shares_with_a_consumer_task() {
 #[test]
 #[cfg_attr(miri, ignore = "real timers: too slow under Miri")]
 fn a_top_level_cell_behind_a_waiting_consumer_task_gets_its_share() {
-    assert_eq!(cell_sharing_a_channel_with_a_consumer_task(false, true, 5), 5);
+    assert_eq!(
+        cell_sharing_a_channel_with_a_consumer_task(false, true, 5),
+        5
+    );
 }
 
 #[test]
 #[cfg_attr(miri, ignore = "real timers: too slow under Miri")]
 fn a_nested_cell_gets_items_it_shares_with_a_consumer_task() {
-    assert_eq!(cell_sharing_a_channel_with_a_consumer_task(true, false, 5), 5);
-    assert_eq!(cell_sharing_a_channel_with_a_consumer_task(true, true, 5), 5);
+    assert_eq!(
+        cell_sharing_a_channel_with_a_consumer_task(true, false, 5),
+        5
+    );
+    assert_eq!(
+        cell_sharing_a_channel_with_a_consumer_task(true, true, 5),
+        5
+    );
 }
 
 /// `tasks` tasks each call a synchronous helper that nests one `block_on`

@@ -80,12 +80,27 @@ fn at_thread_exit<T: Send + 'static>(action: fn(JoinHandle<()>) -> T) -> (Result
 }
 
 #[test]
-fn spawn_in_a_drop_at_thread_exit_resolves_to_cancelled() {
+fn a_task_spawned_by_a_drop_at_thread_exit_runs_when_awaited() {
     let (result, rest_ran) = at_thread_exit(|_| {
-        let handle = nestloop::spawn(async { 1 });
-        // The thread's tasks are being shut down: this one too.
-        let result = nestloop::block_on(handle);
-        result.unwrap_err().is_cancelled()
+        let handle = nestloop::spawn(async {
+            nestloop::yield_now().await;
+            1
+        });
+        // Not dropped yet: it runs, and is shut down with the rest if it
+        // does not finish.
+        nestloop::block_on(handle).unwrap()
+    });
+    assert_eq!(result, Ok(1));
+    assert!(rest_ran);
+}
+
+#[test]
+fn block_on_of_an_older_task_in_a_drop_at_thread_exit_runs_it() {
+    // `at_thread_exit`'s worker is older than the task whose destructor
+    // runs the action: it is not dropped yet, and a wake gets it running.
+    let (result, rest_ran) = at_thread_exit(|worker| {
+        worker.abort();
+        nestloop::block_on(worker).unwrap_err().is_cancelled()
     });
     assert_eq!(result, Ok(true));
     assert!(rest_ran);
@@ -114,10 +129,20 @@ fn block_on_of_another_threads_work_in_a_drop_at_thread_exit_runs() {
 }
 
 #[test]
-fn block_on_of_a_task_in_a_drop_at_thread_exit_panics_saying_the_thread_is_exiting() {
-    // A destructor that waits for a background task of its thread: that
-    // task is being shut down and will never run again.
-    let (result, rest_ran) = at_thread_exit(nestloop::block_on);
+fn block_on_of_a_task_that_never_runs_again_in_a_drop_at_thread_exit_resolves_to_cancelled() {
+    // The worker waits for nothing and no waker of it exists: the exit
+    // drops it, so the wait ends instead of hanging the thread's exit.
+    let (result, rest_ran) =
+        at_thread_exit(|worker| nestloop::block_on(worker).unwrap_err().is_cancelled());
+    assert_eq!(result, Ok(true));
+    assert!(rest_ran);
+}
+
+#[test]
+fn block_on_that_can_never_finish_in_a_drop_at_thread_exit_panics_saying_the_thread_is_exiting() {
+    // Nothing holds a waker of the future: it can never finish, and waiting
+    // would hang the thread's exit (whatever `detect_deadlock` says).
+    let (result, rest_ran) = at_thread_exit(|_| nestloop::block_on(pending::<()>()));
     let msg = result.unwrap_err();
     assert!(msg.starts_with("nestloop: this thread is exiting"), "{msg}");
     assert!(msg.contains("before the thread's main function"), "{msg}");
@@ -150,4 +175,57 @@ fn a_refcell_borrowed_across_a_nested_call_is_touched_by_other_tasks() {
         let err = ex.block_on(toucher).unwrap_err();
         assert!(err.to_string().contains("already borrowed"), "{err}");
     });
+}
+
+/// The scenario of `a_wait_that_can_never_finish_at_thread_exit_is_reported_on_stderr`,
+/// run in a child process (the test binary itself).
+const CHILD: &str = "NESTLOOP_TEST_EXIT_CHILD";
+
+#[test]
+#[cfg_attr(miri, ignore = "runs a child process")]
+fn a_wait_that_can_never_finish_at_thread_exit_is_reported_on_stderr() {
+    if std::env::var_os(CHILD).is_some() {
+        // A destructor at thread exit waits on a future nothing can wake.
+        std::thread::spawn(|| {
+            drop(nestloop::spawn(async {
+                let _guard = OnDrop(|| nestloop::block_on(pending::<()>()));
+                pending::<()>().await;
+            }));
+            nestloop::block_on(nestloop::yield_now());
+        })
+        .join()
+        .unwrap();
+        println!("the thread ended");
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut child = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "a_wait_that_can_never_finish_at_thread_exit_is_reported_on_stderr",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > common::DEADLINE {
+            child.kill().unwrap();
+            panic!("the child hung at thread exit");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("the thread ended"), "{stdout}");
+    assert!(
+        stderr.contains("nestloop: this thread is exiting"),
+        "{stderr}"
+    );
 }

@@ -47,18 +47,30 @@ impl ThreadState {
         self.exiting.get()
     }
 
-    /// Thread exit: shuts down the default executor and any executor kept
-    /// alive by a cycle (a task holding a clone of its executor), so no
-    /// future outlives its thread. From here on loops run no tasks: a task
-    /// spawned by a destructor now lands on an executor being shut down, and
-    /// its handle resolves to cancelled; a `block_on` runs only what needs
-    /// no task (its future, timers, wakes from other threads), and reports
-    /// it if it waits for a task (see `run_loop::deadlock::check_exiting`).
+    /// Thread exit: shuts down every executor of the thread (the default
+    /// executor and any executor kept alive by a cycle, such as a task
+    /// holding a clone of its executor), so no future outlives its thread.
+    /// The newest executor goes first, and each drops its tasks newest
+    /// first (see `Executor::shutdown`); the loops keep running the tasks
+    /// not dropped yet, so a destructor may `block_on` them (and timers,
+    /// and work of other threads). A task spawned meanwhile is shut down
+    /// too. A `block_on` that can provably never finish panics instead of
+    /// hanging the thread's exit (`run_loop::deadlock::check_deadlock`).
     pub(super) fn exit(&self) {
         self.exiting.set(true);
-        // The default executor is registered like any other.
-        for inner in self.registered() {
-            inner.shutdown();
+        let mut left = usize::MAX;
+        loop {
+            let executors = self.registered();
+            for inner in executors.iter().rev() {
+                inner.shutdown();
+            }
+            let now: usize = executors.iter().map(|e| e.task_count()).sum();
+            // Again for tasks spawned meanwhile (on an executor shut down
+            // already), while that makes progress.
+            if now == 0 || now >= left {
+                break;
+            }
+            left = now;
         }
     }
 

@@ -77,6 +77,8 @@ impl Frame {
 
 /// Everything nestloop keeps per thread.
 pub(crate) struct ThreadState {
+    /// How many copies of nestloop use this state (see `slot.rs`).
+    users: Cell<usize>,
     /// This thread's context, for the poll record.
     here: Here,
     /// Unparks this thread; shared with wakers and executors.
@@ -169,6 +171,7 @@ impl ThreadState {
     pub(super) fn new() -> Self {
         let signal = ThreadSignal::for_current_thread();
         ThreadState {
+            users: Cell::new(0),
             here: Here::get(),
             outermost_root: new_root_state(&signal),
             signal,

@@ -5,19 +5,19 @@
 //! copy's thread-local (`thread_context::cached_state`, one load on the
 //! way of every call); shut down and freed at thread exit.
 //!
-//! Each copy that uses the state counts itself in
-//! `ThreadContext::state_users` and arms its `USER` thread-local, whose
-//! destructor, at thread exit, shuts the state's executors down (while the
-//! state is still reachable, so the destructors of tasks may use it),
-//! marks the copy's cache `GONE` and gives its use up; the last use frees
-//! the state.
+//! Each copy that uses the state counts itself in `ThreadState::users` and
+//! keeps the pointer in its `USER` thread-local, whose destructor, at
+//! thread exit, shuts the state's executors down (while the state is still
+//! reachable, so the destructors of tasks may use it), marks the copy's
+//! cache `GONE` and gives its use up; the last use frees the state.
 //!
 //! Invariant: a copy's cached pointer and `ThreadContext::state` are null
 //! (not known or made yet), `GONE`, or the pointer of a `Box<ThreadState>`
 //! that `make` leaked, which is freed only by `User::drop` when
-//! `state_users` falls to zero, after writing `GONE` to the context. A copy
-//! caches the pointer only after counting itself a user, and writes `GONE`
-//! to its cache before giving its use up. So a cached pointer that is
+//! `ThreadState::users` falls to zero, after writing `GONE` to the context.
+//! A copy caches the pointer only after counting itself a user and putting
+//! the pointer in its `USER`, and writes `GONE` to its cache before giving
+//! its use up. So a cached pointer that is
 //! neither null nor `GONE` is that of a live `ThreadState` of this build's
 //! layout (the copies sharing a context are of one build). Only this file
 //! touches these fields; a `&ThreadState` made here lives only for the
@@ -34,41 +34,34 @@ use crate::thread_context::{self, ThreadContext};
 const GONE: *const () = std::ptr::without_provenance(1);
 
 thread_locals! {
-    /// Whether this copy counts as a user of the thread's state; its
+    /// The state this copy uses, if it counts as a user of it; its
     /// destructor gives the use up (see the module docs).
-    static USER: User = const { User(Cell::new(false)) };
+    static USER: User = const { User(Cell::new(std::ptr::null())) };
 }
 
 /// This copy's use of the thread's state (see `USER`).
-struct User(Cell<bool>);
+struct User(Cell<*const ThreadState>);
 
 impl Drop for User {
     fn drop(&mut self) {
-        if !self.0.replace(false) {
+        let state = self.0.replace(std::ptr::null());
+        if state.is_null() {
             return;
         }
-        let Some(state) = thread_context::cached_state() else {
-            return;
-        };
-        if state.addr() <= GONE.addr() {
-            return;
-        }
-        // SAFETY: cached by this copy, which is still a user: live.
-        let ts = unsafe { &*state.cast::<ThreadState>() };
+        // SAFETY: this copy is still a user of it: live.
+        let ts = unsafe { &*state };
         // Thread exit, while the state is still reachable: destructors of
         // the tasks' futures may use it (see `ThreadState::exit`).
         ts.exit();
         thread_context::set_cached_state(GONE);
-        thread_context::try_with(|cx| {
-            let users = cx.state_users.get() - 1;
-            cx.state_users.set(users);
-            if users == 0 {
-                cx.state.set(GONE);
-                // SAFETY: the last use of a state `make` leaked; no cache
-                // and no context points at it any more.
-                drop(unsafe { Box::from_raw(state.cast::<ThreadState>().cast_mut()) });
-            }
-        });
+        let users = ts.users.get() - 1;
+        ts.users.set(users);
+        if users == 0 {
+            thread_context::try_with(|cx| cx.state.set(GONE));
+            // SAFETY: the last use of a state `make` leaked; no cache and
+            // no context points at it any more.
+            drop(unsafe { Box::from_raw(state.cast_mut()) });
+        }
     }
 }
 
@@ -102,8 +95,10 @@ fn attach() -> Option<*const ()> {
     })??;
     // Counted before it is cached; if this copy's thread-locals are gone,
     // it is not used.
-    USER.try_with(|user| user.0.set(true)).ok()?;
-    thread_context::with(|cx| cx.state_users.set(cx.state_users.get() + 1));
+    USER.try_with(|user| user.0.set(state.cast())).ok()?;
+    // SAFETY: just read from the context: live (see the module docs).
+    let ts = unsafe { &*state.cast::<ThreadState>() };
+    ts.users.set(ts.users.get() + 1);
     thread_context::set_cached_state(state);
     Some(state)
 }

@@ -96,7 +96,9 @@ impl Executor {
     /// * When deadlock detection is on (the default) and `future` is pending
     ///   while nothing can ever wake it (see [`Builder::detect_deadlock`]).
     /// * At thread exit (called by a destructor of a task that nestloop shuts
-    ///   down then), when `future` waits for a task: no task runs any more.
+    ///   down then), when `future` can provably never finish (the deadlock
+    ///   check runs there whatever [`Builder::detect_deadlock`] says), and
+    ///   once nestloop's state for the thread is gone.
     /// * Feature `tokio`: inside a tokio current_thread runtime (see
     ///   [`crate::tokio`]).
     ///
@@ -356,10 +358,16 @@ impl Executor {
     /// Aborts every task and drops its future now; each [`JoinHandle`]
     /// resolves to a cancelled [`JoinError`](crate::JoinError).
     ///
+    /// Tasks are dropped one at a time, newest first (the task spawned last
+    /// goes first). Until its turn a task is whole and runs as usual, so a
+    /// destructor that runs during the shutdown may `block_on` (or await)
+    /// tasks not dropped yet, of this executor or another, under any loop or
+    /// with none running (see the crate docs' "Shutdown and thread exit").
     /// A task being polled further down the stack is dropped as soon as its
-    /// poll returns. Tasks spawned by destructors during the shutdown are shut
-    /// down too. A panic in a destructor is contained. The executor stays
-    /// usable: new tasks can be spawned afterwards.
+    /// poll returns. Tasks spawned by destructors during the shutdown are
+    /// shut down too. A panic in a destructor is contained. The executor
+    /// stays usable: new tasks can be spawned afterwards. Dropping the last
+    /// handle of an executor shuts it down the same way.
     ///
     /// # Examples
     ///

@@ -103,7 +103,7 @@ impl<'a> TaskBuilder<'a> {
 }
 
 /// The free `spawn` (and `TaskBuilder::spawn`): on the current executor, or
-/// this thread's default one; cancelled at once while the thread exits.
+/// this thread's default one.
 #[inline]
 pub(crate) fn spawn_current<F>(
     future: F,
@@ -114,29 +114,10 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let Current { executor, exiting } = current_or_default();
-    let handle = executor.inner.spawn(future, location, name);
-    if exiting {
-        // The thread's executors are being shut down (a destructor runs at
-        // thread exit): the task could never run.
-        handle.abort();
-    }
-    handle
+    current_or_default().inner.spawn(future, location, name)
 }
 
-/// What the free functions need to know, from one look at the thread's
-/// state.
-pub(crate) struct Current {
-    /// The current executor, or this thread's default executor.
-    pub(crate) executor: Executor,
-    /// Whether the thread is exiting (its executors are being shut down).
-    pub(crate) exiting: bool,
-}
-
-/// See `Current`.
-pub(crate) fn current_or_default() -> Current {
-    context::with(|s| Current {
-        executor: s.current().unwrap_or_else(|| s.default_executor()),
-        exiting: s.is_exiting(),
-    })
+/// The current executor, or this thread's default executor.
+pub(crate) fn current_or_default() -> Executor {
+    context::with(|s| s.current().unwrap_or_else(|| s.default_executor()))
 }

@@ -59,6 +59,12 @@ struct Root<'a, F: Future> {
     /// The poll that called `block_on`: every poll of the future runs
     /// under its mark, so it sees its caller's task-locals.
     caller: PollMark,
+    /// Feature `tracing`: the span current where `block_on` was called,
+    /// entered around every poll, so the future records in its caller's
+    /// span whichever loop polls it (R3), not in that of the task a nested
+    /// loop further up happens to run under.
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
 }
 
 impl<F: Future> PollRoot for Root<'_, F> {
@@ -67,6 +73,8 @@ impl<F: Future> PollRoot for Root<'_, F> {
             return Poll::Ready(());
         }
         let _locals = task_local::enter_poll_of(self.caller);
+        #[cfg(feature = "tracing")]
+        let _span = self.span.enter();
         match catch_unwind(AssertUnwindSafe(|| self.future.as_mut().poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(output)) => {
@@ -185,6 +193,8 @@ fn block_on_rest<F: Future>(
         future,
         outcome: None,
         caller: task_local::current_poll(),
+        #[cfg(feature = "tracing")]
+        span: tracing::Span::current(),
     };
     let (state, frame, index, ready_at_once) = match begun {
         Some(Begun {
@@ -427,6 +437,7 @@ fn drive(
                 }
             }
             Step::Idle => match own {
+                Some(_) if driver.shut_down_dormant() => {}
                 Some(root) => {
                     #[cfg(feature = "async-io")]
                     if driver.waits_in_async_io() {
@@ -540,7 +551,8 @@ impl Driver<'_> {
         self.own.is_some_and(|r| r.waker.is_woken())
             || signal.roots_woken()
             || signal.interrupt_pending()
-            || (!ts.is_exiting() && (!ts.queue().is_empty() || ts.queue().has_remote()))
+            || !ts.queue().is_empty()
+            || ts.queue().has_remote()
     }
 
     /// Whether the own future has finished (it may finish in any loop that

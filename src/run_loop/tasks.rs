@@ -17,9 +17,6 @@ const BUDGET: usize = 64;
 /// ready may wait a moment first (`BatchPause`). Ends early when the loop's
 /// own future has its turn (see `WakeOrder`).
 pub(super) fn run_tasks(ts: &ThreadState, may_pause: bool, order: WakeOrder<'_>) -> usize {
-    if ts.is_exiting() {
-        return 0;
-    }
     let queue = ts.queue();
     if may_pause && queue.is_empty() && queue.has_remote() {
         ts.batch_pause.before_remote_work();

@@ -6,10 +6,11 @@
 use std::time::Instant;
 
 use super::Driver;
-use super::deadlock::{check_deadlock, check_exiting};
+use super::deadlock::check_deadlock;
 use crate::context::RootState;
 #[cfg(any(feature = "async-io", feature = "tokio"))]
 use crate::reactor::{self, TURN_EVERY_POLLS};
+use crate::sched::ThisThread;
 #[cfg(feature = "async-io")]
 use {
     super::{Step, interrupt::check_interrupt},
@@ -55,14 +56,40 @@ impl Driver<'_> {
         self.ts.signal().park(deadline);
     }
 
+    /// While an executor of the thread shuts down (at thread exit, all of
+    /// them), a loop about to wait with no timer pending first drops a task
+    /// of it that can never run again (`Inner::shut_down_dormant`), and
+    /// steps again: the destructor the shutdown is running may wait for
+    /// what that task holds (the other end of a channel, an event), which
+    /// only its drop gives back. Returns whether it dropped one.
+    pub(super) fn shut_down_dormant(&self) -> bool {
+        let ts = self.ts;
+        let exiting = ts.is_exiting();
+        if !exiting && !ts.queue().is_shutting_down() {
+            return false;
+        }
+        if ts.timers.borrow_mut().next_deadline().is_some() {
+            return false;
+        }
+        let Some(here) = ThisThread::get() else {
+            return false;
+        };
+        let executors = if exiting {
+            let mut all = ts.registered();
+            all.reverse(); // the newest first, as the exit goes
+            all
+        } else {
+            ts.queue().shutting_down(here)
+        };
+        executors.iter().any(|e| e.shut_down_dormant())
+    }
+
     /// The checks before a wait; returns its deadline, the next timer's.
     fn before_wait(&self, root: &RootState) -> Option<Instant> {
         let ts = self.ts;
         let deadline = ts.timers.borrow_mut().next_deadline();
-        if deadline.is_none() && ts.is_exiting() {
-            check_exiting(ts, root);
-        } else if deadline.is_none() && self.executor.inner.detect_deadlock {
-            check_deadlock(ts, root);
+        if deadline.is_none() {
+            check_deadlock(ts, root, self.executor.inner.detect_deadlock);
         }
         ts.batch_pause.parking();
         deadline
@@ -172,6 +199,9 @@ pub(super) fn drive_in_async_io(
                     }
                 }
                 Step::Idle => {
+                    if driver.shut_down_dormant() {
+                        continue;
+                    }
                     #[cfg(feature = "tokio")]
                     if !driver.runtimes().is_empty() {
                         // An executor with a tokio runtime was made during

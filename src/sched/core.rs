@@ -117,17 +117,19 @@ impl Inner {
         self.tasks.remove(task)
     }
 
-    /// See [`Executor::shutdown`].
+    /// See [`Executor::shutdown`]: drops the tasks' futures one at a
+    /// time, newest first, holding no reference to the others meanwhile
+    /// (a destructor may wait for them, and the deadlock check counts
+    /// references). Tasks on the stack are dropped when their polls return.
     pub(crate) fn shutdown(&self) {
+        let _shutting_down = self.thread.begin_shutdown(&self.shared);
         loop {
             self.drain_inject();
-            let tasks = self.tasks.snapshot();
-            let mut dropped_any = false;
-            for task in tasks {
-                dropped_any |= task.shut_down(self);
-            }
-            if !dropped_any && self.shared.inject.is_empty() {
+            let Some(task) = self.tasks.newest(|t| !t.is_running()) else {
                 break;
+            };
+            if !task.shut_down(self) {
+                break; // not expected: it was idle
             }
         }
         // This executor's queued tasks are finished (shut down above),
@@ -137,6 +139,19 @@ impl Inner {
         // whose wakes and spawns land in the queue while the old entries
         // are sorted apart.
         self.thread.retain(|task| !task.is_finished());
+    }
+}
+
+impl Inner {
+    /// Drops the newest task of this executor that can never run again
+    /// (`TaskRef::is_dormant`); returns whether there was one. A loop that
+    /// waits while the executor shuts down calls it: the destructor the
+    /// shutdown runs may wait for what such a task holds (the other end
+    /// of a channel), which only dropping it can give back.
+    pub(crate) fn shut_down_dormant(&self) -> bool {
+        self.tasks
+            .newest(TaskRef::is_dormant)
+            .is_some_and(|task| task.shut_down(self))
     }
 }
 

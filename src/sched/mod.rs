@@ -227,6 +227,18 @@ impl Inner {
     }
 }
 
+impl Drop for Executor {
+    fn drop(&mut self) {
+        // The last handle: its tasks are shut down while the executor is
+        // still whole, so their destructors may wait for its tasks not
+        // dropped yet, as with `shutdown` (R5). `Inner::drop` is left
+        // with nothing to do, or with what those destructors spawned.
+        if Rc::strong_count(&self.inner) == 1 && self.inner.task_count() != 0 {
+            self.inner.shutdown();
+        }
+    }
+}
+
 impl fmt::Debug for Inner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Inner").finish_non_exhaustive()

@@ -4,10 +4,11 @@
 //! pushed from other threads ([`RemoteReady`]). An executor that has no
 //! ready task costs a loop nothing: no loop visits executors, only tasks.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
-use super::{Shared, ThisThread};
-use crate::sync::{Arc, InjectQueue, Ordering};
+use super::{Inner, Shared, ThisThread};
+use crate::sync::{Arc, AtomicBool, InjectQueue, Ordering, fence};
 use crate::task::{QueueMark, RunQueue, TaskRef};
 
 /// The thread-local run queue shared by the executors of one thread (each
@@ -17,6 +18,9 @@ pub(crate) struct ThreadQueue {
     run: RunQueue,
     /// The executors of this thread with tasks pushed from other threads.
     remote: Arc<RemoteReady>,
+    /// The executors of this thread whose `shutdown` is running, innermost
+    /// last (a destructor it ran may shut another one down).
+    shutdowns: RefCell<Vec<Arc<Shared>>>,
 }
 
 /// The executors of one thread that have tasks in their injection queues,
@@ -25,6 +29,9 @@ pub(crate) struct ThreadQueue {
 pub(crate) struct RemoteReady {
     /// The listed executors.
     executors: InjectQueue<Arc<Shared>>,
+    /// The thread's queue is gone: nothing lists itself any more (an entry
+    /// would keep its `Shared`, which keeps this list, alive for ever).
+    closed: AtomicBool,
 }
 
 impl ThreadQueue {
@@ -32,8 +39,10 @@ impl ThreadQueue {
     pub(crate) fn new() -> Rc<ThreadQueue> {
         Rc::new(ThreadQueue {
             run: RunQueue::new(),
+            shutdowns: RefCell::new(Vec::new()),
             remote: Arc::new(RemoteReady {
                 executors: InjectQueue::new(),
+                closed: AtomicBool::new(false),
             }),
         })
     }
@@ -106,6 +115,28 @@ impl ThreadQueue {
         }
     }
 
+    /// Notes that `shared`'s executor is shutting down until the guard
+    /// drops.
+    pub(crate) fn begin_shutdown(&self, shared: &Arc<Shared>) -> ShutdownGuard<'_> {
+        self.shutdowns.borrow_mut().push(shared.clone());
+        ShutdownGuard(self)
+    }
+
+    /// The executors of this thread (`here`) shutting down, innermost first.
+    pub(crate) fn shutting_down(&self, here: ThisThread) -> Vec<Rc<Inner>> {
+        let shutdowns = self.shutdowns.borrow();
+        shutdowns
+            .iter()
+            .rev()
+            .filter_map(|shared| shared.local_executor(here))
+            .collect()
+    }
+
+    /// Whether an executor of this thread is shutting down.
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        !self.shutdowns.borrow().is_empty()
+    }
+
     /// Keeps only the tasks for which `keep` holds, in order (shutdown drops
     /// the entries of the tasks it finished).
     pub(crate) fn retain(&self, mut keep: impl FnMut(&TaskRef) -> bool) {
@@ -118,6 +149,16 @@ impl ThreadQueue {
     }
 }
 
+/// Ends what `ThreadQueue::begin_shutdown` began.
+pub(crate) struct ShutdownGuard<'a>(&'a ThreadQueue);
+
+impl Drop for ShutdownGuard<'_> {
+    fn drop(&mut self) {
+        let ended = self.0.shutdowns.borrow_mut().pop();
+        drop(ended);
+    }
+}
+
 impl RemoteReady {
     /// Lists `shared` (whose injection queue just got a task) unless it is
     /// listed already; returns whether it listed it.
@@ -127,7 +168,18 @@ impl RemoteReady {
             return false;
         }
         self.executors.push(shared.clone());
+        // Pairs with the fence in `ThreadQueue::drop`: either it sees this
+        // entry when it empties the list, or this sees it closed.
+        fence(Ordering::SeqCst);
+        if self.closed.load(Ordering::SeqCst) {
+            self.empty();
+        }
         true
+    }
+
+    /// Drops every entry (any thread: they are only notices).
+    fn empty(&self) {
+        while self.executors.pop().is_some() {}
     }
 }
 
@@ -136,6 +188,8 @@ impl Drop for ThreadQueue {
         // The thread is gone: listed executors are dropped (or cancel what
         // they are pushed, see `Shared::push_remote`); break the cycle of
         // their `Arc`s through this list.
-        while self.remote.executors.pop().is_some() {}
+        self.remote.closed.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.remote.empty();
     }
 }

@@ -131,11 +131,17 @@ impl TaskList {
         Some(unsafe { TaskRef::from_raw(task.as_ptr()) })
     }
 
-    /// A reference to every task in the list, most recent first.
-    pub(crate) fn snapshot(&self) -> Vec<TaskRef> {
-        let mut tasks = Vec::with_capacity(self.len());
-        self.for_each(|task| tasks.push(task.clone()));
-        tasks
+    /// The most recent task for which `f` holds (a reference of its own),
+    /// which `f` must not change.
+    pub(crate) fn newest(&self, mut f: impl FnMut(&TaskRef) -> bool) -> Option<TaskRef> {
+        let mut found = None;
+        self.any(|task| {
+            if f(task) {
+                found = Some(task.clone());
+            }
+            found.is_some()
+        });
+        found
     }
 
     /// Calls `f` for every task in the list, which `f` must not change.

@@ -135,6 +135,20 @@ impl TaskRef {
         self.header().state.load().is_completed()
     }
 
+    /// Whether the task can never run again: not finished, not queued, not
+    /// on the stack, and no waker of it (nor `AbortHandle`) exists beyond
+    /// its `JoinHandle` (see `Header::may_be_woken`).
+    pub(crate) fn is_dormant(&self) -> bool {
+        let state = &self.header().state;
+        !state.load().is_completed() && !state.load().is_running() && !self.header().may_be_woken()
+    }
+
+    /// Whether the task is being polled (or cancelled) further down the
+    /// stack.
+    pub(crate) fn is_running(&self) -> bool {
+        self.header().state.load().is_running()
+    }
+
     /// Wakes the task through a reference it keeps: marks it scheduled and
     /// queues a new reference, unless it is queued, running (then it is
     /// requeued when its poll returns) or completed.

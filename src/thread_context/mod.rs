@@ -64,9 +64,6 @@ pub(crate) struct ThreadContext {
     next_task_id: Cell<u64>,
     /// The end of the block of ids `next_task_id` hands out.
     task_ids_end: Cell<u64>,
-    /// `context`: how many copies use that state (each drops its use at
-    /// thread exit; the last frees it).
-    pub(crate) state_users: Cell<usize>,
 }
 
 impl ThreadContext {
@@ -81,7 +78,6 @@ impl ThreadContext {
             #[cfg(feature = "tokio")]
             in_tokio_runtime: Cell::new(false),
             state: Cell::new(std::ptr::null()),
-            state_users: Cell::new(0),
             next_task_id: Cell::new(0),
             task_ids_end: Cell::new(0),
         }

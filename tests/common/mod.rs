@@ -293,3 +293,37 @@ impl WakeCounts {
         )
     }
 }
+
+/// Runs a closure when dropped.
+pub struct OnDrop<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> OnDrop<F> {
+    pub fn new(f: F) -> Self {
+        OnDrop(Some(f))
+    }
+}
+
+impl<F: FnOnce()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
+/// Joins `thread` if it ends within `deadline` (its thread-local
+/// destructors included: `join` waits for them); `Err(())` if it is still
+/// running then, as hung, or if it panicked.
+pub fn join_within<T: Send + 'static>(
+    thread: thread::JoinHandle<T>,
+    deadline: Duration,
+) -> Result<T, ()> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(thread.join());
+    });
+    match rx.recv_timeout(deadline) {
+        Ok(Ok(value)) => Ok(value),
+        _ => Err(()),
+    }
+}

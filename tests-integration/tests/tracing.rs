@@ -4,6 +4,7 @@
 //! loop's reports are events of target `nestloop`.
 #![cfg(feature = "tracing")]
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::collections::HashMap;
@@ -18,6 +19,7 @@ use tracing::{Event, Metadata, Subscriber};
 /// A span as the recorder saw it.
 #[derive(Clone, Debug, Default)]
 struct SpanData {
+    metadata: Option<&'static Metadata<'static>>,
     name: String,
     target: String,
     /// Made with no parent (`parent: None`, or no span entered).
@@ -76,6 +78,7 @@ impl Subscriber for Recorder {
         let mut state = self.state.lock().unwrap();
         let root = attrs.is_root() || (attrs.is_contextual() && state.stack.is_empty());
         let mut data = SpanData {
+            metadata: Some(attrs.metadata()),
             name: attrs.metadata().name().to_owned(),
             target: attrs.metadata().target().to_owned(),
             root,
@@ -107,6 +110,19 @@ impl Subscriber for Recorder {
             fields,
             span,
         });
+    }
+    /// The innermost entered span, as a subscriber that keeps a span stack
+    /// (tracing-subscriber's `Registry`) reports it to `Span::current`.
+    fn current_span(&self) -> tracing_core::span::Current {
+        let state = self.state.lock().unwrap();
+        let current = state.stack.last().and_then(|id| {
+            let metadata = state.spans.get(id)?.metadata?;
+            Some(tracing_core::span::Current::new(
+                Id::from_u64(*id),
+                metadata,
+            ))
+        });
+        current.unwrap_or_else(tracing_core::span::Current::none)
     }
     fn enter(&self, span: &Id) {
         self.state.lock().unwrap().stack.push(span.into_u64());
@@ -238,4 +254,49 @@ fn the_deadlock_report_is_a_debug_event_before_the_panic() {
         })
         .unwrap_or_else(|| panic!("no deadlock event in {events:#?}"));
     assert_eq!(report.field("message"), Some(message.as_str()));
+}
+
+/// A synchronous helper that nests a `block_on` whose future waits for
+/// `rx`, then logs `message`.
+fn helper(rx: futures::channel::oneshot::Receiver<()>, message: &'static str) {
+    nestloop::block_on(async move {
+        rx.await.unwrap();
+        tracing::info!("{message}");
+    });
+}
+
+#[test]
+fn a_block_on_future_finished_by_another_tasks_nested_loop_records_in_its_callers_span() {
+    let ((a_id, b_id), events) = recorded(|| {
+        nestloop::block_on(async {
+            let (tx_a, rx_a) = futures::channel::oneshot::channel();
+            let (tx_b, rx_b) = futures::channel::oneshot::channel();
+            // A nests a loop, which runs B; B wakes A's future and nests a
+            // loop of its own, which polls A's future to its end (R3).
+            let a = nestloop::spawn(async move { helper(rx_a, "from a's future") });
+            let b = nestloop::spawn(async move {
+                tx_a.send(()).unwrap();
+                helper(rx_b, "from b's future");
+            });
+            nestloop::spawn(async move {
+                nestloop::time::sleep(std::time::Duration::from_millis(1)).await;
+                tx_b.send(()).unwrap();
+            });
+            let ids = (a.id(), b.id());
+            a.await.unwrap();
+            b.await.unwrap();
+            ids
+        })
+    });
+    for (message, id) in [("from a's future", a_id), ("from b's future", b_id)] {
+        let from = with_message(&events, message);
+        assert_eq!(from.len(), 1, "{events:#?}");
+        let span = from[0].span.as_ref().expect("in a span");
+        assert_eq!(span.name, "task", "{message}: {span:?}");
+        assert_eq!(
+            span.fields["task.id"],
+            id.to_string(),
+            "{message}: {span:?}"
+        );
+    }
 }
