@@ -131,7 +131,8 @@
 //!   an idle loop sleeps until the next deadline or a wake.
 //! * **R9 Deadlock detection.** A pending `block_on` with nothing on the
 //!   thread able to run again (no task ready or wakeable, no timer, no live
-//!   waker of the future), or provably stuck behind a task on the stack,
+//!   waker of the future but in the `JoinHandle` of a task that can never
+//!   finish, no live `InterruptHandle` of an enclosing `try_block_on`)
 //!   panics instead of hanging; a loop with live tasks serves them.
 //! * **R10 Depth limit.** The stack left bounds nesting, with a clean
 //!   `nestloop:` panic; [`Builder::max_depth`] adds an optional count.

@@ -322,3 +322,38 @@ fn block_on_pending_with_only_tasks_nothing_can_wake_is_still_reported() {
     });
     assert!(msg.starts_with("nestloop: deadlock"), "{msg}");
 }
+
+#[test]
+fn without_a_live_interrupt_handle_try_block_on_of_pending_is_a_deadlock() {
+    watchdog(|| {
+        let ex = Executor::new();
+        drop(ex.interrupt_handle());
+        let msg = expect_panic(|| ex.try_block_on(std::future::pending::<()>()));
+        assert!(msg.starts_with("nestloop: deadlock in block_on"), "{msg}");
+    });
+}
+
+#[test]
+fn a_live_interrupt_handle_does_not_hide_a_deadlock_outside_try_block_on() {
+    watchdog(|| {
+        let ex = Executor::new();
+        let _handle = ex.interrupt_handle(); // it could end no call
+        let msg = expect_panic(|| ex.block_on(std::future::pending::<()>()));
+        assert!(msg.starts_with("nestloop: deadlock in block_on"), "{msg}");
+    });
+}
+
+#[test]
+fn dropping_the_last_interrupt_handle_ends_the_wait_with_the_deadlock_report() {
+    watchdog(|| {
+        let ex = Executor::new();
+        let interrupt = ex.interrupt_handle();
+        let dropper = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            drop(interrupt);
+        });
+        let msg = expect_panic(|| ex.try_block_on(std::future::pending::<()>()));
+        assert!(msg.starts_with("nestloop: deadlock in block_on"), "{msg}");
+        dropper.join().unwrap();
+    });
+}

@@ -1,7 +1,9 @@
 //! `try_block_on` and `InterruptHandle`: Python's KeyboardInterrupt for Rust
-//! hosts. The waits here are long sleeps rather than `pending()`: a future
-//! nothing can wake is reported by the deadlock check (also inside
-//! `try_block_on`, so a REPL line that deadlocks says so).
+//! hosts. The waits here are long sleeps rather than `pending()`, except
+//! where a live handle is the call's only way out: a future nothing can
+//! wake is reported by the deadlock check, unless an `InterruptHandle`
+//! that could end the enclosing `try_block_on` is alive (R9, see
+//! `tests/deadlock.rs`).
 
 mod common;
 
@@ -232,4 +234,30 @@ fn interrupt_handles_cross_threads() {
     assert_send_sync_clone::<nestloop::InterruptHandle>();
     fn assert_error<T: std::error::Error + Send + Sync + 'static>() {}
     assert_error::<Interrupted>();
+}
+
+#[test]
+fn try_block_on_of_pending_waits_for_an_interrupt_a_live_handle_can_send() {
+    watchdog(|| {
+        let ex = Executor::new();
+        // A Ctrl-C handler's handle on another thread: until it fires, it is
+        // the only way out of the call, and counts as one (R9).
+        let handler = interrupt_later(&ex, Duration::from_millis(20));
+        assert_eq!(
+            ex.try_block_on(std::future::pending::<()>()),
+            Err(Interrupted::new())
+        );
+        handler.join().unwrap();
+    });
+}
+
+#[test]
+fn run_forever_inside_try_block_on_waits_for_an_interrupt_a_live_handle_can_send() {
+    watchdog(|| {
+        let ex = Executor::new();
+        let handler = interrupt_later(&ex, Duration::from_millis(20));
+        let ex2 = ex.clone();
+        assert!(ex.try_block_on(async move { ex2.run_forever() }).is_err());
+        handler.join().unwrap();
+    });
 }

@@ -344,6 +344,15 @@ impl ThreadState {
         self.frames().iter().rposition(Frame::is_interrupted)
     }
 
+    /// Whether a `try_block_on` frame on the stack has an executor with a
+    /// live `InterruptHandle`: an interrupt may still end the loops above
+    /// it (R9 counts it as a way out).
+    pub(crate) fn interrupt_may_come(&self) -> bool {
+        self.frames()
+            .iter()
+            .any(|f| f.interrupt_epoch.is_some() && f.executor.inner.shared.has_interrupt_handles())
+    }
+
     /// Whether frame `index` is a `try_block_on` frame whose executor was
     /// interrupted since it began.
     pub(crate) fn is_interrupted(&self, index: usize) -> bool {

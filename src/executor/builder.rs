@@ -77,12 +77,18 @@ impl Builder {
 
     /// Whether `block_on` panics, instead of hanging forever, when its future
     /// can provably never be woken: it is pending, no task is ready, no timer
-    /// is pending on the thread, every clone of its waker is either gone
-    /// or held by the [`JoinHandle`](crate::JoinHandle) of a task that is on the stack (a task
-    /// that called this nested `block_on` and can only resume after it
-    /// returns), and no task can be woken any more (no waker of any task
-    /// is held anywhere). On by default. The panic message starts with
-    /// `nestloop: deadlock` and names the nesting depth.
+    /// is pending on the thread, no task can be woken any more (no waker of
+    /// any task is held anywhere), every clone of its waker is either gone
+    /// or held by the [`JoinHandle`](crate::JoinHandle) of a task (which
+    /// then can never finish: it is on the stack, having called this nested
+    /// `block_on`, or nothing can wake it), and no live
+    /// [`InterruptHandle`](crate::InterruptHandle) can end an enclosing
+    /// [`try_block_on`](Executor::try_block_on) (a REPL's Ctrl-C handler
+    /// holds one: the line then waits for Ctrl-C, as a Python cell waits for
+    /// a `KeyboardInterrupt`). On by default. The panic message starts with
+    /// `nestloop: deadlock` and names the nesting depth. At thread exit the
+    /// check runs whatever this says (see the crate docs' "Shutdown and
+    /// thread exit").
     ///
     /// A task that can still be woken (its waker held by a socket, a channel
     /// fed by another thread, any other thread) keeps a pending `block_on`
@@ -92,8 +98,7 @@ impl Builder {
     ///
     /// It cannot see a deadlock where the waker is held by something else
     /// that will never run: inside another waker (a combinator's), in a
-    /// channel whose sender nobody will use, or in a task of an executor that
-    /// has no loop running. Such a call waits.
+    /// channel whose sender nobody will use. Such a call waits.
     ///
     /// # Examples
     ///

@@ -34,6 +34,11 @@ pub(super) fn check_deadlock(ts: &ThreadState, root: &RootState, detect: bool) {
     if executors.iter().any(|e| e.has_wakeable_task()) {
         return;
     }
+    // A live `InterruptHandle` (a Ctrl-C handler's) can end an enclosing
+    // `try_block_on`, and with it this wait.
+    if ts.interrupt_may_come() {
+        return;
+    }
     let (mut awaited, mut stuck) = (0, 0);
     if clones != 0 {
         for executor in &executors {

@@ -16,6 +16,11 @@ impl Shared {
         self.interrupt_epoch.load(Ordering::SeqCst)
     }
 
+    /// Whether an `InterruptHandle` of the executor exists (anywhere).
+    pub(crate) fn has_interrupt_handles(&self) -> bool {
+        self.interrupt_handles.load(Ordering::SeqCst) != 0
+    }
+
     /// See [`InterruptHandle::interrupt`].
     pub(crate) fn interrupt(&self) {
         self.interrupt_epoch.fetch_add(1, Ordering::SeqCst);
@@ -39,14 +44,16 @@ impl Shared {
 /// });
 /// assert_eq!(result, Err(nestloop::Interrupted::new()));
 /// ```
-#[derive(Clone)]
 pub struct InterruptHandle {
     /// Where the interrupt count is, and the signal that wakes the thread.
     shared: Arc<Shared>,
 }
 
 impl InterruptHandle {
+    /// A handle of the executor whose shared part is `shared` (counted in
+    /// it: a live handle is a way out of its `try_block_on`, R9).
     pub(crate) fn new(shared: Arc<Shared>) -> InterruptHandle {
+        shared.interrupt_handles.fetch_add(1, Ordering::SeqCst);
         InterruptHandle { shared }
     }
 
@@ -70,6 +77,22 @@ impl InterruptHandle {
     /// ```
     pub fn interrupt(&self) {
         self.shared.interrupt();
+    }
+}
+
+impl Clone for InterruptHandle {
+    fn clone(&self) -> Self {
+        InterruptHandle::new(self.shared.clone())
+    }
+}
+
+impl Drop for InterruptHandle {
+    fn drop(&mut self) {
+        if self.shared.interrupt_handles.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // The last one: a loop that waits only because of it may now
+            // be a deadlock; let it look again.
+            self.shared.signal.unpark();
+        }
     }
 }
 

@@ -137,6 +137,9 @@ pub(crate) struct Shared {
     pub(crate) unadopted: AtomicUsize,
     /// Bumped by each `InterruptHandle::interrupt`.
     interrupt_epoch: AtomicUsize,
+    /// How many `InterruptHandle`s of the executor exist: while one does, a
+    /// `try_block_on` of it has a way out (R9).
+    interrupt_handles: AtomicUsize,
     /// The counts behind the tasks' holds on this part (see `SharedHold`).
     pub(crate) holds: hold::Holds,
     /// The thread-local side, for wakes on its thread (see `local.rs`).
@@ -189,6 +192,7 @@ impl Inner {
             signal,
             unadopted: AtomicUsize::new(0),
             interrupt_epoch: AtomicUsize::new(0),
+            interrupt_handles: AtomicUsize::new(0),
             holds: hold::Holds::new(),
             local: local::LocalSide::new(),
             remote: thread.remote().clone(),
