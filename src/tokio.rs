@@ -60,6 +60,14 @@
 //!     (every poll of the executor's tasks and `block_on` futures enters
 //!     its context), or [`with_runtime`] for one future.
 //!
+//!   In an executor with neither (`Executor::new()`), tokio panics with
+//!   "there is no reactor running, must be called from the context of a
+//!   Tokio 1.x runtime" when such a future is polled. nestloop passes that
+//!   panic on with a `nestloop:` message that names both ways: a task's
+//!   [`JoinError`](crate::JoinError) carries it, and a `block_on` whose
+//!   future panicked so panics with it (after the panic hook printed
+//!   tokio's).
+//!
 //! # Examples
 //!
 //! ```
@@ -100,6 +108,36 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use pin_project_lite::pin_project;
 use tokio::runtime::{Handle, RuntimeFlavor};
+
+/// What tokio says, in every version since 1.0, when a future that needs
+/// a runtime is polled outside one.
+const NO_RUNTIME: &str = "must be called from the context of a Tokio 1.x runtime";
+
+/// A panic payload of a task or `block_on` future, with tokio's "no
+/// runtime" message replaced by nestloop's advice (`Ok`); anything else is
+/// handed back (`Err`).
+pub(crate) fn explain_missing_runtime(
+    payload: Box<dyn std::any::Any + Send>,
+) -> Result<String, Box<dyn std::any::Any + Send>> {
+    let message = match (
+        payload.downcast_ref::<&str>(),
+        payload.downcast_ref::<String>(),
+    ) {
+        (Some(message), _) => *message,
+        (_, Some(message)) => message.as_str(),
+        _ => return Err(payload),
+    };
+    if !message.contains(NO_RUNTIME) {
+        return Err(payload);
+    }
+    Ok(format!(
+        "nestloop: a tokio call (tokio::net, tokio::time, tokio::spawn) ran in a task or \
+         block_on future of an executor that has no tokio runtime. Build the executor with \
+         Executor::builder().tokio_current_thread().build() to give it a current_thread \
+         runtime that nestloop's loops drive on this thread (no tokio threads), or with \
+         Builder::tokio_handle(handle) to use a running runtime's. (tokio said: {message})"
+    ))
+}
 
 /// Runs `f`, the outermost nestloop loop of this thread (it blocks the
 /// thread until its future is done), in the way the tokio context of the

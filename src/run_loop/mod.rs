@@ -141,7 +141,9 @@ fn block_on_here<F: Future>(
             if let Some(state) = ts.outermost_root() {
                 let mut cx = Context::from_waker(&state.handle);
                 return ts
-                    .first_poll(executor, mark, location, || future.as_mut().poll(&mut cx))
+                    .first_poll(executor, mark, location, || {
+                        explaining(|| future.as_mut().poll(&mut cx))
+                    })
                     .map_err(|frame| Begun {
                         frame,
                         state: Rc::clone(state),
@@ -152,12 +154,14 @@ fn block_on_here<F: Future>(
             let state = ts.root_state(index);
             let _owner = executor.inner.enter_owner();
             let mut cx = Context::from_waker(&state.handle);
-            ts.first_poll(executor, mark, location, || future.as_mut().poll(&mut cx))
-                .map_err(|frame| Begun {
-                    frame,
-                    state: state.clone(),
-                    index,
-                })
+            ts.first_poll(executor, mark, location, || {
+                explaining(|| future.as_mut().poll(&mut cx))
+            })
+            .map_err(|frame| Begun {
+                frame,
+                state: state.clone(),
+                index,
+            })
         });
         return match first {
             Ok(output) => Ok(output),
@@ -261,12 +265,38 @@ fn block_on_rest<F: Future>(
     match root.outcome.take() {
         Some(Ok(output)) => Ok(output),
         Some(Err(payload)) if interrupted && payload.is::<Interrupted>() => Err(Interrupted::new()),
-        Some(Err(payload)) => resume_unwind(payload),
+        Some(Err(payload)) => resume_panic(payload),
         None if interrupted => Err(Interrupted::new()),
         None => {
             unreachable!("nestloop: internal error: block_on returned before its future finished")
         }
     }
+}
+
+/// A plain `block_on`'s first poll of its future, which a panic unwinds
+/// straight out of; with feature `tokio`, through `resume_panic`.
+#[inline(always)]
+fn explaining<T>(poll: impl FnOnce() -> Poll<T>) -> Poll<T> {
+    #[cfg(feature = "tokio")]
+    return match catch_unwind(AssertUnwindSafe(poll)) {
+        Ok(poll) => poll,
+        Err(payload) => resume_panic(payload),
+    };
+    #[cfg(not(feature = "tokio"))]
+    poll()
+}
+
+/// Passes the panic of a `block_on` future on to its caller. With feature
+/// `tokio`, tokio's "no runtime" panic gets nestloop's advice instead (a
+/// new panic, so the hook prints it after tokio's).
+#[cold]
+fn resume_panic(payload: Box<dyn Any + Send>) -> ! {
+    #[cfg(feature = "tokio")]
+    let payload = match crate::tokio::explain_missing_runtime(payload) {
+        Ok(advice) => panic!("{advice}"),
+        Err(payload) => payload,
+    };
+    resume_unwind(payload)
 }
 
 /// `Executor::run_until_stalled`.

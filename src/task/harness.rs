@@ -102,6 +102,9 @@ pub(crate) fn poll<F: Future + 'static>(task: Task<F>, executor: &Inner) -> bool
             if let Err(second) = catch_unwind(AssertUnwindSafe(|| running.drop_future())) {
                 drop_contained(second);
             }
+            #[cfg(feature = "tokio")]
+            let payload = crate::tokio::explain_missing_runtime(payload)
+                .map_or_else(|payload| payload, |advice| Box::new(advice) as _);
             finish(running, Err(JoinError::panic(payload)), Some(executor));
         }
     }

@@ -481,3 +481,44 @@ fn nested_executors_with_runtimes_of_their_own_both_get_driven() {
     });
     assert_eq!((slept, &reply), (1, b"hi"));
 }
+
+/// The advice a tokio call in an executor without a runtime gets.
+fn assert_tokio_advice(msg: &str) {
+    assert!(msg.starts_with("nestloop: a tokio call"), "{msg}");
+    assert!(
+        msg.contains("Executor::builder().tokio_current_thread()"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("Tokio 1.x runtime"),
+        "tokio's words are kept: {msg}"
+    );
+}
+
+#[test]
+fn tokio_io_in_a_plain_executors_block_on_fails_with_advice() {
+    watchdog(|| {
+        let ex = Executor::new();
+        let msg = expect_panic(|| ex.block_on(async { TcpListener::bind("127.0.0.1:0").await }));
+        assert_tokio_advice(&msg);
+        // Also after the first poll, and with the free block_on.
+        let msg = expect_panic(|| {
+            nestloop::block_on(async {
+                nestloop::yield_now().await;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            })
+        });
+        assert_tokio_advice(&msg);
+    });
+}
+
+#[test]
+fn a_tokio_timer_in_a_plain_executors_task_fails_with_advice_in_its_join_error() {
+    watchdog(|| {
+        let ex = Executor::new();
+        let task = ex.spawn(async { tokio::time::sleep(Duration::from_millis(1)).await });
+        let err = ex.block_on(task).unwrap_err();
+        assert!(err.is_panic());
+        assert_tokio_advice(&common::panic_message(&*err.into_panic()));
+    });
+}
