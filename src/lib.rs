@@ -349,6 +349,34 @@
 //! or outside any loop a per-thread default executor that every loop on the
 //! thread drives.
 //!
+//! # Several copies in one process
+//!
+//! A process can hold several copies of nestloop: each cell of an evcxr
+//! (Rust Jupyter) notebook is a shared object that links its own copies of
+//! its dependencies, and so is each plugin built as a `cdylib`. Copies of
+//! the same build (same version, features, compiler and dependencies, as
+//! cargo hashes them) share one state per thread: a task that one copy
+//! spawns runs under another copy's loop, its timers fire there, and its
+//! handle can be awaited there, so a background task spawned in one
+//! notebook cell keeps running while a later cell blocks, and a later cell
+//! can await it (asyncio users get the same from `create_task` in one cell
+//! and `await` in the next). The copies find each other through an
+//! environment variable of the process (`NESTLOOP_HUB_<hash of the
+//! build>`, set once, at the first nestloop call; its value names the
+//! process, so child processes ignore an inherited one).
+//!
+//! Copies of different builds never share state: each runs only its own
+//! tasks and timers. A loop of one that is about to wait while the other
+//! has ready tasks or pending timers on the thread panics with a
+//! `nestloop:` message that says so, instead of leaving that work
+//! stranded: depend on one nestloop build across the process.
+//!
+//! Limits: a copy must stay loaded while the process runs (evcxr never
+//! unloads a cell; a plugin host should not `dlclose` one), the copies must
+//! use the default global allocator, and two copies making their very first
+//! nestloop call at the same instant on two threads may each keep a state
+//! of their own (plugins and cells load one after another).
+//!
 //! # Shutdown and thread exit
 //!
 //! [`Executor::shutdown`], and dropping the last handle of an executor,

@@ -169,6 +169,7 @@ pub(crate) fn stack_mark() -> usize {
 impl ThreadState {
     /// The state of a thread that has not run nestloop code yet.
     pub(super) fn new() -> Self {
+        crate::thread_context::register_build(waiting_here);
         let signal = ThreadSignal::for_current_thread();
         ThreadState {
             users: Cell::new(0),
@@ -374,6 +375,21 @@ impl ThreadState {
             }
         }
     }
+}
+
+/// How many tasks and timers of this build wait on the calling thread, for
+/// the loops of other nestloop builds loaded in the process, which cannot
+/// run them (see `thread_context::other_builds_waiting_here`): 0 where
+/// this build has no state on the thread.
+fn waiting_here() -> usize {
+    slot::try_with_made(|ts| {
+        let queue = ts.queue();
+        let timers = ts.timers.try_borrow_mut().map_or(0, |mut timers| {
+            usize::from(timers.next_deadline().is_some())
+        });
+        usize::from(!queue.is_empty()) + usize::from(queue.has_remote()) + timers
+    })
+    .unwrap_or(0)
 }
 
 /// Pops its frame on return or unwind.

@@ -80,6 +80,18 @@ pub(crate) fn try_with<R>(f: impl FnOnce(&ThreadState) -> R) -> Option<R> {
     Some(f(unsafe { &*state.cast::<ThreadState>() }))
 }
 
+/// Runs `f` with this thread's state if it was made and is not gone;
+/// never makes it.
+pub(crate) fn try_with_made<R>(f: impl FnOnce(&ThreadState) -> R) -> Option<R> {
+    let state = thread_context::try_with(|cx| cx.state.get())?;
+    if state.addr() <= GONE.addr() {
+        return None;
+    }
+    // SAFETY: read from the context, neither null nor `GONE`: a live state
+    // (see the module docs), borrowed for `f` only, on its thread.
+    Some(f(unsafe { &*state.cast::<ThreadState>() }))
+}
+
 /// Makes this copy a user of the thread's state (making the state if no
 /// copy has) and caches its pointer; `None` once it is gone.
 #[cold]

@@ -87,6 +87,7 @@ impl Driver<'_> {
     /// The checks before a wait; returns its deadline, the next timer's.
     fn before_wait(&self, root: &RootState) -> Option<Instant> {
         let ts = self.ts;
+        check_other_builds(ts);
         let deadline = ts.timers.borrow_mut().next_deadline();
         if deadline.is_none() {
             check_deadlock(ts, root, self.executor.inner.detect_deadlock);
@@ -156,6 +157,28 @@ impl Driver<'_> {
         }
         runtimes
     }
+}
+
+/// Panics if another nestloop build loaded in the process (a different
+/// version, features or compiler: copies of the same build share one state
+/// per thread) has tasks or timers waiting on this thread: only that
+/// build's loops run them, and this loop is about to wait, so they would
+/// wait as long as it does.
+fn check_other_builds(ts: &crate::context::ThreadState) {
+    let Some((version, waiting)) = crate::thread_context::other_builds_waiting_here() else {
+        return;
+    };
+    super::report(format!(
+        "nestloop: this thread runs two different builds of nestloop (this one, {}, and \
+         another, {version}: a different version, set of features or compiler), and a loop \
+         of this one is about to wait at nesting depth {} while {waiting} piece(s) of work \
+         of the other (ready tasks, pending timers) wait on this thread. Each build runs only \
+         its own tasks and timers, so they would wait for as long as this loop does. Depend \
+         on one nestloop build across the process: the same version and features in every \
+         crate, plugin and notebook cell that uses it.",
+        env!("CARGO_PKG_VERSION"),
+        ts.depth(),
+    ));
 }
 
 /// Gives each executor's runtime a turn without waiting.

@@ -117,8 +117,13 @@ fn variable_name() -> String {
 /// What tells builds apart: cargo's hash of the build (in the crate's
 /// `TypeId`s: version, features, profile, compiler, dependencies), the
 /// version and debug assertions again, and the layouts the copies share.
-#[cfg(not(any(miri, nestloop_loom)))]
-fn fingerprint() -> u64 {
+pub(super) fn fingerprint() -> u64 {
+    static FINGERPRINT: OnceLock<u64> = OnceLock::new();
+    *FINGERPRINT.get_or_init(compute_fingerprint)
+}
+
+/// See `fingerprint`.
+fn compute_fingerprint() -> u64 {
     let facts = format!(
         "{}|{:?}|{:?}|{}|{}/{}|{}",
         env!("CARGO_PKG_VERSION"),
@@ -138,30 +143,45 @@ fn fingerprint() -> u64 {
 /// The hub the variable `name` names for this process, if it does.
 #[cfg(not(any(miri, nestloop_loom)))]
 fn published(name: &str) -> Option<&'static Hub> {
-    let value = std::env::var(name).ok()?;
-    let (pid, address) = value.split_once(':')?;
-    if pid.parse::<u32>().ok()? != std::process::id() {
-        return None; // inherited from the process that started this one
-    }
-    let address = usize::from_str_radix(address, 16).ok()?;
+    let address = published_address(name)?;
     let hub = std::ptr::with_exposed_provenance::<Hub>(address);
     // SAFETY: a variable of this build's fingerprint and this process's id
     // was written by `publish` of a copy of this build in this process,
     // with the address of a hub leaked by `create` (see the module docs),
-    // whose provenance `publish` exposed.
+    // whose provenance `publish_address` exposed.
     (!hub.is_null()).then(|| unsafe { &*hub })
 }
 
 /// Writes the variable `name` naming `hub` for this process.
 #[cfg(not(any(miri, nestloop_loom)))]
 fn publish(name: &str, hub: &'static Hub) {
-    let address = (hub as *const Hub).expose_provenance();
+    publish_address(name, (hub as *const Hub).expose_provenance());
+}
+
+/// The address the variable `name` names for this process, if it does
+/// (one inherited from the process that started this one names another
+/// process's).
+#[cfg(not(any(miri, nestloop_loom)))]
+pub(super) fn published_address(name: &str) -> Option<usize> {
+    let value = std::env::var(name).ok()?;
+    let (pid, address) = value.split_once(':')?;
+    if pid.parse::<u32>().ok()? != std::process::id() {
+        return None;
+    }
+    usize::from_str_radix(address, 16).ok()
+}
+
+/// Writes the variable `name` naming `address` (exposed) for this
+/// process.
+#[cfg(not(any(miri, nestloop_loom)))]
+pub(super) fn publish_address(name: &str, address: usize) {
     let value = format!("{}:{address:x}", std::process::id());
     // SAFETY: `set_var` requires that no other thread reads or writes the
     // environment meanwhile other than through `std::env` (whose lock this
-    // call takes). This runs once per process, at the first nestloop call
-    // of the first copy, typically before the program starts threads of
-    // its own; it is the documented cost of sharing one state between
-    // copies (see "Several copies in one process" in the crate docs).
+    // call takes). This runs at most twice per process (the hub of a build,
+    // the list of builds), at the first nestloop call of the first copy,
+    // typically before the program starts threads of its own; it is the
+    // documented cost of sharing one state between copies (see "Several
+    // copies in one process" in the crate docs).
     unsafe { std::env::set_var(name, value) };
 }

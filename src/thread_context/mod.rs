@@ -29,9 +29,18 @@ use std::cell::Cell;
 
 use crate::sync::thread_locals;
 
+mod builds;
 mod hub;
 
+pub(crate) use builds::other_builds_waiting_here;
 pub(crate) use hub::next_executor_id;
+
+/// Lists this build in the process's list of builds (once), with
+/// `waiting_here`, which counts the tasks and timers of this build waiting
+/// on the calling thread, for the loops of other builds to ask.
+pub(crate) fn register_build(waiting_here: fn() -> usize) {
+    builds::register(hub::fingerprint(), waiting_here);
+}
 
 /// What nestloop keeps per thread; one per thread, shared by the copies of
 /// a build loaded into the process (see the module docs).

@@ -1,0 +1,3 @@
+//! plugin-a's source, built as another shared object.
+#[path = "../../a/src/lib.rs"]
+mod plugin;
