@@ -52,13 +52,26 @@ impl Builder {
     /// unwinding and reporting. What one more level needs is measured from
     /// the stack the previous level used, so user code with big frames is
     /// accounted for. The check works on any thread, in debug and release
-    /// builds. One level (a task calling a nested `block_on`) takes about
-    /// 4.5 KiB of stack in a debug build and 0.8 KiB in release; a plain
-    /// `block_on` nested in a `block_on` future about 1.9 KiB and 0.2 KiB. So
-    /// a 2 MiB thread holds about 400 levels through tasks in a debug build
-    /// (nest-asyncio reaches about 140 with Python's default recursion
-    /// limit), and an 8 MiB main thread about 1,700. Where the stack left
-    /// cannot be read (under Miri, say), a count of 128 applies instead.
+    /// builds. Where the stack left cannot be read (under Miri, say), a count
+    /// of 128 applies instead.
+    ///
+    /// What a level takes is what the caller's code keeps on the stack
+    /// between its task's poll and the nested call, plus the loop's own
+    /// frames, measured on x86_64 Linux:
+    ///
+    /// | caller | debug | release |
+    /// |---|---|---|
+    /// | a plain `block_on` nested in a `block_on` future | 1.9 KiB | 0.2 KiB |
+    /// | a task calling a helper that nests a `block_on` | 4.5 KiB | 0.8 KiB |
+    /// | an async-net connection handler calling a sync helper that waits 20-50 ms (`examples/hosts/examples/stack_per_level.rs`) | 5.5 KiB | 1.3 KiB |
+    /// | the same, feature `async-io` | 6.8 KiB | 1.9 KiB |
+    ///
+    /// Handlers with large locals or deep synchronous call chains take more
+    /// (10-12 KiB has been seen). So a thread holds about (stack - 128 KiB)
+    /// / (per level) levels: a 2 MiB thread about 350 of the handler above
+    /// in a debug build and 1,450 in release, an 8 MiB main thread about
+    /// 1,450 and 6,200; a 12 KiB level, 160 and 670. (nest-asyncio reaches
+    /// about 140 with Python's default recursion limit.)
     ///
     /// # Examples
     ///

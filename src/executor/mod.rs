@@ -99,8 +99,9 @@ impl Executor {
     ///   down then), when `future` can provably never finish (the deadlock
     ///   check runs there whatever [`Builder::detect_deadlock`] says), and
     ///   once nestloop's state for the thread is gone.
-    /// * Feature `tokio`: inside a tokio current_thread runtime (see
-    ///   [`crate::tokio`]).
+    /// * Feature `tokio`: inside a tokio current_thread runtime (see the
+    ///   `nestloop::tokio` module), and when `future` calls tokio I/O or
+    ///   timers and this executor has no tokio runtime.
     ///
     /// # Hazard
     ///
