@@ -16,7 +16,9 @@
 //! strong count stays above zero while it is recorded: the scopes are made
 //! from an `&Inner` borrowed out of an `Rc` that the caller keeps for the
 //! scope's life (a loop holds the `Rc` of the executor whose task it
-//! polls; `block_on` holds its `Executor`).
+//! polls; `block_on` holds its `Executor`). The owner recorded is
+//! `Inner::this`, the address `Rc::as_ptr` gave, so it carries the `Rc`'s
+//! provenance (the counts included).
 //! Only `Inner::enter_poll_task` stores one, from a `&'a Header` whose
 //! borrow the `PollScope<'a>` it returns holds, and the scope's guard puts
 //! the previous value back when it drops. Scopes are locals of the calls
@@ -147,16 +149,19 @@ pub(crate) type PollContext<'a> = Option<::tokio::runtime::EnterGuard<'a>>;
 pub(crate) type PollContext<'a> = PhantomData<&'a ()>;
 
 impl Inner {
+    /// This executor's address as its `Rc` gives it (see the module docs).
+    #[inline]
+    fn this(&self) -> *const Inner {
+        self.this.get()
+    }
+
     /// Marks this executor as the owner of what is polled until the guard
     /// drops (`Executor::current`).
     #[inline]
     pub(crate) fn enter_owner(&self) -> OwnerGuard {
         let here = self.here;
         OwnerGuard {
-            previous: record(here.context())
-                .0
-                .replace((self as *const Inner).cast())
-                .cast(),
+            previous: record(here.context()).0.replace(self.this().cast()).cast(),
             here,
         }
     }
@@ -182,7 +187,7 @@ impl Inner {
     fn enter_poll<'a>(&'a self, target: *const ()) -> PollScope<'a> {
         let here = self.here;
         let (owner, previous_target) = record(here.context());
-        let owner = owner.replace((self as *const Inner).cast()).cast::<Inner>();
+        let owner = owner.replace(self.this().cast()).cast::<Inner>();
         let target = previous_target.replace(target);
         PollScope {
             _polled: PolledGuard {
