@@ -413,5 +413,29 @@ fn remote_spawn(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, peers, nested, timers, remote_spawn);
+/// R1 drives every executor of the thread: an executor with no ready task
+/// must cost the loops nothing. The yield workload on one executor, alone
+/// on its thread and beside 100 idle executors, each with a pending task.
+fn idle_executors(c: &mut Criterion) {
+    const TASKS: usize = 200;
+    const YIELDS: usize = 100;
+    let mut group = c.benchmark_group("200 tasks x 100 yields, idle executors beside (per yield)");
+    group.throughput(Throughput::Elements((TASKS * YIELDS) as u64));
+    for idle in [0, 100] {
+        let _idle: Vec<_> = (0..idle)
+            .map(|_| {
+                let ex = nestloop::Executor::new();
+                let pending = ex.spawn(std::future::pending::<()>());
+                (ex, pending)
+            })
+            .collect();
+        let peer = Nestloop::new();
+        group.bench_function(format!("nestloop, {idle} idle executors"), |b| {
+            b.iter(|| yield_many(&peer, TASKS, YIELDS))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, peers, nested, timers, remote_spawn, idle_executors);
 criterion_main!(benches);

@@ -2,11 +2,9 @@
 //! queue (every executor's, R1), in wake order, and the place of the loop's
 //! own `block_on` future in that order (R11).
 
-use std::rc::Rc;
-
 use crate::context::ThreadState;
 use crate::park::RootWaker;
-use crate::sched::{Inner, ThisThread};
+use crate::sched::ThisThread;
 use crate::task::TaskRef;
 
 /// Task polls between two looks at the loop's own future.
@@ -25,7 +23,6 @@ pub(super) fn run_tasks(ts: &ThreadState, may_pause: bool, order: WakeOrder<'_>)
         return 0;
     };
     queue.drain_remote(here);
-    let mut executor = None;
     let mut polls = 0;
     // Until the own future's wake is seen...
     let mut left = BUDGET;
@@ -38,30 +35,44 @@ pub(super) fn run_tasks(ts: &ThreadState, may_pause: bool, order: WakeOrder<'_>)
         // (a yield), and then goes after the own future.
         before = queue.end_mark();
         left -= 1;
-        polls += poll(task, here, &mut executor);
+        // The task's executor, kept (its `Rc` keeps it alive while its
+        // tasks run, whatever they drop) for the tasks of the same one
+        // that follow: most batches are of one executor.
+        let Some(executor) = task.executor_here(here) else {
+            continue; // gone: its tasks are finished
+        };
+        let id = task.executor_id();
+        polls += usize::from(task.poll(&executor));
+        while left > 0 && !order.is_woken() {
+            let Some(task) = queue.pop() else {
+                return polls;
+            };
+            before = queue.end_mark();
+            left -= 1;
+            polls += if task.executor_id() == id {
+                usize::from(task.poll(&executor))
+            } else {
+                poll_elsewhere(task, here)
+            };
+        }
     }
     // ...then the tasks queued before the poll that woke it, within the
     // budget: those pushed during that poll (the task itself, requeued, a
     // task it woke after the wake) come after the own future.
     for _ in 0..order.ahead(|| queue.queued_through(before, left)) {
         let Some(task) = queue.pop() else { break };
-        polls += poll(task, here, &mut executor);
+        polls += poll_elsewhere(task, here);
     }
     polls
 }
 
-/// Polls `task` with its executor, found through the task and kept in
-/// `executor` for the next task of the same one (the `Rc` keeps it alive
-/// while its task runs, whatever the task drops). Returns the number of
-/// polls (0 for a stale entry, or one of an executor that is gone, whose
-/// tasks are finished).
-#[inline]
-fn poll(task: TaskRef, here: ThisThread, executor: &mut Option<Rc<Inner>>) -> usize {
-    if !executor.as_ref().is_some_and(|e| task.is_of(e)) {
-        *executor = task.executor_here(here);
-    }
-    match executor {
-        Some(executor) => usize::from(task.poll(executor)),
+/// Polls `task` with its executor, looked up through the task. Returns the
+/// number of polls (0 for an executor that is gone, whose tasks are
+/// finished).
+#[inline(never)]
+fn poll_elsewhere(task: TaskRef, here: ThisThread) -> usize {
+    match task.executor_here(here) {
+        Some(executor) => usize::from(task.poll(&executor)),
         None => 0,
     }
 }

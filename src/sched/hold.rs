@@ -139,6 +139,9 @@ impl Drop for SharedHold {
 pub(crate) struct ThisThread {
     /// The thread's key (`park::thread_key`).
     key: u64,
+    /// The shared part of the executor it was made from (`of`), if any:
+    /// that executor is this thread's, so `owns` it without comparing keys.
+    known: *const Shared,
     /// Keeps it on its thread.
     _not_send: PhantomData<*const ()>,
 }
@@ -150,6 +153,7 @@ impl ThisThread {
     pub(crate) fn get() -> Option<ThisThread> {
         crate::park::try_thread_key().map(|key| ThisThread {
             key,
+            known: std::ptr::null(),
             _not_send: PhantomData,
         })
     }
@@ -160,6 +164,7 @@ impl ThisThread {
     pub(crate) fn of(executor: &Inner) -> ThisThread {
         ThisThread {
             key: executor.shared.signal.key(),
+            known: Arc::as_ptr(&executor.shared),
             _not_send: PhantomData,
         }
     }
@@ -167,7 +172,7 @@ impl ThisThread {
     /// Whether this is the thread of the executor whose `Shared` this is.
     #[inline]
     pub(crate) fn owns(self, shared: &Shared) -> bool {
-        self.key == shared.signal.key()
+        std::ptr::eq(self.known, shared) || self.key == shared.signal.key()
     }
 }
 

@@ -100,10 +100,10 @@ impl TaskRef {
         (self.header().vtable.poll)(self, executor)
     }
 
-    /// Whether this is a task of `executor`.
+    /// The address of the task's executor's shared part, to compare.
     #[inline]
-    pub(crate) fn is_of(&self, executor: &Inner) -> bool {
-        std::ptr::eq::<Shared>(&**self.header().shared, &*executor.shared)
+    pub(crate) fn executor_id(&self) -> *const Shared {
+        &**self.header().shared
     }
 
     /// The task's executor, if `here` is its thread and it is alive.

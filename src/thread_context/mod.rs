@@ -50,7 +50,8 @@ pub(crate) fn register_build(waiting_here: fn() -> usize) {
 /// `context` the state pointer. Only those modules write them.
 #[derive(Debug)]
 pub(crate) struct ThreadContext {
-    /// This thread's key (see `key`); 0 until first asked.
+    /// This thread's key (see `key`); assigned when a copy first reaches
+    /// the context.
     key: Cell<u64>,
     /// `sched::polled`: the executor owning what is being polled (null
     /// outside any poll).
@@ -98,13 +99,8 @@ impl ThreadContext {
     /// Unlike a `ThreadId`, never reused by another thread.
     #[inline]
     pub(crate) fn key(&self) -> u64 {
-        let key = self.key.get();
-        if key != 0 {
-            return key;
-        }
-        let key = hub::next_thread_key();
-        self.key.set(key);
-        key
+        // Assigned by `resolve`, before any copy could reach the context.
+        self.key.get()
     }
 }
 
@@ -224,10 +220,16 @@ impl Here {
 #[cold]
 #[inline(never)]
 fn resolve() -> *const ThreadContext {
-    match hub::shared_context() {
+    let context = match hub::shared_context() {
         Some(context) => context,
         None => own_base(),
+    };
+    // SAFETY: a `BASE` of this thread (see the module docs).
+    let cx = unsafe { &*context };
+    if cx.key.get() == 0 {
+        cx.key.set(hub::next_thread_key());
     }
+    context
 }
 
 /// This copy's `BASE` on the calling thread; what the hub hands out when
