@@ -298,3 +298,23 @@ fn the_deadlock_check_sees_a_wake_by_value_from_another_thread() {
 fn the_deadlock_check_sees_a_wake_by_reference_then_drop_from_another_thread() {
     the_deadlock_check_races_a_remote_wake(false);
 }
+
+/// Two wakes from another thread, the second racing the loop as it unlists
+/// the executor and moves the first in: the second push either finds it
+/// unlisted (and lists it again) or its task is seen by that drain (R1:
+/// the thread's list of executors with remote work, `RemoteReady::list`).
+#[test]
+fn two_wakes_from_another_thread_race_the_loops_drain_of_the_first() {
+    model(|| {
+        let ex = Executor::new();
+        let (first, w1) = task_with_parked_waker(&ex);
+        let (second, w2) = task_with_parked_waker(&ex);
+        let waker = spawn_flagged(move || {
+            w1.wake();
+            w2.wake();
+        });
+        let sum = ex.block_on(async move { first.await.unwrap() + second.await.unwrap() });
+        assert_eq!(sum, 2);
+        waker.wait();
+    });
+}

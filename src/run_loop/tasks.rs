@@ -4,8 +4,8 @@
 
 use crate::context::ThreadState;
 use crate::park::RootWaker;
-use crate::sched::ThisThread;
-use crate::task::TaskRef;
+use crate::sched::{ThisThread, ThreadQueue};
+use crate::task::{QueueMark, TaskRef};
 
 /// Task polls between two looks at the loop's own future.
 const BUDGET: usize = 64;
@@ -23,45 +23,60 @@ pub(super) fn run_tasks(ts: &ThreadState, may_pause: bool, order: WakeOrder<'_>)
         return 0;
     };
     queue.drain_remote(here);
-    let mut polls = 0;
     // Until the own future's wake is seen...
     let mut left = BUDGET;
     let mut before = queue.end_mark();
-    while left > 0 && !order.is_woken() {
+    let mut polls = run_batch(queue, here, &mut left, || order.is_woken(), &mut before);
+    // ...then the tasks queued before the poll that woke it, within the
+    // budget: those pushed during that poll (the task itself, requeued, a
+    // task it woke after the wake) come after the own future.
+    let mut ahead = order.ahead(|| queue.queued_through(before, left));
+    polls += run_batch(queue, here, &mut ahead, || false, &mut before);
+    polls
+}
+
+/// Polls up to `*left` tasks of `queue` until `stop` says so, counting
+/// `*left` down and marking the queue's end in `*mark` after each task is
+/// taken out (it may come back during its poll, a yield: then it goes
+/// after a wake its poll made). Returns the number of polls.
+///
+/// The executor of a task is looked up once and kept for the tasks of the
+/// same one that follow (most batches are of one executor): its `Rc`
+/// keeps it alive while its tasks run, whatever they drop.
+#[inline(always)]
+fn run_batch(
+    queue: &ThreadQueue,
+    here: ThisThread,
+    left: &mut usize,
+    stop: impl Fn() -> bool,
+    mark: &mut QueueMark,
+) -> usize {
+    let mut polls = 0;
+    while *left > 0 && !stop() {
         let Some(task) = queue.pop() else {
+            *left = 0;
             return polls;
         };
-        // Marked once the task is out: it may come back during its poll
-        // (a yield), and then goes after the own future.
-        before = queue.end_mark();
-        left -= 1;
-        // The task's executor, kept (its `Rc` keeps it alive while its
-        // tasks run, whatever they drop) for the tasks of the same one
-        // that follow: most batches are of one executor.
+        *mark = queue.end_mark();
+        *left -= 1;
         let Some(executor) = task.executor_here(here) else {
             continue; // gone: its tasks are finished
         };
         let id = task.executor_id();
         polls += usize::from(task.poll(&executor));
-        while left > 0 && !order.is_woken() {
+        while *left > 0 && !stop() {
             let Some(task) = queue.pop() else {
+                *left = 0;
                 return polls;
             };
-            before = queue.end_mark();
-            left -= 1;
+            *mark = queue.end_mark();
+            *left -= 1;
             polls += if task.executor_id() == id {
                 usize::from(task.poll(&executor))
             } else {
                 poll_elsewhere(task, here)
             };
         }
-    }
-    // ...then the tasks queued before the poll that woke it, within the
-    // budget: those pushed during that poll (the task itself, requeued, a
-    // task it woke after the wake) come after the own future.
-    for _ in 0..order.ahead(|| queue.queued_through(before, left)) {
-        let Some(task) = queue.pop() else { break };
-        polls += poll_elsewhere(task, here);
     }
     polls
 }

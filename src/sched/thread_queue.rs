@@ -105,9 +105,11 @@ impl ThreadQueue {
             let Some(shared) = self.remote.executors.pop() else {
                 break;
             };
-            // Unlisted before the drain: a push that still saw it listed
-            // made its task visible to this drain (see `Shared::push_remote`).
-            shared.inject_listed.swap(false, Ordering::AcqRel);
+            // Unlisted before the drain, with a fence between: a push that
+            // still saw it listed made its task visible to this drain (see
+            // `RemoteReady::list`).
+            shared.inject_listed.store(false, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
             // An executor that is gone has cancelled what it was pushed.
             if let Some(executor) = shared.local_executor(here) {
                 executor.drain_inject();
@@ -161,10 +163,17 @@ impl Drop for ShutdownGuard<'_> {
 
 impl RemoteReady {
     /// Lists `shared` (whose injection queue just got a task) unless it is
-    /// listed already; returns whether it listed it.
+    /// listed already; returns whether it listed it. The caller pushed the
+    /// task, then fenced (`SeqCst`, see `Shared::push_remote`). Against the
+    /// unlisting in `ThreadQueue::drain_remote` (a `SeqCst` store, a fence,
+    /// then the drain): either the drain's fence comes after the pusher's,
+    /// and the drain sees the task, or before it, and this load sees the
+    /// executor unlisted (or listed again since). So the common case, a
+    /// stream of pushes to a listed executor, costs a load, not a swap.
     pub(crate) fn list(&self, shared: &Arc<Shared>) -> bool {
-        // Pairs with the unlisting in `ThreadQueue::drain_remote`.
-        if shared.inject_listed.swap(true, Ordering::AcqRel) {
+        if shared.inject_listed.load(Ordering::SeqCst)
+            || shared.inject_listed.swap(true, Ordering::AcqRel)
+        {
             return false;
         }
         self.executors.push(shared.clone());

@@ -1,9 +1,11 @@
 #![allow(unsafe_code)]
-//! nestloop's one thread-local: a pointer to this thread's
-//! [`ThreadContext`], which holds everything nestloop keeps per thread,
-//! directly (the thread's key, what is being polled, the task-local marks)
-//! or through its state pointer (the frame stack, timers and executors of
-//! the `context` layer above).
+//! The thread-local pointer to this thread's [`ThreadContext`], which holds
+//! everything nestloop keeps per thread, directly (the thread's key, what
+//! is being polled, the task-local marks) or through its state pointer
+//! (the frame stack, timers and executors of the `context` layer above).
+//! The only other thread-locals are each copy's use of that state
+//! (`context/slot.rs`) and the reactors' flags about their own
+//! thread-locals.
 //!
 //! Copies of the same nestloop build loaded into one process (each evcxr
 //! notebook cell links its own, and so does each plugin built as a

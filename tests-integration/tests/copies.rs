@@ -123,16 +123,14 @@ fn plugins() -> &'static (Plugin, Plugin, Plugin) {
     })
 }
 
-/// A counter that outlives every task.
-fn ticks() -> &'static AtomicUsize {
-    Box::leak(Box::new(AtomicUsize::new(0)))
-}
+/// Counters that outlive every task, one per test.
+static TICKS: [AtomicUsize; 3] = [const { AtomicUsize::new(0) }; 3];
 
 #[test]
 fn a_task_one_copy_spawns_runs_under_another_copys_loop_and_its_timers_fire() {
     watchdog(move || {
         let (a, b, _) = plugins();
-        let ticks = ticks();
+        let ticks = &TICKS[0];
         let handle = a.spawn(ticks, 5, 42);
         // B's loop runs A's task: its five 1 ms timers fire during the
         // 100 ms sleep.
@@ -147,7 +145,7 @@ fn a_task_one_copy_spawns_runs_under_another_copys_loop_and_its_timers_fire() {
 fn a_handle_one_copy_made_is_awaited_by_another() {
     watchdog(move || {
         let (a, b, _) = plugins();
-        let ticks = ticks();
+        let ticks = &TICKS[1];
         let from_a = a.spawn(ticks, 3, 7);
         let from_b = b.spawn(ticks, 3, 8);
         assert_eq!(b.join(from_a) + a.join(from_b), 15);
@@ -159,7 +157,7 @@ fn a_handle_one_copy_made_is_awaited_by_another() {
 fn a_copy_of_another_build_keeps_its_own_state_and_a_loop_says_what_it_strands() {
     watchdog(move || {
         let (_, b, c) = plugins();
-        let ticks = ticks();
+        let ticks = &TICKS[2];
         let from_c = c.spawn(ticks, 2, 9);
         // B's loop cannot run C's task: about to wait, it says so.
         let message = b.sleep(20).unwrap_err();
