@@ -38,9 +38,15 @@ const PREEMPTIONS: usize = 5;
 
 /// `loom::model` with the default bound above.
 fn model(f: impl Fn() + Sync + Send + 'static) {
+    model_with(PREEMPTIONS, f);
+}
+
+/// `loom::model` with at most `preemptions` per execution (unless
+/// `LOOM_MAX_PREEMPTIONS` says otherwise).
+fn model_with(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(PREEMPTIONS);
+        builder.preemption_bound = Some(preemptions);
     }
     builder.check(f);
 }
@@ -303,9 +309,14 @@ fn the_deadlock_check_sees_a_wake_by_reference_then_drop_from_another_thread() {
 /// the executor and moves the first in: the second push either finds it
 /// unlisted (and lists it again) or its task is seen by that drain (R1:
 /// the thread's list of executors with remote work, `RemoteReady::list`).
+/// Under loom the injection queue is a mutex, which orders the push and
+/// the drain by itself; the `SeqCst` fences that order them around the
+/// lock-free queue are argued in `RemoteReady::list`.
 #[test]
 fn two_wakes_from_another_thread_race_the_loops_drain_of_the_first() {
-    model(|| {
+    // Three preemptions reach the race (the second push's look at the list
+    // between the loop's unlisting and its drain) in a tenth of the time.
+    model_with(3, || {
         let ex = Executor::new();
         let (first, w1) = task_with_parked_waker(&ex);
         let (second, w2) = task_with_parked_waker(&ex);
