@@ -28,6 +28,7 @@ OTHERS = [
     "10k sleeps of 1-5 ms that fire (per sleep)",
     "10k sleeps polled once and dropped (per sleep)",
     "another thread spawns 10k tasks (per task)",
+    "200 tasks x 100 yields, idle executors beside (per yield)",
 ]
 
 
@@ -199,6 +200,19 @@ def main():
                 continue
             results.append(f"{bench}: {fmt(per_op(group, bench))}")
         print(f"| {group} | " + "; ".join(results) + " |")
+    print()
+    print("Every loop runs the tasks of every executor of its thread (R1) from one")
+    print("run queue, so an executor with no ready task costs the loops nothing:")
+    print("the last row runs the yield workload alone on its thread and beside 100")
+    print("executors that each hold a pending task.")
+    print()
+    print("## Comparing commits")
+    print()
+    print("`scripts/compare.sh OLD [NEW]` builds nestloop's own workloads")
+    print("(`scripts/compare/main.rs`) against two commits and runs the builds in")
+    print("alternation, pinned to one CPU, with instruction counts from")
+    print("callgrind: how a change is checked for slowdowns. `IDLE=100` adds 100")
+    print("idle executors to the thread.")
 
 
 if __name__ == "__main__":

@@ -29,9 +29,12 @@
 //!
 //! Elsewhere the same program fails: tokio panics with "Cannot start a
 //! runtime from within a runtime", `futures::executor::block_on` panics with
-//! "cannot execute `LocalPool` executor from within another executor", and
-//! `pollster` or `futures-lite` deadlock, because the task the inner call
-//! waits for belongs to a loop that no longer runs.
+//! "cannot execute `LocalPool` executor from within another executor"
+//! inside one of its own loops, and `pollster`, `futures-lite` and
+//! `futures::executor::block_on` inside any other executor (nestloop's
+//! included) deadlock, because the task the inner call waits for belongs to
+//! a loop that no longer runs. Inside nestloop, nest with
+//! `nestloop::block_on`.
 //!
 //! # The model
 //!
@@ -406,8 +409,11 @@
 //! When a thread exits, nestloop shuts down every executor of the thread
 //! still alive (its default executor, and any executor kept alive by its
 //! own tasks), the newest first, each as `shutdown` does, so no future
-//! outlives its thread; tasks spawned meanwhile are shut down too. The
-//! loops keep running the tasks not dropped yet, so destructors may wait
+//! outlives its thread; tasks spawned meanwhile are shut down too. (An
+//! executor held in a local variable of the thread's main function is
+//! dropped, and shut down, when that function returns, before this: a
+//! destructor that runs at exit finds its tasks gone.) The loops keep
+//! running the tasks not dropped yet, so destructors may wait
 //! for them, for timers and for other threads. A wait that can provably
 //! never finish (the deadlock check, which always runs at thread exit)
 //! panics with a `nestloop: this thread is exiting` message instead of

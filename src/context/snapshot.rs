@@ -69,6 +69,17 @@ pub enum LoopKind {
     RunUntilStalled,
 }
 
+impl LoopKind {
+    /// The call's name, as messages and dumps give it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            LoopKind::BlockOn => "block_on",
+            LoopKind::TryBlockOn => "try_block_on",
+            LoopKind::RunUntilStalled => "run_until_stalled",
+        }
+    }
+}
+
 /// What a loop is polling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -173,11 +184,7 @@ impl fmt::Display for Frames {
 
 impl fmt::Display for LoopFrame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let call = match self.kind {
-            LoopKind::BlockOn => "block_on",
-            LoopKind::TryBlockOn => "try_block_on",
-            LoopKind::RunUntilStalled => "run_until_stalled",
-        };
+        let call = self.kind.name();
         write!(
             f,
             "depth {}: executor {}, {call} at {}, {}",

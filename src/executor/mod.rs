@@ -151,7 +151,9 @@ impl Executor {
     ///
     /// Plain `block_on` calls (of any executor) nested inside it unwind up to
     /// it (with an [`Interrupted`] payload, through `resume_unwind`, so no
-    /// panic message is printed), dropping their futures; a task whose poll
+    /// panic message is printed), dropping their futures, and so do the
+    /// `try_block_on` calls of other executors nested inside it (the
+    /// interrupt is this executor's, not theirs: they do not return); a task whose poll
     /// is unwound this way is cancelled. The interrupt takes effect at the
     /// next step of the innermost loop, so code that never returns to a loop
     /// (a busy computation) is not interrupted until it does. An interrupt

@@ -35,8 +35,10 @@ pub(super) fn check_deadlock(ts: &ThreadState, root: &RootState, detect: bool) {
         return;
     }
     // A live `InterruptHandle` (a Ctrl-C handler's) can end an enclosing
-    // `try_block_on`, and with it this wait.
-    if ts.interrupt_may_come() {
+    // `try_block_on`, and with it this wait; so can an interrupt its last
+    // handle sent before it went (read after the count: the handle's drop
+    // comes after its interrupt, so a count seen at zero shows it).
+    if ts.interrupt_may_come() || ts.signal().interrupt_pending() {
         return;
     }
     let (mut awaited, mut stuck) = (0, 0);
@@ -70,14 +72,20 @@ pub(super) fn check_deadlock(ts: &ThreadState, root: &RootState, detect: bool) {
             Abridged(&ts.snapshot(Innermost::Waiting)),
         ));
     }
+    let frames = ts.snapshot(Innermost::Waiting);
+    let call = frames.iter().last().map_or("block_on", |f| f.kind().name());
+    let nested = if ts.depth() > 1 {
+        "Await instead of nesting a block_on where the future needs the caller, make sure"
+    } else {
+        "Make sure"
+    };
     super::report(format!(
-        "nestloop: deadlock in block_on at nesting depth {}: its future is pending, {why}, so \
-         nothing can ever wake it. Await instead of nesting a block_on where the future needs \
-         the caller, make sure something that still runs (a task, a timer, another thread) \
-         holds its waker, or turn this check off with \
-         Executor::builder().detect_deadlock(false).\n{}",
+        "nestloop: deadlock in {call} at nesting depth {}: its future is pending, {why}, so \
+         nothing can ever wake it. {nested} something that still runs (a task, a timer, \
+         another thread, an InterruptHandle for a try_block_on) holds its waker, or turn \
+         this check off with Executor::builder().detect_deadlock(false).\n{}",
         ts.depth(),
-        Abridged(&ts.snapshot(Innermost::Waiting)),
+        Abridged(&frames),
     ));
 }
 
