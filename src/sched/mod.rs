@@ -116,9 +116,6 @@ pub(crate) struct Inner {
     pub(crate) detect_deadlock: bool,
     /// Its thread's context: polls reach the poll record through it.
     pub(crate) here: Here,
-    /// Its own address, taken from its `Rc` (so it may be turned back into
-    /// one: see `polled.rs`), set right after the `Rc` is made.
-    this: std::cell::Cell<*const Inner>,
     /// The tokio runtime whose context polls enter.
     #[cfg(feature = "tokio")]
     pub(crate) tokio: Option<::tokio::runtime::Handle>,
@@ -224,13 +221,11 @@ impl Inner {
             max_depth: config.max_depth,
             detect_deadlock: config.detect_deadlock,
             here: Here::get(),
-            this: std::cell::Cell::new(std::ptr::null()),
             #[cfg(feature = "tokio")]
             tokio,
             #[cfg(feature = "tokio")]
             tokio_runtime,
         });
-        inner.this.set(Rc::as_ptr(&inner));
         inner.link_local();
         inner
     }

@@ -16,9 +16,7 @@
 //! strong count stays above zero while it is recorded: the scopes are made
 //! from an `&Inner` borrowed out of an `Rc` that the caller keeps for the
 //! scope's life (a loop holds the `Rc` of the executor whose task it
-//! polls; `block_on` holds its `Executor`). The owner recorded is
-//! `Inner::this`, the address `Rc::as_ptr` gave, so it carries the `Rc`'s
-//! provenance (the counts included).
+//! polls; `block_on` holds its `Executor`).
 //! Only `Inner::enter_poll_task` stores one, from a `&'a Header` whose
 //! borrow the `PollScope<'a>` it returns holds, and the scope's guard puts
 //! the previous value back when it drops. Scopes are locals of the calls
@@ -34,7 +32,7 @@ use std::panic::Location;
 use std::ptr::NonNull;
 use std::rc::Rc;
 
-use super::Inner;
+use super::{Inner, ThisThread};
 use crate::task::Origin;
 use crate::task::cell::Header;
 use crate::thread_context::{self, Here, ThreadContext};
@@ -56,13 +54,13 @@ pub(crate) fn owner(here: Here) -> Option<Rc<Inner>> {
     if owner.is_null() {
         return None;
     }
-    // SAFETY: a recorded owner is the `Inner` of an `Rc` whose count stays
-    // above zero while it is recorded (see the module docs); the new count
-    // is given to the `Rc` made here.
-    unsafe {
-        Rc::increment_strong_count(owner);
-        Some(Rc::from_raw(owner))
-    }
+    // SAFETY: a recorded owner is a live `Inner`, borrowed by the scope
+    // that recorded it for as long as it is recorded (see the module
+    // docs); this borrow ends within this call, on the thread.
+    let owner = unsafe { &*owner };
+    // Counted through its own way back (`local.rs`), whose pointer is the
+    // one its `Rc` gave.
+    owner.shared.local_executor(ThisThread::of(owner))
 }
 
 /// What a loop polls.
@@ -149,19 +147,16 @@ pub(crate) type PollContext<'a> = Option<::tokio::runtime::EnterGuard<'a>>;
 pub(crate) type PollContext<'a> = PhantomData<&'a ()>;
 
 impl Inner {
-    /// This executor's address as its `Rc` gives it (see the module docs).
-    #[inline]
-    fn this(&self) -> *const Inner {
-        self.this.get()
-    }
-
     /// Marks this executor as the owner of what is polled until the guard
     /// drops (`Executor::current`).
     #[inline]
     pub(crate) fn enter_owner(&self) -> OwnerGuard {
         let here = self.here;
         OwnerGuard {
-            previous: record(here.context()).0.replace(self.this().cast()).cast(),
+            previous: record(here.context())
+                .0
+                .replace((self as *const Inner).cast())
+                .cast(),
             here,
         }
     }
@@ -187,7 +182,7 @@ impl Inner {
     fn enter_poll<'a>(&'a self, target: *const ()) -> PollScope<'a> {
         let here = self.here;
         let (owner, previous_target) = record(here.context());
-        let owner = owner.replace(self.this().cast()).cast::<Inner>();
+        let owner = owner.replace((self as *const Inner).cast()).cast::<Inner>();
         let target = previous_target.replace(target);
         PollScope {
             _polled: PolledGuard {
