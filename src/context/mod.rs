@@ -32,7 +32,7 @@ mod slot;
 mod snapshot;
 
 pub(crate) use snapshot::{Abridged, Innermost};
-pub use snapshot::{Frames, LoopFrame, LoopKind, Polling};
+pub use snapshot::{Frames, LoopFrame, LoopKind, Polling, frames};
 
 use lent::LentExecutor;
 pub(crate) use root_table::PollRoot;
@@ -153,9 +153,19 @@ pub(crate) fn with<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
     })
 }
 
-/// How many loops are active on this thread.
-#[inline]
-pub(crate) fn depth() -> usize {
+/// How many loops (`block_on` or `run_until_stalled` calls) are active on
+/// this thread; 0 outside any.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(nestloop::depth(), 0);
+/// nestloop::block_on(async {
+///     assert_eq!(nestloop::depth(), 1);
+///     nestloop::block_on(async { assert_eq!(nestloop::depth(), 2) });
+/// });
+/// ```
+pub fn depth() -> usize {
     try_with(ThreadState::depth).unwrap_or(0)
 }
 

@@ -310,3 +310,40 @@ impl ThreadState {
         }
     }
 }
+
+/// A snapshot of the loops running on this thread, outermost first: for each
+/// depth, the executor, the call that runs the loop (with where it was made)
+/// and what the loop is polling (a task with its id, name and spawn
+/// location, or a `block_on` future with its call's location). Its
+/// `Display` is the dump the deadlock and depth-limit panics print.
+///
+/// Callable anywhere on the thread: from a task at any depth (a host shows
+/// it on Ctrl-C, say), or outside any loop, where it is empty. It does not
+/// change what runs.
+///
+/// # Examples
+///
+/// ```
+/// use nestloop::Polling;
+///
+/// assert!(nestloop::frames().is_empty());
+/// let handle = nestloop::TaskBuilder::new().name("outer").spawn(async {
+///     // A sync helper nests a block_on; inside it, two loops run.
+///     nestloop::block_on(async {
+///         let frames = nestloop::frames();
+///         println!("{frames}");
+///         assert_eq!(frames.len(), 2);
+///         // Depth 1 polls the task that called the nested block_on...
+///         assert!(matches!(
+///             frames[0].polling(),
+///             Polling::Task { name: Some(name), .. } if name == "outer"
+///         ));
+///         // ...and depth 2 its own future.
+///         assert!(matches!(frames[1].polling(), Polling::BlockOn { .. }));
+///     })
+/// });
+/// nestloop::block_on(handle).unwrap();
+/// ```
+pub fn frames() -> Frames {
+    super::try_with(|ts| ts.snapshot(Innermost::Polling)).unwrap_or_default()
+}

@@ -19,77 +19,38 @@
 //! its next poll (R11). With nothing to do, the loop parks until a wake or
 //! the next timer deadline (R7, R8), or reports a deadlock (R9).
 //!
-//! Here: the calls, the loop (`drive`) and its step. Beside it: `tasks.rs`,
-//! the batch of tasks and the own future's place in it (R11);
+//! Here: the calls, the loop (`drive`) and its step. Beside it: `root.rs`,
+//! a `block_on` future as the loops poll it (R3, R4); `tasks.rs`, the
+//! batch of tasks and the own future's place in it (R11);
 //! `limits.rs`, how deep loops nest (R10); `deadlock.rs`, the check before
 //! parking (R9); `interrupt.rs`, where an interrupt ends a `try_block_on`;
 //! `waiting.rs`, how a loop waits: parked, or in a reactor (features
 //! `async-io`, `tokio`).
 
-use std::any::Any;
 use std::future::Future;
 use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::Context;
 
 use crate::context::PollRoot;
 use crate::context::{self, FrameGuard, LoopKind, RootState, ThreadState};
 use crate::park::TimerHeap;
-use crate::sched::{Executor, Inner, Interrupted};
-use crate::task_local::{self, PollMark};
+use crate::sched::{Executor, Interrupted};
+use crate::task_local;
 
 mod deadlock;
 mod interrupt;
 mod limits;
+mod root;
 mod tasks;
 mod waiting;
 
 use interrupt::check_interrupt;
 use limits::check_enter;
+use root::{Root, RootPoll, explaining, poll_woken_root, resume_panic};
 use tasks::{WakeOrder, run_tasks};
-
-/// A `block_on` future and what became of it.
-struct Root<'a, F: Future> {
-    /// The caller's future, pinned on the caller's stack.
-    future: Pin<&'a mut F>,
-    /// Its output, or the payload of its panic, once finished.
-    outcome: Option<Result<F::Output, Box<dyn Any + Send>>>,
-    /// The poll that called `block_on`: every poll of the future runs
-    /// under its mark, so it sees its caller's task-locals.
-    caller: PollMark,
-    /// Feature `tracing`: the span current where `block_on` was called,
-    /// entered around every poll, so the future records in its caller's
-    /// span whichever loop polls it (R3), not in that of the task a nested
-    /// loop further up happens to run under.
-    #[cfg(feature = "tracing")]
-    span: tracing::Span,
-}
-
-impl<F: Future> PollRoot for Root<'_, F> {
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.outcome.is_some() {
-            return Poll::Ready(());
-        }
-        let _locals = task_local::enter_poll_of(self.caller);
-        #[cfg(feature = "tracing")]
-        let _span = self.span.enter();
-        match catch_unwind(AssertUnwindSafe(|| self.future.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(output)) => {
-                self.outcome = Some(Ok(output));
-                Poll::Ready(())
-            }
-            Err(payload) => {
-                // Kept for the owning `block_on`, which may be further down
-                // the stack than the loop that polled it (R4).
-                self.outcome = Some(Err(payload));
-                Poll::Ready(())
-            }
-        }
-    }
-}
 
 /// `Executor::block_on` (`interruptible == false`, never `Err`) and
 /// `Executor::try_block_on`.
@@ -273,32 +234,6 @@ fn block_on_rest<F: Future>(
     }
 }
 
-/// A plain `block_on`'s first poll of its future, which a panic unwinds
-/// straight out of; with feature `tokio`, through `resume_panic`.
-#[inline(always)]
-fn explaining<T>(poll: impl FnOnce() -> Poll<T>) -> Poll<T> {
-    #[cfg(feature = "tokio")]
-    return match catch_unwind(AssertUnwindSafe(poll)) {
-        Ok(poll) => poll,
-        Err(payload) => resume_panic(payload),
-    };
-    #[cfg(not(feature = "tokio"))]
-    poll()
-}
-
-/// Passes the panic of a `block_on` future on to its caller. With feature
-/// `tokio`, tokio's "no runtime" panic gets nestloop's advice instead (a
-/// new panic, so the hook prints it after tokio's).
-#[cold]
-fn resume_panic(payload: Box<dyn Any + Send>) -> ! {
-    #[cfg(feature = "tokio")]
-    let payload = match crate::tokio::explain_missing_runtime(payload) {
-        Ok(advice) => panic!("{advice}"),
-        Err(payload) => payload,
-    };
-    resume_unwind(payload)
-}
-
 /// `Executor::run_until_stalled`.
 pub(crate) fn run_until_stalled(
     executor: &Executor,
@@ -315,50 +250,6 @@ pub(crate) fn run_until_stalled(
         Err(Interrupted { .. }) => {
             unreachable!("nestloop: internal error: run_until_stalled interrupted")
         }
-    }
-}
-
-/// What became of a `block_on` future a loop found woken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RootPoll {
-    /// Not polled: it had finished, or it is on the stack (its wake stays).
-    Skipped,
-    /// Polled, and still pending.
-    Pending,
-    /// Polled, and finished (with its output or a panic).
-    Finished,
-}
-
-/// Polls a `block_on` future (of the call at `location`) for whichever loop
-/// found it woken.
-fn poll_woken_root(
-    ts: &ThreadState,
-    owner: &Inner,
-    root: &RootState,
-    location: &'static Location<'static>,
-) -> RootPoll {
-    if root.done.get() {
-        return RootPoll::Skipped;
-    }
-    let woken = root.waker.take_woken();
-    let polled = {
-        let _scope = owner.enter_poll_root(location);
-        let mut cx = Context::from_waker(&root.handle);
-        ts.roots.poll_registered(root.id.get(), &mut cx)
-    };
-    match polled {
-        None => {
-            // On the stack: the wake stays for the loop that polls it.
-            if woken {
-                root.waker.set_woken();
-            }
-            RootPoll::Skipped
-        }
-        Some(Poll::Ready(())) => {
-            root.done.set(true);
-            RootPoll::Finished
-        }
-        Some(Poll::Pending) => RootPoll::Pending,
     }
 }
 

@@ -1,0 +1,125 @@
+//! A `block_on` future as the loops see it ([`Root`]): polled under its
+//! caller's task-locals and tracing span by whichever loop finds it woken
+//! (R3), its output or panic kept for its own call (R4), which passes a
+//! panic on (`resume_panic`).
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::context::{PollRoot, RootState, ThreadState};
+use crate::sched::Inner;
+use crate::task_local::{self, PollMark};
+
+/// A `block_on` future and what became of it.
+pub(super) struct Root<'a, F: Future> {
+    /// The caller's future, pinned on the caller's stack.
+    pub(super) future: Pin<&'a mut F>,
+    /// Its output, or the payload of its panic, once finished.
+    pub(super) outcome: Option<Result<F::Output, Box<dyn Any + Send>>>,
+    /// The poll that called `block_on`: every poll of the future runs
+    /// under its mark, so it sees its caller's task-locals.
+    pub(super) caller: PollMark,
+    /// Feature `tracing`: the span current where `block_on` was called,
+    /// entered around every poll, so the future records in its caller's
+    /// span whichever loop polls it (R3), not in that of the task a nested
+    /// loop further up happens to run under.
+    #[cfg(feature = "tracing")]
+    pub(super) span: tracing::Span,
+}
+
+impl<F: Future> PollRoot for Root<'_, F> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.outcome.is_some() {
+            return Poll::Ready(());
+        }
+        let _locals = task_local::enter_poll_of(self.caller);
+        #[cfg(feature = "tracing")]
+        let _span = self.span.enter();
+        match catch_unwind(AssertUnwindSafe(|| self.future.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => {
+                self.outcome = Some(Ok(output));
+                Poll::Ready(())
+            }
+            Err(payload) => {
+                // Kept for the owning `block_on`, which may be further down
+                // the stack than the loop that polled it (R4).
+                self.outcome = Some(Err(payload));
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+/// What became of a `block_on` future a loop found woken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RootPoll {
+    /// Not polled: it had finished, or it is on the stack (its wake stays).
+    Skipped,
+    /// Polled, and still pending.
+    Pending,
+    /// Polled, and finished (with its output or a panic).
+    Finished,
+}
+
+/// Polls a `block_on` future (of the call at `location`) for whichever loop
+/// found it woken.
+pub(super) fn poll_woken_root(
+    ts: &ThreadState,
+    owner: &Inner,
+    root: &RootState,
+    location: &'static Location<'static>,
+) -> RootPoll {
+    if root.done.get() {
+        return RootPoll::Skipped;
+    }
+    let woken = root.waker.take_woken();
+    let polled = {
+        let _scope = owner.enter_poll_root(location);
+        let mut cx = Context::from_waker(&root.handle);
+        ts.roots.poll_registered(root.id.get(), &mut cx)
+    };
+    match polled {
+        None => {
+            // On the stack: the wake stays for the loop that polls it.
+            if woken {
+                root.waker.set_woken();
+            }
+            RootPoll::Skipped
+        }
+        Some(Poll::Ready(())) => {
+            root.done.set(true);
+            RootPoll::Finished
+        }
+        Some(Poll::Pending) => RootPoll::Pending,
+    }
+}
+
+/// A plain `block_on`'s first poll of its future, which a panic unwinds
+/// straight out of; with feature `tokio`, through `resume_panic`.
+#[inline(always)]
+pub(super) fn explaining<T>(poll: impl FnOnce() -> Poll<T>) -> Poll<T> {
+    #[cfg(feature = "tokio")]
+    return match catch_unwind(AssertUnwindSafe(poll)) {
+        Ok(poll) => poll,
+        Err(payload) => resume_panic(payload),
+    };
+    #[cfg(not(feature = "tokio"))]
+    poll()
+}
+
+/// Passes the panic of a `block_on` future on to its caller. With feature
+/// `tokio`, tokio's "no runtime" panic gets nestloop's advice instead (a
+/// new panic, so the hook prints it after tokio's).
+#[cold]
+pub(super) fn resume_panic(payload: Box<dyn Any + Send>) -> ! {
+    #[cfg(feature = "tokio")]
+    let payload = match crate::tokio::explain_missing_runtime(payload) {
+        Ok(advice) => panic!("{advice}"),
+        Err(payload) => payload,
+    };
+    resume_unwind(payload)
+}
