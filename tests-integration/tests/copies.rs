@@ -159,8 +159,10 @@ fn a_copy_of_another_build_keeps_its_own_state_and_a_loop_says_what_it_strands()
         let (_, b, c) = plugins();
         let ticks = &TICKS[2];
         let from_c = c.spawn(ticks, 2, 9);
-        // B's loop cannot run C's task: about to wait, it says so.
-        let message = b.sleep(20).unwrap_err();
+        // B's loop cannot run C's task: about to wait, it says so (at once:
+        // the long sleep only keeps its timer from firing before the loop
+        // would wait, also under valgrind).
+        let message = b.sleep(10_000).unwrap_err();
         assert!(
             message.starts_with("nestloop: this thread runs two different builds of nestloop"),
             "{message}"
