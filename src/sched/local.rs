@@ -83,6 +83,27 @@ impl Shared {
 }
 
 impl Inner {
+    /// A counted `Rc` of this executor, while it is alive (`None` once its
+    /// drop began). The `&Inner` is the proof of thread: an `Inner` is not
+    /// `Send`, so the caller is on the executor's thread, where the cell is
+    /// read.
+    #[inline]
+    pub(crate) fn to_rc(&self) -> Option<Rc<Inner>> {
+        // SAFETY: only the executor's thread reads or writes the cell, and
+        // this is it (see above).
+        let inner = self.shared.local.0.with(|p| unsafe { *p });
+        if inner.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null pointer in the cell is that of this `Inner`,
+        // given by `Rc::as_ptr` of its live `Rc` (see the module docs); the
+        // new count is given to the `Rc` made here.
+        unsafe {
+            Rc::increment_strong_count(inner);
+            Some(Rc::from_raw(inner))
+        }
+    }
+
     /// Links a new executor to its shared part, for wakes on its thread.
     pub(super) fn link_local(self: &Rc<Self>) {
         self.store_local(Rc::as_ptr(self));

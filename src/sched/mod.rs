@@ -232,13 +232,24 @@ impl Inner {
 }
 
 impl Drop for Executor {
+    #[inline]
     fn drop(&mut self) {
-        // The last handle: its tasks are shut down while the executor is
-        // still whole, so their destructors may wait for its tasks not
-        // dropped yet, as with `shutdown` (R5). `Inner::drop` is left
-        // with nothing to do, or with what those destructors spawned.
-        if Rc::strong_count(&self.inner) == 1 && self.inner.task_count() != 0 {
-            self.inner.shutdown();
+        if Rc::strong_count(&self.inner) == 1 {
+            self.inner.last_handle_dropped();
+        }
+    }
+}
+
+impl Inner {
+    /// The last handle is going: the tasks are shut down while the
+    /// executor is still whole, so their destructors may wait for its
+    /// tasks not dropped yet, as with `shutdown` (R5). `Inner::drop` is
+    /// left with nothing to do, or with what those destructors spawned.
+    #[cold]
+    #[inline(never)]
+    fn last_handle_dropped(&self) {
+        if self.task_count() != 0 {
+            self.shutdown();
         }
     }
 }

@@ -32,7 +32,7 @@ use std::panic::Location;
 use std::ptr::NonNull;
 use std::rc::Rc;
 
-use super::{Inner, ThisThread};
+use super::Inner;
 use crate::task::Origin;
 use crate::task::cell::Header;
 use crate::thread_context::{self, Here, ThreadContext};
@@ -59,8 +59,8 @@ pub(crate) fn owner(here: Here) -> Option<Rc<Inner>> {
     // docs); this borrow ends within this call, on the thread.
     let owner = unsafe { &*owner };
     // Counted through its own way back (`local.rs`), whose pointer is the
-    // one its `Rc` gave.
-    owner.shared.local_executor(ThisThread::of(owner))
+    // one its `Rc` gave (the recorded one is an `&Inner`'s).
+    owner.to_rc()
 }
 
 /// What a loop polls.
