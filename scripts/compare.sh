@@ -53,6 +53,9 @@ instructions() {
 printf '| workload | old (ns/op) | new (ns/op) | new/old |'
 command -v valgrind >/dev/null && printf ' instructions old | new | new/old |'
 echo
+printf '|---|---|---|---|'
+command -v valgrind >/dev/null && printf '%s' '---|---|---|'
+echo
 for w in $("$old_bin" list); do
     o=(); n=()
     for _ in $(seq "$rounds"); do

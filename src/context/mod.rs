@@ -122,8 +122,8 @@ pub(crate) struct ThreadState {
     default_executor: RefCell<Option<Executor>>,
     /// Whether work from another thread waits a moment before its poll.
     pub(crate) batch_pause: BatchPause,
-    /// The thread is exiting: its executors are being shut down, and loops
-    /// run no tasks (see `exit`).
+    /// The thread is exiting: its executors are being shut down (see
+    /// `exit`); loops wait the plain way, and always check for deadlocks.
     exiting: Cell<bool>,
 }
 
@@ -136,19 +136,23 @@ impl Drop for ThreadState {
     }
 }
 
-/// Runs `f` with this thread's state; `None` while the thread is exiting.
+/// Runs `f` with this thread's state; `None` once it is gone (late in
+/// thread exit).
 #[inline]
 pub(crate) fn try_with<R>(f: impl FnOnce(&ThreadState) -> R) -> Option<R> {
     slot::try_with(f)
 }
 
-/// Runs `f` with this thread's state; panics while the thread is exiting.
+/// Runs `f` with this thread's state; panics once it is gone (late in
+/// thread exit).
 #[inline]
 pub(crate) fn with<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
     try_with(f).unwrap_or_else(|| {
         panic!(
             "nestloop: this thread is exiting and its nestloop state is gone; \
-             do not run or spawn nestloop work from thread-local destructors"
+             do not run or spawn nestloop work from thread-local destructors that run \
+             after it (touch nestloop before creating such a thread-local, or finish the \
+             work before the thread's main function returns)"
         )
     })
 }
