@@ -113,24 +113,13 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 /// a runtime is polled outside one.
 const NO_RUNTIME: &str = "must be called from the context of a Tokio 1.x runtime";
 
-/// A panic payload of a task or `block_on` future, with tokio's "no
-/// runtime" message replaced by nestloop's advice (`Ok`); anything else is
-/// handed back (`Err`).
-pub(crate) fn explain_missing_runtime(
-    payload: Box<dyn std::any::Any + Send>,
-) -> Result<String, Box<dyn std::any::Any + Send>> {
-    let message = match (
-        payload.downcast_ref::<&str>(),
-        payload.downcast_ref::<String>(),
-    ) {
-        (Some(message), _) => *message,
-        (_, Some(message)) => message.as_str(),
-        _ => return Err(payload),
-    };
+/// nestloop's advice in place of a panic `message` of a task or
+/// `block_on` future that is tokio's "no runtime" one; `None` for any other.
+pub(crate) fn explain_missing_runtime(message: &str) -> Option<String> {
     if !message.contains(NO_RUNTIME) {
-        return Err(payload);
+        return None;
     }
-    Ok(format!(
+    Some(format!(
         "nestloop: a tokio call (tokio::net, tokio::time, tokio::spawn) ran in a task or \
          block_on future of an executor that has no tokio runtime. Build the executor with \
          Executor::builder().tokio_current_thread().build() to give it a current_thread \

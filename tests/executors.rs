@@ -125,6 +125,21 @@ fn a_task_spawned_on_an_executor_outside_its_loop_is_awaited_in_the_free_block_o
 }
 
 #[test]
+fn a_task_another_thread_spawns_on_an_executor_without_a_loop_runs_under_the_free_block_on() {
+    watchdog(|| {
+        let ex = Executor::new();
+        let spawner = ex.spawner();
+        // Moved in from the executor's injection queue through the thread's
+        // list of executors with work from other threads.
+        let handle = std::thread::spawn(move || spawner.spawn(async { 5 }))
+            .join()
+            .unwrap();
+        assert_eq!(nestloop::block_on(handle).unwrap(), 5);
+        assert_eq!(ex.task_count(), 0);
+    });
+}
+
+#[test]
 fn a_hundred_idle_executors_do_not_keep_a_loop_from_its_work() {
     watchdog(|| {
         let idle: Vec<_> = (0..100)

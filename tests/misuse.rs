@@ -95,18 +95,6 @@ fn a_task_spawned_by_a_drop_at_thread_exit_runs_when_awaited() {
 }
 
 #[test]
-fn block_on_of_an_older_task_in_a_drop_at_thread_exit_runs_it() {
-    // `at_thread_exit`'s worker is older than the task whose destructor
-    // runs the action: it is not dropped yet, and a wake gets it running.
-    let (result, rest_ran) = at_thread_exit(|worker| {
-        worker.abort();
-        nestloop::block_on(worker).unwrap_err().is_cancelled()
-    });
-    assert_eq!(result, Ok(true));
-    assert!(rest_ran);
-}
-
-#[test]
 fn block_on_of_a_timer_in_a_drop_at_thread_exit_runs() {
     let (result, rest_ran) = at_thread_exit(|_| {
         nestloop::block_on(async {

@@ -34,6 +34,13 @@ impl ThreadState {
         runtimes.iter().filter_map(Weak::upgrade).collect()
     }
 
+    /// Whether a live executor of this thread owns a tokio runtime (a wait
+    /// with feature `async-io` then waits in tokio's reactor instead).
+    #[cfg(all(feature = "tokio", feature = "async-io"))]
+    pub(crate) fn has_runtime_executors(&self) -> bool {
+        self.runtimes.borrow().iter().any(|r| r.strong_count() > 0)
+    }
+
     /// This thread's default executor, created on first use.
     pub(crate) fn default_executor(&self) -> Executor {
         self.default_executor

@@ -117,9 +117,10 @@ pub(super) fn explaining<T>(poll: impl FnOnce() -> Poll<T>) -> Poll<T> {
 #[cold]
 pub(super) fn resume_panic(payload: Box<dyn Any + Send>) -> ! {
     #[cfg(feature = "tokio")]
-    let payload = match crate::tokio::explain_missing_runtime(payload) {
-        Ok(advice) => panic!("{advice}"),
-        Err(payload) => payload,
-    };
+    if let Some(advice) =
+        crate::task::panic_message(&*payload).and_then(crate::tokio::explain_missing_runtime)
+    {
+        panic!("{advice}");
+    }
     resume_unwind(payload)
 }

@@ -115,7 +115,7 @@ impl Driver<'_> {
             return false;
         }
         #[cfg(feature = "tokio")]
-        if !self.runtimes().is_empty() {
+        if self.ts.has_runtime_executors() {
             return false;
         }
         true
@@ -226,7 +226,7 @@ pub(super) fn drive_in_async_io(
                         continue;
                     }
                     #[cfg(feature = "tokio")]
-                    if !driver.runtimes().is_empty() {
+                    if driver.ts.has_runtime_executors() {
                         // An executor with a tokio runtime was made during
                         // the loop: its reactor is the one waited in, and
                         // async-io's helper thread drives async-io's

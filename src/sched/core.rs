@@ -93,10 +93,11 @@ impl Inner {
     }
 
     /// Whether a task of this executor may still be woken from outside it
-    /// (see `Header::may_be_woken`): then a loop waiting for it serves
+    /// (see `Header::wakeable_if_idle`): then a loop waiting for it serves
     /// tasks that are alive, not a deadlock (R9).
     pub(crate) fn has_wakeable_task(&self) -> bool {
-        self.tasks.any(|t| t.header().may_be_woken())
+        self.tasks
+            .any(|t| t.header().wakeable_if_idle() == Some(true))
     }
 
     /// Forgets a finished task; the reference is dropped by the caller after
@@ -140,9 +141,7 @@ impl Inner {
         // are sorted apart.
         self.thread.retain(|task| !task.is_finished());
     }
-}
 
-impl Inner {
     /// Drops the newest task of this executor that can never run again
     /// (`TaskRef::is_dormant`); returns whether there was one. A loop that
     /// waits while the executor shuts down calls it: the destructor the

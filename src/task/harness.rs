@@ -103,8 +103,12 @@ pub(crate) fn poll<F: Future + 'static>(task: Task<F>, executor: &Inner) -> bool
                 drop_contained(second);
             }
             #[cfg(feature = "tokio")]
-            let payload = crate::tokio::explain_missing_runtime(payload)
-                .map_or_else(|payload| payload, |advice| Box::new(advice) as _);
+            let payload = match super::join::panic_message(&*payload)
+                .and_then(crate::tokio::explain_missing_runtime)
+            {
+                Some(advice) => Box::new(advice),
+                None => payload,
+            };
             finish(running, Err(JoinError::panic(payload)), Some(executor));
         }
     }

@@ -61,6 +61,8 @@ mod waker;
 
 pub(crate) use harness::{awaiter_is, stuck_awaiter_is};
 pub(crate) use intrusive::{QueueMark, RunQueue, TaskList};
+#[cfg(feature = "tokio")]
+pub(crate) use join::panic_message;
 pub use join::{AbortHandle, JoinError, JoinHandle};
 pub(crate) use origin::Origin;
 pub use origin::TaskId;

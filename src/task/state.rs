@@ -575,22 +575,19 @@ impl Header {
             || self.state.0.load(Ordering::Relaxed) & SEND_FUTURE != 0
     }
 
-    /// Whether the task may still be woken by something outside its
-    /// executor: it is queued, or it is idle (neither running nor
-    /// completed) with more references than its executor's task list and
-    /// its `JoinHandle` hold, so a waker of it exists somewhere (or an
-    /// `AbortHandle`, which counts the same: it can end the task). No waker
-    /// of an idle task can be made before it runs again, so a `false` stays
-    /// `false` until then (R9).
-    pub(crate) fn may_be_woken(&self) -> bool {
+    /// For an idle task (neither running nor completed), whether it may
+    /// still be woken by something outside its executor (`None` for any
+    /// other task): it is queued, or has more references than its
+    /// executor's task list and its `JoinHandle` hold, so a waker of it
+    /// exists somewhere (or an `AbortHandle`, which counts the same: it can
+    /// end the task). No waker of an idle task can be made before it runs
+    /// again, so a `Some(false)`, a dormant task, stays so until then (R9).
+    pub(crate) fn wakeable_if_idle(&self) -> Option<bool> {
         let s = self.state.load();
         if s.any(COMPLETED | RUNNING) {
-            return false;
-        }
-        if s.any(SCHEDULED) {
-            return true;
+            return None;
         }
         let held = 1 + usize::from(s.has_handle());
-        s.ref_count() > held
+        Some(s.any(SCHEDULED) || s.ref_count() > held)
     }
 }

@@ -137,10 +137,9 @@ impl TaskRef {
 
     /// Whether the task can never run again: not finished, not queued, not
     /// on the stack, and no waker of it (nor `AbortHandle`) exists beyond
-    /// its `JoinHandle` (see `Header::may_be_woken`).
+    /// its `JoinHandle` (see `Header::wakeable_if_idle`).
     pub(crate) fn is_dormant(&self) -> bool {
-        let state = &self.header().state;
-        !state.load().is_completed() && !state.load().is_running() && !self.header().may_be_woken()
+        self.header().wakeable_if_idle() == Some(false)
     }
 
     /// Whether the task is being polled (or cancelled) further down the

@@ -522,3 +522,18 @@ fn a_tokio_timer_in_a_plain_executors_task_fails_with_advice_in_its_join_error()
         assert_tokio_advice(&common::panic_message(&*err.into_panic()));
     });
 }
+
+#[test]
+fn another_executors_loop_drives_the_runtime_of_an_executor_without_a_loop() {
+    watchdog(|| {
+        // R1: the free block_on runs on the default executor; the tokio
+        // executor has no loop of its own, yet its task runs and its tokio
+        // timer fires (the loop waits in that executor's runtime).
+        let ex = Executor::builder().tokio_current_thread().build();
+        let task = ex.spawn(async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            "slept on tokio's timer"
+        });
+        assert_eq!(nestloop::block_on(task).unwrap(), "slept on tokio's timer");
+    });
+}
