@@ -41,11 +41,16 @@ pub(super) fn check_deadlock(ts: &ThreadState, root: &RootState, detect: bool) {
     if ts.interrupt_may_come() || ts.signal().interrupt_pending() {
         return;
     }
+    // The tasks whose `JoinHandle` slot holds the waker, and of those the
+    // ones on the stack, in one walk.
     let (mut awaited, mut stuck) = (0, 0);
     if clones != 0 {
         for executor in &executors {
-            awaited += executor.count_tasks(|t| task::awaiter_is(t, &root.handle));
-            stuck += executor.count_tasks(|t| task::stuck_awaiter_is(t, &root.handle));
+            awaited += executor.count_tasks(|t| {
+                let awaits = task::awaiter_is(t, &root.handle);
+                stuck += usize::from(awaits && t.is_running());
+                awaits
+            });
         }
     }
     if clones != awaited {

@@ -208,13 +208,6 @@ pub(crate) fn poll_join<F: Future + 'static>(
     }
 }
 
-/// Whether the task is on the stack (being polled) and the waker of whoever
-/// awaits its `JoinHandle` is `waker`: that waker cannot fire before the
-/// task's poll returns.
-pub(crate) fn stuck_awaiter_is(task: &TaskRef, waker: &Waker) -> bool {
-    task.header().state.load().is_running() && awaiter_is(task, waker)
-}
-
 /// Whether `waker` (a root's) is the waker registered by whoever awaits
 /// `task`'s `JoinHandle`.
 pub(crate) fn awaiter_is(task: &TaskRef, waker: &Waker) -> bool {

@@ -59,7 +59,7 @@ mod traced;
 mod typed;
 mod waker;
 
-pub(crate) use harness::{awaiter_is, stuck_awaiter_is};
+pub(crate) use harness::awaiter_is;
 pub(crate) use intrusive::{QueueMark, RunQueue, TaskList};
 #[cfg(feature = "tokio")]
 pub(crate) use join::panic_message;
