@@ -38,10 +38,11 @@ use crate::thread_context::{self, ThreadContext};
 
 /// Which poll is running on this thread (see the module docs): the running
 /// poll's mark (0: none of nestloop's, e.g. `main`), and the last mark
-/// handed out. They live in the thread's context, and only this module
+/// handed out. They live in the thread's context (the running mark in the
+/// running stack's `StackContext`), and only this module
 /// touches them.
 fn marks(cx: &ThreadContext) -> (&Cell<u64>, &Cell<u64>) {
-    (&cx.mark_current, &cx.mark_last)
+    (&cx.stack.mark, &cx.mark_last)
 }
 
 /// The mark of a poll (see the module docs).
@@ -55,12 +56,36 @@ pub(crate) struct PollMark(u64);
 pub(crate) struct MarkGuard {
     /// The mark to restore.
     previous: u64,
+    /// The mark it set, which must be the running one when it drops (its
+    /// poll's, on its own stack).
+    #[cfg(debug_assertions)]
+    own: u64,
+}
+
+impl MarkGuard {
+    /// Sets `mark` as the running poll's, until the guard drops.
+    #[inline]
+    fn enter(cx: &ThreadContext, mark: u64) -> MarkGuard {
+        MarkGuard {
+            previous: marks(cx).0.replace(mark),
+            #[cfg(debug_assertions)]
+            own: mark,
+        }
+    }
 }
 
 impl Drop for MarkGuard {
     #[inline]
     fn drop(&mut self) {
-        thread_context::with(|cx| marks(cx).0.set(self.previous));
+        thread_context::with(|cx| {
+            let running = marks(cx).0.replace(self.previous);
+            #[cfg(debug_assertions)]
+            debug_assert_eq!(
+                running, self.own,
+                "nestloop: internal error: a poll's task-local mark ended on another poll"
+            );
+            let _ = running;
+        });
     }
 }
 
@@ -74,23 +99,32 @@ pub(crate) fn current_poll() -> PollMark {
 /// task's drop.
 #[inline]
 pub(crate) fn enter_new_poll() -> MarkGuard {
-    thread_context::with(|cx| {
-        let (current, last) = marks(cx);
-        let mark = last.get() + 1;
-        last.set(mark);
-        MarkGuard {
-            previous: current.replace(mark),
-        }
-    })
+    thread_context::with(|cx| MarkGuard::enter(cx, next_mark(cx)))
+}
+
+/// A fresh mark, for a new stack's first poll (see `context/stack.rs`).
+#[cfg_attr(
+    not(test),
+    allow(dead_code, reason = "the stack switch of R12 (fiber layer) calls it")
+)]
+pub(crate) fn new_mark() -> u64 {
+    thread_context::with(next_mark)
+}
+
+/// Hands out the next mark.
+#[inline]
+fn next_mark(cx: &ThreadContext) -> u64 {
+    let last = marks(cx).1;
+    let mark = last.get() + 1;
+    last.set(mark);
+    mark
 }
 
 /// Runs under `mark` until the guard drops: a `block_on` future polled
 /// again, under its caller's mark.
 #[inline]
 pub(crate) fn enter_poll_of(mark: PollMark) -> MarkGuard {
-    MarkGuard {
-        previous: thread_context::with(|cx| marks(cx).0.replace(mark.0)),
-    }
+    thread_context::with(|cx| MarkGuard::enter(cx, mark.0))
 }
 
 /// Declares task-local keys: [`LocalKey`]s whose value is set for a future
@@ -348,14 +382,30 @@ impl<T: 'static> LocalKey<T> {
         value: &mut Option<Arc<T>>,
         f: G,
     ) -> Result<R, G> {
-        /// Pops the entry back into its slot.
+        /// Takes its own entry (this mark, this value) back into its slot:
+        /// the innermost one while scopes end in the reverse order they
+        /// began on one stack, any one of them when scopes of suspended
+        /// stacks (R12) are interleaved with it.
         struct Pop<'a, T: 'static> {
             key: &'static LocalKey<T>,
             slot: &'a mut Option<Arc<T>>,
+            mark: u64,
+            value: *const T,
         }
         impl<T> Drop for Pop<'_, T> {
             fn drop(&mut self) {
-                let popped = self.key.__entries.try_with(|e| e.0.borrow_mut().pop());
+                let popped = self.key.__entries.try_with(|e| {
+                    let mut entries = e.0.borrow_mut();
+                    let own =
+                        |(m, v): &(u64, Arc<T>)| *m == self.mark && Arc::as_ptr(v) == self.value;
+                    match entries.last() {
+                        Some(last) if own(last) => entries.pop(),
+                        _ => {
+                            let at = entries.iter().rposition(own);
+                            at.map(|at| entries.remove(at))
+                        }
+                    }
+                });
                 *self.slot = popped.ok().flatten().map(|(_, value)| value);
             }
         }
@@ -364,14 +414,18 @@ impl<T: 'static> LocalKey<T> {
             let value = value
                 .take()
                 .expect("nestloop: internal error: scope value missing");
+            let ptr = Arc::as_ptr(&value);
             e.0.borrow_mut().push((mark, value));
+            ptr
         });
-        if pushed.is_err() {
+        let Ok(ptr) = pushed else {
             return Err(f);
-        }
+        };
         let _pop = Pop {
             key: self,
             slot: value,
+            mark,
+            value: ptr,
         };
         Ok(f())
     }

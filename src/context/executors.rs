@@ -17,7 +17,6 @@ impl ThreadState {
 
     /// `Executor::current()`.
     pub(crate) fn current(&self) -> Option<Executor> {
-        self.materialize();
         if let Some(inner) = sched::owner(self.here) {
             return Some(Executor { inner });
         }

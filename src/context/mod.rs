@@ -9,8 +9,9 @@
 //!
 //! Here: the thread's state and its frame stack. Beside it: `roots.rs`, the
 //! state of each `block_on` future; `root_table.rs`, the futures themselves,
-//! reachable by any loop of the thread; `lent.rs`, the executor of a plain
-//! call's deferred frame; `executors.rs`, the executors a loop drives, the
+//! reachable by any loop of the thread; `stack.rs`, what belongs to the
+//! stack that runs now (its frames, its deferred frame) and the switch
+//! between stacks; `deferred.rs`, the frame of a plain call's first poll; `executors.rs`, the executors a loop drives, the
 //! thread's registry and default executor, and thread exit; `snapshot.rs`,
 //! the frames as diagnostics show them (`nestloop::frames`).
 
@@ -24,26 +25,34 @@ use crate::sched::{self, Executor, Inner, PollTarget, ThreadQueue};
 use crate::sync::Arc;
 use crate::thread_context::Here;
 
+mod deferred;
 mod executors;
-mod lent;
 mod root_table;
 mod roots;
 mod slot;
 mod snapshot;
+mod stack;
 
 pub(crate) use snapshot::{Abridged, Innermost};
 pub use snapshot::{Frames, LoopFrame, LoopKind, Polling, frames};
 
-use lent::LentExecutor;
 pub(crate) use root_table::PollRoot;
 use root_table::RootTable;
+use stack::StackState;
 
 pub(crate) use roots::RootState;
 use roots::new_root_state;
 
+/// Names a frame: unique per thread, so a guard pops its own frame and
+/// can tell when it is not the innermost (see `FrameGuard`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FrameId(u64);
+
 /// One active loop.
 #[derive(Debug)]
 struct Frame {
+    /// Which frame this is.
+    id: FrameId,
     /// The executor whose `block_on` or `run_until_stalled` this is.
     executor: Executor,
     /// The `block_on` future, or `None` for `run_until_stalled` (and for a
@@ -56,9 +65,9 @@ struct Frame {
     /// What the loop below was polling when this call began (the task or
     /// future that made it), which it polls until this frame is popped.
     caller: PollTarget,
-    /// The call is polling its future for the first time (a deferred
-    /// frame that something looked for; see `ThreadState::first_poll`).
-    first_poll: bool,
+    /// The call is polling its future for the first time: a deferred frame
+    /// that something looked for (see `ThreadState::poll_deferred`).
+    in_first_poll: bool,
     /// Approximate stack pointer when the frame was entered (R10).
     stack_mark: usize,
     /// For `try_block_on`: the executor's interrupt epoch when the frame
@@ -83,19 +92,11 @@ pub(crate) struct ThreadState {
     here: Here,
     /// Unparks this thread; shared with wakers and executors.
     signal: Arc<ThreadSignal>,
-    /// The active loops, outermost first. Read through `frames()` and
-    /// `frames_mut()`, which push a lazy frame first.
-    frames: RefCell<Vec<Frame>>,
-    /// The executor of the innermost plain `block_on` while it polls its
-    /// future for the first time, its frame not pushed yet: most such
-    /// futures are ready at once, and then nothing ever reads the frame.
-    /// Anything that reads or pushes frames pushes it first
-    /// (`materialize`), so at most one frame is pending, the innermost.
-    lazy: LentExecutor,
-    /// Approximate stack pointer when that call began (R10).
-    lazy_mark: Cell<usize>,
-    /// Where that call was made.
-    lazy_location: Cell<&'static Location<'static>>,
+    /// What belongs to the stack that runs now: its loops' frames and
+    /// its deferred frame (see `stack.rs`).
+    stack: StackState,
+    /// The id of the next frame pushed.
+    next_frame_id: Cell<u64>,
     /// The run queue of every executor of this thread (R1).
     queue: Rc<ThreadQueue>,
     /// The state of the outermost plain `block_on`'s future, reused by every
@@ -190,10 +191,8 @@ impl ThreadState {
             here: Here::get(),
             outermost_root: new_root_state(&signal),
             signal,
-            frames: RefCell::new(Vec::new()),
-            lazy: LentExecutor::new(),
-            lazy_mark: Cell::new(0),
-            lazy_location: Cell::new(Location::caller()),
+            stack: StackState::new(),
+            next_frame_id: Cell::new(0),
             queue: ThreadQueue::new(),
             root_cache: RefCell::new(Vec::new()),
             roots: RootTable::default(),
@@ -212,82 +211,83 @@ impl ThreadState {
         &self.signal
     }
 
-    /// Number of active loops.
+    /// Number of active loops on this stack, counting a deferred frame
+    /// (which it leaves deferred).
     #[inline]
     pub(crate) fn depth(&self) -> usize {
-        self.frames().len()
+        self.stack.frames.borrow().len() + usize::from(self.stack.deferred.is_pending())
     }
 
-    /// The frames, after pushing a lazy one.
+    /// The frames, after pushing a deferred one.
     #[inline]
     fn frames(&self) -> std::cell::Ref<'_, Vec<Frame>> {
-        self.materialize();
-        self.frames.borrow()
+        self.push_deferred();
+        self.stack.frames.borrow()
     }
 
-    /// The frames for changing, after pushing a lazy one.
+    /// The frames for changing, after pushing a deferred one.
     #[inline]
     fn frames_mut(&self) -> std::cell::RefMut<'_, Vec<Frame>> {
-        self.materialize();
-        self.frames.borrow_mut()
+        self.push_deferred();
+        self.stack.frames.borrow_mut()
     }
 
-    /// Pushes the lazy frame, if there is one: someone needs to see it.
+    /// Pushes the deferred frame, if there is one: someone needs to see it.
     #[inline]
-    pub(crate) fn materialize(&self) {
-        if self.lazy.is_lent() {
-            self.push_lazy_now();
+    pub(crate) fn push_deferred(&self) {
+        if self.stack.deferred.is_pending() {
+            self.push_deferred_now();
         }
     }
 
-    /// See `materialize`.
+    /// See `push_deferred`.
     #[cold]
     #[inline(never)]
-    fn push_lazy_now(&self) {
-        if let Some(executor) = self.lazy.take() {
-            let location = self.lazy_location.get();
-            self.push(&executor, self.lazy_mark.get(), LoopKind::BlockOn, location);
-            if let Some(frame) = self.frames.borrow_mut().last_mut() {
-                frame.first_poll = true;
+    fn push_deferred_now(&self) {
+        if let Some((executor, stack_mark, location)) = self.stack.deferred.take() {
+            self.push(&executor, stack_mark, LoopKind::BlockOn, location);
+            if let Some(frame) = self.stack.frames.borrow_mut().last_mut() {
+                frame.in_first_poll = true;
             }
         }
     }
 
     /// Runs `poll`, a plain `block_on`'s first poll of its future, with the
     /// call's frame deferred: pushed only if something looks for it (see
-    /// `lazy`), as most such futures are ready at once. `Ready` leaves no
-    /// frame behind; `Pending` leaves it pushed, with its guard.
+    /// `deferred.rs`), as most such futures are ready at once. `Ready`
+    /// leaves no frame behind; `Pending` leaves it pushed, with its guard.
     #[inline(always)]
-    pub(crate) fn first_poll<T>(
+    pub(crate) fn poll_deferred<T>(
         &self,
         executor: &Executor,
         stack_mark: usize,
         location: &'static Location<'static>,
         poll: impl FnOnce() -> Poll<T>,
     ) -> Result<T, FrameGuard> {
-        self.lazy_mark.set(stack_mark);
-        self.lazy_location.set(location);
-        self.lazy.lend(executor, || {
-            let guard = LazyGuard { ts: self };
-            match poll() {
-                Poll::Ready(output) => Ok(output),
-                Poll::Pending => {
-                    std::mem::forget(guard);
-                    self.first_poll_pending();
-                    Err(FrameGuard(()))
+        self.stack
+            .deferred
+            .lend(executor, stack_mark, location, || {
+                let guard = DeferredGuard { ts: self };
+                match poll() {
+                    Poll::Ready(output) => Ok(output),
+                    Poll::Pending => {
+                        std::mem::forget(guard);
+                        Err(self.first_poll_pending())
+                    }
                 }
-            }
-        })
+            })
     }
 
     /// The first poll of a deferred frame's future returned `Pending`: the
-    /// frame is pushed, and its first poll is over.
+    /// frame is pushed, its first poll is over, and its guard is returned.
     #[cold]
-    fn first_poll_pending(&self) {
-        self.materialize();
-        if let Some(frame) = self.frames.borrow_mut().last_mut() {
-            frame.first_poll = false;
-        }
+    fn first_poll_pending(&self) -> FrameGuard {
+        let mut frames = self.frames_mut();
+        let frame = frames
+            .last_mut()
+            .expect("nestloop: internal error: a deferred frame was not pushed");
+        frame.in_first_poll = false;
+        FrameGuard(frame.id)
     }
 
     /// The stack used since the innermost frame was entered (0 outside any
@@ -314,20 +314,21 @@ impl ThreadState {
         kind: LoopKind,
         location: &'static Location<'static>,
     ) -> FrameGuard {
-        self.materialize();
-        self.push(executor, stack_mark, kind, location);
-        FrameGuard(())
+        self.push_deferred();
+        FrameGuard(self.push(executor, stack_mark, kind, location))
     }
 
-    /// Pushes a loop frame (no lazy one pending).
+    /// Pushes a loop frame (none deferred) and returns its id.
     fn push(
         &self,
         executor: &Executor,
         stack_mark: usize,
         kind: LoopKind,
         location: &'static Location<'static>,
-    ) {
-        let mut frames = self.frames.borrow_mut();
+    ) -> FrameId {
+        let id = FrameId(self.next_frame_id.get());
+        self.next_frame_id.set(id.0 + 1);
+        let mut frames = self.stack.frames.borrow_mut();
         if !frames.is_empty() {
             // Outer roots woken before this call may have had their wake
             // noted (and skipped) by their own loop: let the new loop look.
@@ -335,19 +336,38 @@ impl ThreadState {
         }
         let interruptible = kind == LoopKind::TryBlockOn;
         frames.push(Frame {
+            id,
             executor: executor.clone(),
             root: None,
             kind,
             location,
             caller: sched::poll_target(),
-            first_poll: false,
+            in_first_poll: false,
             stack_mark,
             interrupt_epoch: interruptible.then(|| executor.inner.shared.interrupt_epoch()),
         });
+        id
     }
 
-    fn pop_frame(&self) {
-        let frame = self.frames_mut().pop();
+    /// Pops frame `id`, the innermost of this stack: frames of one stack
+    /// end in the reverse order they began, as their calls return or
+    /// unwind. A frame that is not the innermost is removed all the same
+    /// (and is an internal error in debug builds).
+    fn pop_frame(&self, id: FrameId) {
+        let frame = {
+            let mut frames = self.frames_mut();
+            match frames.last() {
+                Some(top) if top.id == id => frames.pop(),
+                _ => {
+                    debug_assert!(
+                        false,
+                        "nestloop: internal error: frame {id:?} ended while not the innermost"
+                    );
+                    let at = frames.iter().rposition(|f| f.id == id);
+                    at.map(|at| frames.remove(at))
+                }
+            }
+        };
         // `frame` (an executor handle, maybe the last one) drops here, after
         // the borrow is released.
         drop(frame);
@@ -408,27 +428,45 @@ fn waiting_here() -> usize {
 
 /// Pops its frame on return or unwind.
 #[derive(Debug)]
-pub(crate) struct FrameGuard(());
+pub(crate) struct FrameGuard(FrameId);
 
 impl Drop for FrameGuard {
     #[inline]
     fn drop(&mut self) {
-        try_with(ThreadState::pop_frame);
+        try_with(|ts| ts.pop_frame(self.0));
     }
 }
 
-/// Ends a deferred frame (see `ThreadState::first_poll`) on return or
+/// Ends a deferred frame (see `ThreadState::poll_deferred`) on return or
 /// unwind: pops it if it was pushed meanwhile.
-struct LazyGuard<'a> {
+struct DeferredGuard<'a> {
     /// This thread's state.
     ts: &'a ThreadState,
 }
 
-impl Drop for LazyGuard<'_> {
+impl Drop for DeferredGuard<'_> {
     #[inline]
     fn drop(&mut self) {
-        if !self.ts.lazy.is_lent() {
-            self.ts.pop_frame();
+        if !self.ts.stack.deferred.is_pending() {
+            self.ts.pop_deferred_frame();
+        }
+    }
+}
+
+impl ThreadState {
+    /// Pops the frame pushed for a deferred first poll that returned or
+    /// unwound: the innermost, the one still in its first poll.
+    #[cold]
+    fn pop_deferred_frame(&self) {
+        let id = self.stack.frames.borrow().last().map(|f| {
+            debug_assert!(
+                f.in_first_poll,
+                "nestloop: internal error: a deferred frame ended while not the innermost"
+            );
+            f.id
+        });
+        if let Some(id) = id {
+            self.pop_frame(id);
         }
     }
 }

@@ -6,7 +6,10 @@
 //! It is the second half of the frame stack: `ThreadState::frames` holds
 //! each loop's frame, with the `RootState` of its future; this table holds
 //! the futures themselves, which live on the stack of their `block_on`
-//! calls. A frame names its future's slot by `RootId`.
+//! calls. A frame names its future's slot by `RootId`: its key in the
+//! table (a slab) and a serial unique per registration, so a registration
+//! removes its own slot whatever was registered or removed meanwhile (the
+//! calls of suspended stacks, R12, end in any order).
 //!
 //! Invariant: a slot's pointer is valid while its registration lasts:
 //! `with_root` removes it (its `Unregister` guard) before it returns or
@@ -19,6 +22,8 @@ use std::mem;
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
+use slab::Slab;
+
 /// A `block_on` future, seen through its poll function.
 pub(crate) trait PollRoot {
     /// Polls the future; `Ready` once it has finished (with a value or a
@@ -29,8 +34,8 @@ pub(crate) trait PollRoot {
 /// Names a registered root; stale ids are refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RootId {
-    /// Position in the root table.
-    index: usize,
+    /// Key in the root table.
+    key: usize,
     /// Unique per registration.
     serial: u64,
 }
@@ -38,7 +43,7 @@ pub(crate) struct RootId {
 impl RootId {
     /// Names no root: refused by `poll_registered`.
     pub(crate) const UNREGISTERED: RootId = RootId {
-        index: usize::MAX,
+        key: usize::MAX,
         serial: u64::MAX,
     };
 }
@@ -53,7 +58,7 @@ struct RootSlot {
     busy: bool,
 }
 
-/// The `block_on` futures of this thread's loops, in stack order, reachable
+/// The `block_on` futures of this thread's loops, reachable
 /// by any loop of the thread (R3); part of `ThreadState`.
 #[derive(Default)]
 pub(crate) struct RootTable(RefCell<Slots>);
@@ -62,7 +67,7 @@ pub(crate) struct RootTable(RefCell<Slots>);
 #[derive(Default)]
 struct Slots {
     /// One slot per registered root.
-    slots: Vec<RootSlot>,
+    slots: Slab<RootSlot>,
     /// Tells registrations apart: a stale `RootId` names an old serial.
     next_serial: u64,
 }
@@ -91,25 +96,28 @@ impl RootTable {
             let mut table = self.0.borrow_mut();
             let serial = table.next_serial;
             table.next_serial += 1;
-            table.slots.push(RootSlot {
+            let key = table.slots.insert(RootSlot {
                 ptr,
                 serial,
                 busy: false,
             });
-            RootId {
-                index: table.slots.len() - 1,
-                serial,
-            }
+            RootId { key, serial }
         };
 
-        /// Removes the registration (and any stale ones above it) on return or
-        /// unwind.
+        /// Removes the registration on return or unwind.
         struct Unregister<'a>(&'a RootTable, RootId);
         impl Drop for Unregister<'_> {
             fn drop(&mut self) {
                 let mut table = self.0.0.borrow_mut();
-                debug_assert_eq!(table.slots.len(), self.1.index + 1);
-                table.slots.truncate(self.1.index);
+                let own = table.slots.get(self.1.key).map(|slot| slot.serial);
+                debug_assert_eq!(
+                    own,
+                    Some(self.1.serial),
+                    "nestloop: internal error: a block_on future's slot was taken"
+                );
+                if own == Some(self.1.serial) {
+                    table.slots.remove(self.1.key);
+                }
             }
         }
         let _unregister = Unregister(self, id);
@@ -121,7 +129,7 @@ impl RootTable {
         self.0
             .borrow()
             .slots
-            .get(id.index)
+            .get(id.key)
             .is_some_and(|slot| slot.serial == id.serial && slot.busy)
     }
 
@@ -130,7 +138,7 @@ impl RootTable {
     pub(crate) fn poll_registered(&self, id: RootId, cx: &mut Context<'_>) -> Option<Poll<()>> {
         let ptr = {
             let mut table = self.0.borrow_mut();
-            let slot = table.slots.get_mut(id.index)?;
+            let slot = table.slots.get_mut(id.key)?;
             if slot.serial != id.serial || slot.busy {
                 return None;
             }
@@ -142,7 +150,9 @@ impl RootTable {
         struct Release<'a>(&'a RootTable, RootId);
         impl Drop for Release<'_> {
             fn drop(&mut self) {
-                if let Some(slot) = self.0.0.borrow_mut().slots.get_mut(self.1.index) {
+                if let Some(slot) = self.0.0.borrow_mut().slots.get_mut(self.1.key)
+                    && slot.serial == self.1.serial
+                {
                     slot.busy = false;
                 }
             }

@@ -56,7 +56,7 @@ impl ThreadState {
     /// cache (`root_state`) until that clone is gone.
     #[inline(always)]
     pub(crate) fn outermost_root(&self) -> Option<&Rc<RootState>> {
-        if self.lazy.is_lent() || !self.frames.borrow().is_empty() {
+        if self.stack.deferred.is_pending() || !self.stack.frames.borrow().is_empty() {
             return None;
         }
         let state = &self.outermost_root;

@@ -261,7 +261,7 @@ impl ThreadState {
             .iter()
             .enumerate()
             .map(|(index, frame)| {
-                let target = if frame.first_poll {
+                let target = if frame.in_first_poll {
                     PollTarget::Root(frame.location)
                 } else {
                     match frames.get(index + 1) {

@@ -102,7 +102,7 @@ fn block_on_here<F: Future>(
             if let Some(state) = ts.outermost_root() {
                 let mut cx = Context::from_waker(&state.handle);
                 return ts
-                    .first_poll(executor, mark, location, || {
+                    .poll_deferred(executor, mark, location, || {
                         explaining(|| future.as_mut().poll(&mut cx))
                     })
                     .map_err(|frame| Begun {
@@ -115,7 +115,7 @@ fn block_on_here<F: Future>(
             let state = ts.root_state(index);
             let _owner = executor.inner.enter_owner();
             let mut cx = Context::from_waker(&state.handle);
-            ts.first_poll(executor, mark, location, || {
+            ts.poll_deferred(executor, mark, location, || {
                 explaining(|| future.as_mut().poll(&mut cx))
             })
             .map_err(|frame| Begun {

@@ -8,8 +8,10 @@
 //! the owner alone: a task's header pointer (low bit 0), or the `&'static`
 //! location of a `block_on` call (low bit 1; both are 8-aligned), or null.
 //!
-//! The record lives in the thread's context (`ThreadContext::polled_owner`
-//! and `polled_target`), which only this file reads or writes.
+//! The record belongs to the stack that runs now: it lives in the thread's
+//! context (`StackContext::polled_owner` and `polled_target`), which only
+//! this file reads or writes, and a stack switch exchanges it with the
+//! suspended stack's (`context/stack.rs`).
 //!
 //! Invariant: a task pointer in the record's target points at a live task,
 //! and the record's owner is null or the `Inner` of an `Rc<Inner>` whose
@@ -41,7 +43,7 @@ use crate::thread_context::{self, Here, ThreadContext};
 /// polled (null outside any poll), and that task or future (see the module
 /// docs).
 fn record(cx: &ThreadContext) -> (&Cell<*const ()>, &Cell<*const ()>) {
-    (&cx.polled_owner, &cx.polled_target)
+    (&cx.stack.polled_owner, &cx.stack.polled_target)
 }
 
 /// The low bit of a target that is a `block_on` call's location.
@@ -126,6 +128,10 @@ struct PolledGuard<'a> {
     owner: *const Inner,
     /// The target when the guard was made.
     target: *const (),
+    /// The target it recorded, which must be the recorded one when it drops
+    /// (its own poll's, on its own stack).
+    #[cfg(debug_assertions)]
+    own: *const (),
     /// The task header borrowed while the guard lives.
     _task: PhantomData<&'a Header>,
 }
@@ -135,7 +141,13 @@ impl Drop for PolledGuard<'_> {
     fn drop(&mut self) {
         let (owner, target) = record(self.here.context());
         owner.set(self.owner.cast());
-        target.set(self.target);
+        let recorded = target.replace(self.target);
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(
+            recorded, self.own,
+            "nestloop: internal error: a poll's record ended on another poll"
+        );
+        let _ = recorded;
     }
 }
 
@@ -183,12 +195,14 @@ impl Inner {
         let here = self.here;
         let (owner, previous_target) = record(here.context());
         let owner = owner.replace((self as *const Inner).cast()).cast::<Inner>();
-        let target = previous_target.replace(target);
+        let previous = previous_target.replace(target);
         PollScope {
             _polled: PolledGuard {
                 here,
                 owner,
-                target,
+                target: previous,
+                #[cfg(debug_assertions)]
+                own: target,
                 _task: PhantomData,
             },
             _context: self.poll_context(),

@@ -55,14 +55,10 @@ pub(crate) struct ThreadContext {
     /// This thread's key (see `key`); assigned when a copy first reaches
     /// the context.
     key: Cell<u64>,
-    /// `sched::polled`: the executor owning what is being polled (null
-    /// outside any poll).
-    pub(crate) polled_owner: Cell<*const ()>,
-    /// `sched::polled`: the task or `block_on` future being polled.
-    pub(crate) polled_target: Cell<*const ()>,
-    /// `task_local`: the running poll's mark (0: none of nestloop's).
-    pub(crate) mark_current: Cell<u64>,
-    /// `task_local`: the last mark handed out.
+    /// What belongs to the stack that runs now (see `StackContext`).
+    pub(crate) stack: StackContext,
+    /// `task_local`: the last mark handed out (marks are unique per
+    /// thread, whichever stack they are used on).
     pub(crate) mark_last: Cell<u64>,
     /// `reactor::tokio`: the thread is inside a runtime's `block_on` for
     /// a park or a turn.
@@ -83,9 +79,7 @@ impl ThreadContext {
     const fn new() -> Self {
         ThreadContext {
             key: Cell::new(0),
-            polled_owner: Cell::new(std::ptr::null()),
-            polled_target: Cell::new(std::ptr::null()),
-            mark_current: Cell::new(0),
+            stack: StackContext::new(),
             mark_last: Cell::new(0),
             #[cfg(feature = "tokio")]
             in_tokio_runtime: Cell::new(false),
@@ -103,6 +97,81 @@ impl ThreadContext {
     pub(crate) fn key(&self) -> u64 {
         // Assigned by `resolve`, before any copy could reach the context.
         self.key.get()
+    }
+}
+
+/// What this layer keeps for the stack that runs now (the thread's own,
+/// or a task's suspended-and-resumed stack under R12): the poll record
+/// (`sched::polled`) and the running poll's task-local mark
+/// (`task_local`). The `context` layer keeps the rest of a stack's state
+/// (its loop frames, its deferred frame) in `context::StackState`, and
+/// `context/stack.rs` switches both halves in one call.
+///
+/// The fields of the running stack live here, in place, rather than
+/// behind a pointer to the current one: every poll reads and writes them,
+/// and a pointer would put one more dependent load on that path. A switch
+/// instead exchanges them with a suspended stack's [`SavedStackContext`]
+/// (three words).
+#[derive(Debug)]
+pub(crate) struct StackContext {
+    /// `sched::polled`: the executor owning what is being polled (null
+    /// outside any poll).
+    pub(crate) polled_owner: Cell<*const ()>,
+    /// `sched::polled`: the task or `block_on` future being polled.
+    pub(crate) polled_target: Cell<*const ()>,
+    /// `task_local`: the running poll's mark (0: none of nestloop's).
+    pub(crate) mark: Cell<u64>,
+}
+
+/// A [`StackContext`] of a stack that is not running: what a fresh stack
+/// starts with (nothing polled, no mark), or what a suspended one had.
+#[cfg_attr(
+    not(test),
+    allow(dead_code, reason = "the stack switch of R12 (fiber layer) calls it")
+)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SavedStackContext {
+    polled_owner: *const (),
+    polled_target: *const (),
+    mark: u64,
+}
+
+#[cfg_attr(
+    not(test),
+    allow(dead_code, reason = "the stack switch of R12 (fiber layer) calls it")
+)]
+impl SavedStackContext {
+    /// The context of a stack that has run nothing yet, with `mark` (a
+    /// fresh one from `task_local`) as its running mark: it sees no
+    /// task-local of another stack.
+    pub(crate) fn new(mark: u64) -> Self {
+        SavedStackContext {
+            polled_owner: std::ptr::null(),
+            polled_target: std::ptr::null(),
+            mark,
+        }
+    }
+}
+
+impl StackContext {
+    const fn new() -> Self {
+        StackContext {
+            polled_owner: Cell::new(std::ptr::null()),
+            polled_target: Cell::new(std::ptr::null()),
+            mark: Cell::new(0),
+        }
+    }
+
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "the stack switch of R12 (fiber layer) calls it")
+    )]
+    /// Makes `saved` the running stack's context, and leaves the one that
+    /// was running in `saved`.
+    pub(crate) fn switch(&self, saved: &mut SavedStackContext) {
+        saved.polled_owner = self.polled_owner.replace(saved.polled_owner);
+        saved.polled_target = self.polled_target.replace(saved.polled_target);
+        saved.mark = self.mark.replace(saved.mark);
     }
 }
 
