@@ -19,8 +19,8 @@ pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 
 /// The `Arc`s that cross threads: a task's executor (`Arc<Shared>`, see
-/// `sched::hold`), a thread's `Arc<ThreadSignal>` and a root's
-/// `Arc<RootWaker>`, whose strong count the deadlock check (R9) reads.
+/// `sched::hold`), a thread's `Arc<ThreadSignal>` and a `block_on` future's
+/// `Arc<BlockOnWake>`, whose strong count the deadlock check (R9) reads.
 /// Under loom, `loom::sync::Arc` with a strong count that orders as
 /// `std`'s does (see `loom_arc.rs`).
 #[cfg(nestloop_loom)]

@@ -7,8 +7,8 @@
 //! find the executors whose queues it must drive (R1, R6) and the `block_on`
 //! futures it may poll when they are woken (R3).
 //!
-//! Here: the thread's state and its frame stack. Beside it: `roots.rs`, the
-//! state of each `block_on` future; `root_table.rs`, the futures themselves,
+//! Here: the thread's state and its frame stack. Beside it: `block_on_state.rs`, the
+//! state of each `block_on` future; `block_on_table.rs`, the futures themselves,
 //! reachable by any loop of the thread; `stack.rs`, what belongs to the
 //! stack that runs now (its frames, its deferred frame) and the switch
 //! between stacks; `deferred.rs`, the frame of a plain call's first poll; `executors.rs`, the executors a loop drives, the
@@ -23,12 +23,13 @@ use std::task::Poll;
 use crate::park::{BatchPause, ThreadSignal, TimerHeap};
 use crate::sched::{self, Executor, Inner, PollTarget, ThreadQueue};
 use crate::sync::Arc;
+use crate::task::Origin;
 use crate::thread_context::Here;
 
+mod block_on_state;
+mod block_on_table;
 mod deferred;
 mod executors;
-mod root_table;
-mod roots;
 mod slot;
 mod snapshot;
 mod stack;
@@ -36,12 +37,12 @@ mod stack;
 pub(crate) use snapshot::{Abridged, Innermost};
 pub use snapshot::{Frames, LoopFrame, LoopKind, Polling, frames};
 
-pub(crate) use root_table::PollRoot;
-use root_table::RootTable;
+use block_on_table::BlockOnTable;
+pub(crate) use block_on_table::PollBlockOn;
 use stack::StackState;
 
-pub(crate) use roots::RootState;
-use roots::new_root_state;
+pub(crate) use block_on_state::BlockOnState;
+use block_on_state::new_block_on_state;
 
 /// Names a frame: unique per thread, so a guard pops its own frame and
 /// can tell when it is not the innermost (see `FrameGuard`).
@@ -57,7 +58,7 @@ struct Frame {
     executor: Executor,
     /// The `block_on` future, or `None` for `run_until_stalled` (and for a
     /// `block_on` until its future is registered).
-    root: Option<Rc<RootState>>,
+    block_on: Option<Rc<BlockOnState>>,
     /// Which call this is.
     kind: LoopKind,
     /// Where it was called.
@@ -101,16 +102,16 @@ pub(crate) struct ThreadState {
     queue: Rc<ThreadQueue>,
     /// The state of the outermost plain `block_on`'s future, reused by every
     /// such call while no clone of its waker survives (see
-    /// `outermost_root()`). Never replaced, so calls read it without a
+    /// `outermost_state()`). Never replaced, so calls read it without a
     /// `RefCell` borrow, whose counter, read and written twice per call,
     /// set the pace of back-to-back calls (10% of a call).
-    outermost_root: Rc<RootState>,
+    outermost_state: Rc<BlockOnState>,
     /// Per depth, the state of the last other `block_on` there, reused by
     /// the next one when nothing else holds it (no allocation per call).
-    root_cache: RefCell<Vec<Option<Rc<RootState>>>>,
+    state_cache: RefCell<Vec<Option<Rc<BlockOnState>>>>,
     /// The `block_on` futures of the frames, which live on their calls'
-    /// stacks (see `root_table.rs`).
-    pub(crate) roots: RootTable,
+    /// stacks (see `block_on_table.rs`).
+    pub(crate) block_ons: BlockOnTable,
     /// Every executor created on this thread, for its shutdown at thread
     /// exit (dead entries go when the next executor is created).
     registry: RefCell<Vec<Weak<Inner>>>,
@@ -189,13 +190,13 @@ impl ThreadState {
         ThreadState {
             users: Cell::new(0),
             here: Here::get(),
-            outermost_root: new_root_state(&signal),
+            outermost_state: new_block_on_state(&signal),
             signal,
             stack: StackState::new(),
             next_frame_id: Cell::new(0),
             queue: ThreadQueue::new(),
-            root_cache: RefCell::new(Vec::new()),
-            roots: RootTable::default(),
+            state_cache: RefCell::new(Vec::new()),
+            block_ons: BlockOnTable::default(),
             registry: RefCell::new(Vec::new()),
             #[cfg(feature = "tokio")]
             runtimes: RefCell::new(Vec::new()),
@@ -300,9 +301,9 @@ impl ThreadState {
             .map_or(0, |f| f.stack_mark.saturating_sub(current_mark))
     }
 
-    /// Attaches the (now registered) root of the `block_on` at `index`.
-    pub(crate) fn set_root(&self, index: usize, root: Rc<RootState>) {
-        let old = self.frames_mut()[index].root.replace(root);
+    /// Attaches the (now registered) future of the `block_on` at `index`.
+    pub(crate) fn set_block_on(&self, index: usize, state: Rc<BlockOnState>) {
+        let old = self.frames_mut()[index].block_on.replace(state);
         drop(old);
     }
 
@@ -330,15 +331,15 @@ impl ThreadState {
         self.next_frame_id.set(id.0 + 1);
         let mut frames = self.stack.frames.borrow_mut();
         if !frames.is_empty() {
-            // Outer roots woken before this call may have had their wake
+            // Outer `block_on` futures woken before this call may have had their wake
             // noted (and skipped) by their own loop: let the new loop look.
-            self.signal.note_roots_woken();
+            self.signal.note_block_ons_woken();
         }
         let interruptible = kind == LoopKind::TryBlockOn;
         frames.push(Frame {
             id,
             executor: executor.clone(),
-            root: None,
+            block_on: None,
             kind,
             location,
             caller: sched::poll_target(),
@@ -371,6 +372,13 @@ impl ThreadState {
         // `frame` (an executor handle, maybe the last one) drops here, after
         // the borrow is released.
         drop(frame);
+    }
+
+    /// Whether the task `origin` is being polled on this stack: the poll
+    /// running now, or one that made a loop of this stack.
+    pub(crate) fn on_this_stack(&self, origin: Origin) -> bool {
+        let task = PollTarget::Task(origin);
+        sched::poll_target() == task || self.frames().iter().any(|f| f.caller == task)
     }
 
     /// The innermost `try_block_on` frame whose executor was interrupted

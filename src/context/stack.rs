@@ -11,8 +11,8 @@
 //! in one call, the only place that does.
 //!
 //! The rest of `ThreadState` is the thread's, whichever stack runs: the
-//! run queue, timers, executors, the `block_on` futures' table (`RootTable`,
-//! whose entries name their own slots), the root-state cache.
+//! run queue, timers, executors, the `block_on` futures' table (`BlockOnTable`,
+//! whose entries name their own slots), the state cache.
 
 // The stack switch of R12 (the fiber layer) is what calls `switch_stack`;
 // until it lands, only the tests here do.

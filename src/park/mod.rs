@@ -2,21 +2,21 @@
 //!
 //! A loop with nothing to do parks its thread (`std::thread::park`, with a
 //! timeout when a timer is pending). Everything that can make work for it
-//! from another thread (a task wake, a `Spawner::spawn`, a root wake) unparks
+//! from another thread (a task wake, a `Spawner::spawn`, a `block_on` future wake) unparks
 //! it after publishing the work, so the park returns at once or is never
 //! entered: `std`'s park token closes the race between checking for work and
 //! parking.
 
 mod batch;
+mod block_on_wake;
 #[cfg(any(feature = "async-io", feature = "tokio"))]
 mod reactor_waker;
-mod root_waker;
 mod timers;
 
 pub(crate) use batch::BatchPause;
+pub(crate) use block_on_wake::BlockOnWake;
 #[cfg(any(feature = "async-io", feature = "tokio"))]
 pub(crate) use reactor_waker::ReactorWaker;
-pub(crate) use root_waker::RootWaker;
 pub(crate) use timers::{TimerHeap, TimerShared};
 
 use crate::sync::thread::{self, Thread};
@@ -39,7 +39,7 @@ pub(crate) fn try_thread_key() -> Option<u64> {
     thread_context::try_with(ThreadContext::key)
 }
 
-/// One per thread that runs loops: unparks it and flags woken roots.
+/// One per thread that runs loops: unparks it and flags woken `block_on` futures.
 #[derive(Debug)]
 pub(crate) struct ThreadSignal {
     /// Unparked by wakes from other threads.
@@ -53,7 +53,7 @@ pub(crate) struct ThreadSignal {
     key: u64,
     /// Some `block_on` future of this thread was woken since the loops last
     /// looked; they then scan the frame stack for it.
-    roots_woken: AtomicBool,
+    block_ons_woken: AtomicBool,
     /// An executor of this thread was interrupted; loops then look for the
     /// `try_block_on` it ends.
     interrupted: AtomicBool,
@@ -70,7 +70,7 @@ impl ThreadSignal {
             thread: thread::current(),
             park: thread::park,
             key: thread_key(),
-            roots_woken: AtomicBool::new(false),
+            block_ons_woken: AtomicBool::new(false),
             interrupted: AtomicBool::new(false),
             #[cfg(any(feature = "async-io", feature = "tokio"))]
             reactor: ReactorWaker::default(),
@@ -131,20 +131,21 @@ impl ThreadSignal {
         self.reactor.wake_local();
     }
 
-    /// Notes that a root was woken, `remote`ly (from another thread) or not.
-    fn root_woken(&self, remote: bool) {
-        self.roots_woken.store(true, Ordering::Release);
+    /// Notes that a `block_on` future was woken, `remote`ly (from another thread) or not.
+    fn block_on_woken(&self, remote: bool) {
+        self.block_ons_woken.store(true, Ordering::Release);
         self.wake(remote);
     }
 
-    /// Raises the "some root was woken" flag for the loops of this thread.
-    pub(crate) fn note_roots_woken(&self) {
-        self.roots_woken.store(true, Ordering::Release);
+    /// Raises the "some `block_on` future was woken" flag for the loops of this thread.
+    pub(crate) fn note_block_ons_woken(&self) {
+        self.block_ons_woken.store(true, Ordering::Release);
     }
 
-    /// Takes the "some root was woken" flag.
-    pub(crate) fn take_roots_woken(&self) -> bool {
-        self.roots_woken.load(Ordering::Relaxed) && self.roots_woken.swap(false, Ordering::AcqRel)
+    /// Takes the "some `block_on` future was woken" flag.
+    pub(crate) fn take_block_ons_woken(&self) -> bool {
+        self.block_ons_woken.load(Ordering::Relaxed)
+            && self.block_ons_woken.swap(false, Ordering::AcqRel)
     }
 
     /// Notes an interrupt and wakes the thread.
@@ -169,8 +170,8 @@ impl ThreadSignal {
         self.interrupted.store(true, Ordering::SeqCst);
     }
 
-    /// Whether a root was woken and not yet looked at.
-    pub(crate) fn roots_woken(&self) -> bool {
-        self.roots_woken.load(Ordering::Acquire)
+    /// Whether a `block_on` future was woken and not yet looked at.
+    pub(crate) fn block_ons_woken(&self) -> bool {
+        self.block_ons_woken.load(Ordering::Acquire)
     }
 }

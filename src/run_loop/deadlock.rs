@@ -2,7 +2,7 @@
 //! with no timer pending, it panics when nothing on the thread can ever wake
 //! the loop's future, instead of letting the thread sleep forever.
 
-use crate::context::{Abridged, Innermost, RootState, ThreadState};
+use crate::context::{Abridged, BlockOnState, Innermost, ThreadState};
 use crate::sync::{Arc, Ordering, fence};
 use crate::task;
 
@@ -19,7 +19,7 @@ use crate::task;
 /// can never run again, whether it is suspended further down the stack
 /// (nest-asyncio issue #66: it called the nested `block_on` that now waits
 /// for it) or waits with no waker of it anywhere.
-pub(super) fn check_deadlock(ts: &ThreadState, root: &RootState, detect: bool) {
+pub(super) fn check_deadlock(ts: &ThreadState, root: &BlockOnState, detect: bool) {
     if !detect && !ts.is_exiting() {
         return;
     }
@@ -47,8 +47,8 @@ pub(super) fn check_deadlock(ts: &ThreadState, root: &RootState, detect: bool) {
     if clones != 0 {
         for executor in &executors {
             awaited += executor.count_tasks(|t| {
-                let awaits = task::awaiter_is(t, &root.handle);
-                stuck += usize::from(awaits && t.is_running());
+                let awaits = task::awaiter_is(t, &root.waker);
+                stuck += usize::from(awaits && ts.on_this_stack(t.origin()));
                 awaits
             });
         }
@@ -96,14 +96,14 @@ pub(super) fn check_deadlock(ts: &ThreadState, root: &RootState, detect: bool) {
 
 /// How many clones of the future's waker exist (the loop holds two
 /// references of its own), or `None` if the future is woken after all.
-fn waker_clones_unwoken(root: &RootState) -> Option<usize> {
+fn waker_clones_unwoken(root: &BlockOnState) -> Option<usize> {
     // The count first, then the flag: a waker woken by value (or by
-    // reference, then dropped) on another thread marks the root woken
+    // reference, then dropped) on another thread marks the `block_on` future woken
     // before its count goes. The count is a `Relaxed` load, and the drop a
     // `Release` subtraction: having seen the drop, this fence makes the
     // wake visible too before anything is concluded. The loom models
     // `the_deadlock_check_sees_a_wake_*` fail without it.
-    let clones = Arc::strong_count(&root.waker) - 2;
+    let clones = Arc::strong_count(&root.wake) - 2;
     fence(Ordering::Acquire);
-    (!root.waker.is_woken()).then_some(clones)
+    (!root.wake.is_woken()).then_some(clones)
 }

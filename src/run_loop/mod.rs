@@ -19,7 +19,7 @@
 //! its next poll (R11). With nothing to do, the loop parks until a wake or
 //! the next timer deadline (R7, R8), or reports a deadlock (R9).
 //!
-//! Here: the calls, the loop (`drive`) and its step. Beside it: `root.rs`,
+//! Here: the calls, the loop (`drive`) and its step. Beside it: `block_on_future.rs`,
 //! a `block_on` future as the loops poll it (R3, R4); `tasks.rs`, the
 //! batch of tasks and the own future's place in it (R11);
 //! `limits.rs`, how deep loops nest (R10); `deadlock.rs`, the check before
@@ -34,22 +34,22 @@ use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::task::Context;
 
-use crate::context::PollRoot;
-use crate::context::{self, FrameGuard, LoopKind, RootState, ThreadState};
+use crate::context::PollBlockOn;
+use crate::context::{self, BlockOnState, FrameGuard, LoopKind, ThreadState};
 use crate::park::TimerHeap;
 use crate::sched::{Executor, Interrupted};
 use crate::task_local;
 
+mod block_on_future;
 mod deadlock;
 mod interrupt;
 mod limits;
-mod root;
 mod tasks;
 mod waiting;
 
+use block_on_future::{BlockOnFuture, BlockOnPoll, explaining, poll_woken_block_on, resume_panic};
 use interrupt::check_interrupt;
 use limits::check_enter;
-use root::{Root, RootPoll, explaining, poll_woken_root, resume_panic};
 use tasks::{WakeOrder, run_tasks};
 
 /// `Executor::block_on` (`interruptible == false`, never `Err`) and
@@ -88,7 +88,7 @@ fn block_on_here<F: Future>(
     // A plain `block_on` polls its future once before anything else: its
     // frame is pushed only if something looks for it (most such futures are
     // ready at once, and then nothing else is needed), and the outermost
-    // call borrows the thread's root state instead of cloning it.
+    // call borrows the thread's state instead of cloning it.
     // `try_block_on` goes the general way: an `Interrupted` unwinding out of
     // its first poll must become `Err(Interrupted)`.
     if !interruptible && executor.inner.max_depth != 0 {
@@ -99,8 +99,8 @@ fn block_on_here<F: Future>(
             // Two copies of the poll on purpose: one closure for both made
             // the outermost call 70% slower (3.2 vs 1.9 ns per ready future)
             // at the same instruction count.
-            if let Some(state) = ts.outermost_root() {
-                let mut cx = Context::from_waker(&state.handle);
+            if let Some(state) = ts.outermost_state() {
+                let mut cx = Context::from_waker(&state.waker);
                 return ts
                     .poll_deferred(executor, mark, location, || {
                         explaining(|| future.as_mut().poll(&mut cx))
@@ -112,9 +112,9 @@ fn block_on_here<F: Future>(
                     });
             }
             let index = check_enter(executor, ts, mark);
-            let state = ts.root_state(index);
+            let state = ts.block_on_state(index);
             let _owner = executor.inner.enter_owner();
-            let mut cx = Context::from_waker(&state.handle);
+            let mut cx = Context::from_waker(&state.waker);
             ts.poll_deferred(executor, mark, location, || {
                 explaining(|| future.as_mut().poll(&mut cx))
             })
@@ -137,7 +137,7 @@ struct Begun {
     /// Pops the frame.
     frame: FrameGuard,
     /// The state of the call's future (its waker, id, done flag).
-    state: Rc<RootState>,
+    state: Rc<BlockOnState>,
     /// The frame's depth index.
     index: usize,
 }
@@ -154,7 +154,7 @@ fn block_on_rest<F: Future>(
     location: &'static Location<'static>,
     begun: Option<Begun>,
 ) -> Result<F::Output, Interrupted> {
-    let mut root = Root {
+    let mut root = BlockOnFuture {
         future,
         outcome: None,
         caller: task_local::current_poll(),
@@ -176,7 +176,7 @@ fn block_on_rest<F: Future>(
                     LoopKind::BlockOn
                 };
                 let frame = ts.push_frame(executor, mark, kind, location);
-                (ts.root_state(index), frame, index)
+                (ts.block_on_state(index), frame, index)
             });
             // The first poll happens before the future is registered for
             // other loops: it is on the stack meanwhile, so none of them
@@ -186,8 +186,8 @@ fn block_on_rest<F: Future>(
             // 0 panics in `check_enter`): its first poll turns an
             // `Interrupted` unwinding out of the future into `Err`.
             debug_assert!(interruptible);
-            let _scope = executor.inner.enter_poll_root(location);
-            let mut cx = Context::from_waker(&state.handle);
+            let _scope = executor.inner.enter_poll_block_on(location);
+            let mut cx = Context::from_waker(&state.waker);
             let ready = root.poll(&mut cx).is_ready();
             (state, frame, index, ready)
         }
@@ -196,9 +196,9 @@ fn block_on_rest<F: Future>(
         Ok(Ok(0))
     } else {
         context::with(|ts| {
-            ts.roots.with_root(&mut root, |id| {
+            ts.block_ons.register(&mut root, |id| {
                 state.id.set(id);
-                ts.set_root(index, state.clone());
+                ts.set_block_on(index, state.clone());
                 if interruptible {
                     catch_unwind(AssertUnwindSafe(|| {
                         drive(ts, executor, Some(&state), location)
@@ -313,7 +313,7 @@ impl Drop for NestedLoopEvents {
 fn drive(
     ts: &ThreadState,
     executor: &Executor,
-    own: Option<&Rc<RootState>>,
+    own: Option<&Rc<BlockOnState>>,
     location: &'static Location<'static>,
 ) -> Result<usize, Interrupted> {
     let index = ts.depth() - 1;
@@ -378,7 +378,7 @@ struct Driver<'a> {
     /// Whose `block_on` or `run_until_stalled` this is.
     executor: &'a Executor,
     /// The call's own future (`None` for `run_until_stalled`).
-    own: Option<&'a Rc<RootState>>,
+    own: Option<&'a Rc<BlockOnState>>,
     /// Where the call was made.
     location: &'static Location<'static>,
     /// A nested loop: its woken future goes before the tasks, so that
@@ -424,10 +424,7 @@ impl Driver<'_> {
         // Work that only another thread made ready may wait a moment in a
         // `block_on` loop with nothing else to do (`BatchPause`).
         let may_pause = self.own.is_some() && !progressed;
-        let order = WakeOrder::new(
-            self.own.map(|r| &*r.waker),
-            self.nested && !self.own_yielded,
-        );
+        let order = WakeOrder::new(self.own.map(|r| &*r.wake), self.nested && !self.own_yielded);
         let ran = run_tasks(ts, may_pause, order);
         self.polls += ran;
         progressed |= ran > 0;
@@ -436,23 +433,23 @@ impl Driver<'_> {
             if root.done.get() {
                 return Step::Done;
             }
-            if !progressed && root.waker.is_woken_remotely() {
+            if !progressed && root.wake.is_woken_remotely() {
                 ts.batch_pause.before_remote_work();
             }
-            if root.waker.is_woken() {
-                match poll_woken_root(ts, &self.executor.inner, root, self.location) {
-                    RootPoll::Skipped => {}
-                    RootPoll::Finished => {
+            if root.wake.is_woken() {
+                match poll_woken_block_on(ts, &self.executor.inner, root, self.location) {
+                    BlockOnPoll::Skipped => {}
+                    BlockOnPoll::Finished => {
                         self.polls += 1;
                         return Step::Done;
                     }
-                    RootPoll::Pending => {
+                    BlockOnPoll::Pending => {
                         self.polls += 1;
                         progressed = true;
                     }
                 }
             }
-            self.own_yielded = root.waker.is_woken();
+            self.own_yielded = root.wake.is_woken();
         }
         if progressed || self.work_waiting() {
             Step::Busy
@@ -469,8 +466,8 @@ impl Driver<'_> {
     fn work_waiting(&self) -> bool {
         let ts = self.ts;
         let signal = ts.signal();
-        self.own.is_some_and(|r| r.waker.is_woken())
-            || signal.roots_woken()
+        self.own.is_some_and(|r| r.wake.is_woken())
+            || signal.block_ons_woken()
             || signal.interrupt_pending()
             || !ts.queue().is_empty()
             || ts.queue().has_remote()
@@ -489,17 +486,17 @@ impl Driver<'_> {
     fn outer_futures(&mut self) -> ControlFlow<(), bool> {
         let ts = self.ts;
         let mut polled = false;
-        if !ts.signal().take_roots_woken() {
+        if !ts.signal().take_block_ons_woken() {
             return ControlFlow::Continue(polled);
         }
         let mut index = 0;
-        while let Some((owner, root, location)) = ts.next_woken_root(&mut index, self.own) {
-            if poll_woken_root(ts, &owner.inner, &root, location) != RootPoll::Skipped {
+        while let Some((owner, root, location)) = ts.next_woken_block_on(&mut index, self.own) {
+            if poll_woken_block_on(ts, &owner.inner, &root, location) != BlockOnPoll::Skipped {
                 self.polls += 1;
                 polled = true;
-                if root.waker.is_woken() && !root.done.get() {
+                if root.wake.is_woken() && !root.done.get() {
                     // Woken during its poll: look again next step.
-                    ts.signal().note_roots_woken();
+                    ts.signal().note_block_ons_woken();
                 }
             }
             if self.own_done() {

@@ -3,7 +3,7 @@
 //! own `block_on` future in that order (R11).
 
 use crate::context::ThreadState;
-use crate::park::RootWaker;
+use crate::park::BlockOnWake;
 use crate::sched::{ThisThread, ThreadQueue};
 use crate::task::{QueueMark, TaskRef};
 
@@ -102,7 +102,7 @@ fn poll_elsewhere(task: TaskRef, here: ThisThread) -> usize {
 /// end of the batch, so a stream from there is still taken in batches.
 pub(super) struct WakeOrder<'a> {
     /// The own future's waker (`None` for `run_until_stalled`).
-    own: Option<&'a RootWaker>,
+    own: Option<&'a BlockOnWake>,
     /// Whether the own future goes before the queued tasks.
     first: bool,
 }
@@ -110,14 +110,14 @@ pub(super) struct WakeOrder<'a> {
 impl<'a> WakeOrder<'a> {
     /// Order for a batch of the loop whose own future wakes `own`.
     #[inline]
-    pub(super) fn new(own: Option<&'a RootWaker>, first: bool) -> Self {
+    pub(super) fn new(own: Option<&'a BlockOnWake>, first: bool) -> Self {
         WakeOrder { own, first }
     }
 
     /// Whether the own future is woken on this thread.
     #[inline(always)]
     fn is_woken(&self) -> bool {
-        self.own.is_some_and(RootWaker::is_woken_here)
+        self.own.is_some_and(BlockOnWake::is_woken_here)
     }
 
     /// How many task polls still go before the own future, of the tasks

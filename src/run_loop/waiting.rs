@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::Driver;
 use super::deadlock::check_deadlock;
-use crate::context::RootState;
+use crate::context::BlockOnState;
 #[cfg(any(feature = "async-io", feature = "tokio"))]
 use crate::reactor::{self, TURN_EVERY_POLLS};
 use crate::sched::ThisThread;
@@ -21,7 +21,7 @@ use {
 impl Driver<'_> {
     /// Nothing is ready: checks for a deadlock (R9) unless a timer is
     /// pending, then waits until a wake or the next timer.
-    pub(super) fn park(&self, root: &RootState) {
+    pub(super) fn park(&self, root: &BlockOnState) {
         let deadline = self.before_wait(root);
         #[cfg(feature = "tracing")]
         tracing::trace!(
@@ -85,7 +85,7 @@ impl Driver<'_> {
     }
 
     /// The checks before a wait; returns its deadline, the next timer's.
-    fn before_wait(&self, root: &RootState) -> Option<Instant> {
+    fn before_wait(&self, root: &BlockOnState) -> Option<Instant> {
         let ts = self.ts;
         check_other_builds(ts);
         let deadline = ts.timers.borrow_mut().next_deadline();
@@ -197,7 +197,7 @@ fn turn_each(executors: &[std::rc::Rc<crate::sched::Inner>]) {
 #[cfg(feature = "async-io")]
 pub(super) fn drive_in_async_io(
     driver: &mut Driver<'_>,
-    root: &RootState,
+    root: &BlockOnState,
     index: usize,
     mut turn_first: bool,
 ) -> Result<usize, Interrupted> {

@@ -126,7 +126,7 @@ impl Inner {
         let _shutting_down = self.thread.begin_shutdown(&self.shared);
         loop {
             self.drain_inject();
-            let Some(task) = self.tasks.newest(|t| !t.is_running()) else {
+            let Some(task) = self.tasks.newest(|t| !t.is_claimed()) else {
                 break;
             };
             if !task.shut_down(self) {

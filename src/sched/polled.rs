@@ -47,7 +47,7 @@ fn record(cx: &ThreadContext) -> (&Cell<*const ()>, &Cell<*const ()>) {
 }
 
 /// The low bit of a target that is a `block_on` call's location.
-const ROOT_TAG: usize = 1;
+const BLOCK_ON_TAG: usize = 1;
 
 /// The executor owning the task or future being polled right now on the
 /// thread of `here` (`None` outside any poll).
@@ -81,12 +81,12 @@ pub(crate) fn poll_target() -> PollTarget {
     let target = thread_context::with(|cx| record(cx).1.get());
     if target.is_null() {
         PollTarget::Nothing
-    } else if target.addr() & ROOT_TAG != 0 {
+    } else if target.addr() & BLOCK_ON_TAG != 0 {
         let location = target
-            .map_addr(|a| a & !ROOT_TAG)
+            .map_addr(|a| a & !BLOCK_ON_TAG)
             .cast::<Location<'static>>();
         // SAFETY: a tagged target was made from a `&'static Location` by
-        // `enter_poll_root`.
+        // `enter_poll_block_on`.
         PollTarget::Root(unsafe { &*location })
     } else {
         // SAFETY: an untagged target is a task's header, alive while it is
@@ -184,9 +184,12 @@ impl Inner {
     /// `enter_poll_task` for the future of the `block_on` called at
     /// `location`.
     #[inline]
-    pub(crate) fn enter_poll_root(&self, location: &'static Location<'static>) -> PollScope<'_> {
+    pub(crate) fn enter_poll_block_on(
+        &self,
+        location: &'static Location<'static>,
+    ) -> PollScope<'_> {
         let location: *const Location<'static> = location;
-        self.enter_poll(location.map_addr(|a| a | ROOT_TAG).cast())
+        self.enter_poll(location.map_addr(|a| a | BLOCK_ON_TAG).cast())
     }
 
     /// See `enter_poll_task`.

@@ -63,7 +63,7 @@ impl AwaiterGuard<'_> {
 
 /// A waker in one word, for a task's awaiter (`Header::awaiter`). The
 /// wakers nestloop makes are stored as their data pointer: a task's (what a
-/// task awaiting another task's handle registers) and a `block_on` root's;
+/// task awaiting another task's handle registers) and a `block_on` future's;
 /// any other waker is boxed. The two low bits (free: every one of these
 /// pointers is 8-aligned) say which. Null when empty.
 pub(crate) struct AwaiterSlot(*mut ());
@@ -75,7 +75,7 @@ const KIND: usize = 0b11;
 const TASK: usize = 0;
 /// `KIND` of a boxed waker.
 const BOXED: usize = 1;
-/// `KIND` of a root's waker.
+/// `KIND` of a `block_on` future's waker.
 const ROOT: usize = 2;
 
 /// The vtables of the wakers an `AwaiterSlot` stores by data pointer, by
@@ -139,7 +139,7 @@ impl AwaiterSlot {
             *unsafe { Box::from_raw(data.cast::<Waker>()) }
         } else {
             // SAFETY: otherwise the pointer is the data of a task's or a
-            // root's waker with its reference (see `new`), which the slot
+            // `block_on` future's waker with its reference (see `new`), which the slot
             // gives back, and `vtable_of` gives that waker's vtable.
             unsafe { Waker::from_raw(RawWaker::new(data, vtable_of(kind))) }
         })

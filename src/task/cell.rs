@@ -10,7 +10,7 @@
 //! `Running::complete` stores the result and sets `COMPLETED`, then the
 //! result until `take_stage_result` moves it out. Only the holder of a
 //! `Running` touches the future: `Task::begin` makes it, and only after
-//! winning `State::claim_future` (which sets `RUNNING` on a task not
+//! winning `State::claim_future` (which sets `CLAIMED` on a task not
 //! completed), on a thread that may touch the future (`Header::may_touch`,
 //! `state.rs`). After `COMPLETED` only whoever set `TAKEN`
 //! (`State::claim_result` or `State::drop_handle`, from `typed.rs`) or
@@ -125,7 +125,7 @@ impl<F: Future + 'static> Task<F> {
         unsafe { TaskRef::from_raw(NonNull::from(Box::leak(cell)).cast()) }
     }
 
-    /// Claims the future, on the thread `here`: sets `RUNNING`, clears
+    /// Claims the future, on the thread `here`: sets `CLAIMED`, clears
     /// `SCHEDULED`. Gives the reference back when the task is running (on
     /// the stack), completed, or not `here`'s to touch.
     #[inline]
@@ -231,7 +231,7 @@ pub(crate) struct Running<F: Future + 'static> {
 impl<F: Future + 'static> Running<F> {
     /// Runs `f` on the cell.
     fn with_stage<R>(&mut self, f: impl FnOnce(&mut Stage<F>) -> R) -> R {
-        // SAFETY: `Running` exists only for the party that set RUNNING (see
+        // SAFETY: `Running` exists only for the party that set CLAIMED (see
         // `begin`), and `&mut self` makes this access unique among its uses.
         self.task
             .cell()
@@ -258,7 +258,7 @@ impl<F: Future + 'static> Running<F> {
         let mut cx = Context::from_waker(&waker);
         let cell = self.task.cell();
         let _scope = executor.enter_poll_task(&cell.header);
-        // SAFETY: `Running` exists only for the party that set RUNNING (see
+        // SAFETY: `Running` exists only for the party that set CLAIMED (see
         // `begin`), and `&mut self` makes this access unique among its uses.
         // The claim was taken on a task not completed, and `drop_future`
         // consumes the right to poll (`complete` follows it), so the cell

@@ -208,14 +208,14 @@ pub(crate) fn poll_join<F: Future + 'static>(
     }
 }
 
-/// Whether `waker` (a root's) is the waker registered by whoever awaits
+/// Whether `waker` (a `block_on` future's) is the waker registered by whoever awaits
 /// `task`'s `JoinHandle`.
 pub(crate) fn awaiter_is(task: &TaskRef, waker: &Waker) -> bool {
     task.header().lock_awaiter().with(|slot| {
         // The data pointer alone: `will_wake` also compares vtable
         // addresses, which the same vtable need not share (Miri and
         // separate codegen units duplicate them). The data pointer of a
-        // root's waker is its `Arc`, which nothing else points at.
+        // `block_on` future's waker is its `Arc`, which nothing else points at.
         slot.data() == Some(waker.data())
     })
 }

@@ -1,9 +1,12 @@
 //! A task's life: its memory, its references, its wakers, its state
 //! machine and what polling, cancelling and joining it do. Nothing here
-//! names the frame stack or the loop; besides the layers below it (`sync`,
-//! `park`), the one module it calls is `sched`, where a woken task goes (and `sched` calls back to run it): the crate's
-//! one declared import cycle, as in tokio, whose `task` module reaches its
-//! scheduler through its `Schedule` trait.
+//! names the frame stack or the loop. Besides the layers below it (`sync`,
+//! `thread_context` for task ids, `park`) it calls `task_local` (a fresh
+//! mark for dropping an aborted task's future), `tokio` (the advice for
+//! tokio's missing-runtime panic) and `sched`, where a woken task goes (and
+//! `sched` calls back to run it): the crate's one declared import cycle, as
+//! in tokio, whose `task` module reaches its scheduler through its
+//! `Schedule` trait.
 //!
 //! A task is one allocation: a header (state word with the reference count,
 //! the vtable of the future's type, the way back to the executor, the
@@ -12,7 +15,7 @@
 //! thin pointers to it ([`TaskRef`]); the count in the state word frees it,
 //! so several transitions that a separate reference count would need two
 //! atomic operations for take one. The future may be `!Send`, yet wakers
-//! that point at the task are `Send + Sync`; the state word's `RUNNING` bit
+//! that point at the task are `Send + Sync`; the state word's `CLAIMED` bit
 //! and an owner-thread check make every access to the future exclusive and
 //! on the right thread.
 //!
@@ -68,7 +71,7 @@ pub(crate) use origin::Origin;
 pub use origin::TaskId;
 pub(crate) use task_ref::TaskRef;
 pub(crate) use typed::{new_local, new_remote};
-pub(crate) use waker::root_waker;
+pub(crate) use waker::block_on_waker;
 
 /// A new task, spawned at `location` and named `name`: its origin (a fresh
 /// id), and its future as the task holds it (with feature `tracing`,

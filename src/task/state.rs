@@ -25,8 +25,12 @@ use crate::sched::ThisThread;
 
 /// In a run queue, or to be queued again when the current poll returns.
 const SCHEDULED: usize = 1 << 0;
-/// Polled (or dropped) right now: whoever set it has the future to itself.
-const RUNNING: usize = 1 << 1;
+/// Claimed for a poll (or a drop): whoever set it has the future to itself.
+/// A claimed task is being polled on this thread's stack, or (R12) on a
+/// stack of its own, suspended while a `block_on` in it waits: "on this
+/// stack" is not the same thing, and the frames tell it (see
+/// `ThreadState::on_this_stack`).
+const CLAIMED: usize = 1 << 1;
 /// The future is gone and the result is stored (or was taken).
 const COMPLETED: usize = 1 << 2;
 /// `abort()` was called; honoured when the task is next claimed.
@@ -94,11 +98,11 @@ impl Snapshot {
         Snapshot(self.0 - REF_ONE)
     }
 
-    /// Whether someone holds the claim on the future (`RUNNING`): it is
-    /// being polled or dropped, on the stack of its executor's thread.
+    /// Whether someone holds the claim on the future (`CLAIMED`): it is
+    /// being polled or dropped, on its executor's thread.
     #[inline]
-    pub(super) fn is_running(self) -> bool {
-        self.any(RUNNING)
+    pub(super) fn is_claimed(self) -> bool {
+        self.any(CLAIMED)
     }
 
     /// Whether the future is gone and the result stored (`COMPLETED`; the
@@ -158,7 +162,7 @@ impl fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const NAMES: [(usize, &str); 11] = [
             (SCHEDULED, "SCHEDULED"),
-            (RUNNING, "RUNNING"),
+            (CLAIMED, "CLAIMED"),
             (COMPLETED, "COMPLETED"),
             (CANCELLED, "CANCELLED"),
             (HANDLE, "HANDLE"),
@@ -348,7 +352,7 @@ impl State {
         let changed = self.transition(|s| {
             if s.any(SCHEDULED | COMPLETED) {
                 None
-            } else if !s.any(RUNNING) {
+            } else if !s.any(CLAIMED) {
                 Some(s.set(SCHEDULED).add_ref())
             } else {
                 Some(s.set(SCHEDULED))
@@ -356,7 +360,7 @@ impl State {
         });
         match changed {
             Err(_) => Schedule::Ignored,
-            Ok((before, _)) if before.any(RUNNING) => Schedule::Noted,
+            Ok((before, _)) if before.any(CLAIMED) => Schedule::Noted,
             Ok(_) => Schedule::Queue,
         }
     }
@@ -368,27 +372,27 @@ impl State {
         let (before, after) = self.update(|s| {
             if s.any(SCHEDULED | COMPLETED) {
                 s.sub_ref()
-            } else if !s.any(RUNNING) {
+            } else if !s.any(CLAIMED) {
                 s.set(SCHEDULED)
             } else {
                 s.set(SCHEDULED).sub_ref()
             }
         });
-        if before.any(SCHEDULED | COMPLETED | RUNNING) {
+        if before.any(SCHEDULED | COMPLETED | CLAIMED) {
             Owned::Released(after)
         } else {
             Owned::Queue
         }
     }
 
-    /// Claims the future for a poll or a drop: sets `RUNNING` and clears
+    /// Claims the future for a poll or a drop: sets `CLAIMED` and clears
     /// `SCHEDULED`, unless the task is running (on the stack) or completed.
     /// The caller must be on a thread that may touch the future
     /// (`Header::may_touch`).
     #[inline]
     pub(super) fn claim_future(&self) -> Claim {
         let changed = self
-            .transition(|s| (!s.any(RUNNING | COMPLETED)).then(|| s.set(RUNNING).clear(SCHEDULED)));
+            .transition(|s| (!s.any(CLAIMED | COMPLETED)).then(|| s.set(CLAIMED).clear(SCHEDULED)));
         match changed {
             Ok(_) => Claim::Won,
             Err(_) => Claim::Lost,
@@ -405,9 +409,9 @@ impl State {
             if s.any(CANCELLED) {
                 None
             } else if s.any(SCHEDULED) {
-                Some(s.clear(RUNNING))
+                Some(s.clear(CLAIMED))
             } else {
-                Some(s.clear(RUNNING).sub_ref())
+                Some(s.clear(CLAIMED).sub_ref())
             }
         });
         match changed {
@@ -418,18 +422,18 @@ impl State {
     }
 
     /// Publishes completion, by the claimer of the future, which stored the
-    /// result (an error if `failed`): clears `RUNNING`, sets `COMPLETED`
+    /// result (an error if `failed`): clears `CLAIMED`, sets `COMPLETED`
     /// (and `FAILED`). Returns the word before.
     #[inline]
     pub(super) fn complete(&self, failed: bool) -> Snapshot {
         let failed = if failed { FAILED } else { 0 };
-        // RUNNING is set, COMPLETED and FAILED clear: one flip sets them
+        // CLAIMED is set, COMPLETED and FAILED clear: one flip sets them
         // right.
         let prev = Snapshot(
             self.0
-                .fetch_xor(RUNNING | COMPLETED | failed, Ordering::AcqRel),
+                .fetch_xor(CLAIMED | COMPLETED | failed, Ordering::AcqRel),
         );
-        debug_assert!(prev.is_running() && !prev.is_completed());
+        debug_assert!(prev.is_claimed() && !prev.is_completed());
         prev
     }
 
@@ -469,7 +473,7 @@ impl State {
     pub(super) fn request_cancel(&self) -> Cancel {
         match self.transition(|s| (!s.any(COMPLETED)).then(|| s.set(CANCELLED))) {
             Err(_) => Cancel::Completed,
-            Ok((before, _)) if before.any(RUNNING) => Cancel::Running,
+            Ok((before, _)) if before.any(CLAIMED) => Cancel::Running,
             Ok(_) => Cancel::Idle,
         }
     }
@@ -584,7 +588,7 @@ impl Header {
     /// again, so a `Some(false)`, a dormant task, stays so until then (R9).
     pub(crate) fn wakeable_if_idle(&self) -> Option<bool> {
         let s = self.state.load();
-        if s.any(COMPLETED | RUNNING) {
+        if s.any(COMPLETED | CLAIMED) {
             return None;
         }
         let held = 1 + usize::from(s.has_handle());

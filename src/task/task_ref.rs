@@ -29,6 +29,7 @@ use super::join::JoinError;
 use crate::sched::{Inner, Shared, ThisThread};
 
 use super::cell::Header;
+use super::origin::Origin;
 use super::state::{Schedule, Snapshot};
 
 /// The operations that depend on the future's type (see `crate::task`).
@@ -142,10 +143,15 @@ impl TaskRef {
         self.header().wakeable_if_idle() == Some(false)
     }
 
-    /// Whether the task is being polled (or cancelled) further down the
-    /// stack.
-    pub(crate) fn is_running(&self) -> bool {
-        self.header().state.load().is_running()
+    /// Whether the task is claimed: being polled (or cancelled) further
+    /// down the stack, or (R12) suspended in a poll on a stack of its own.
+    pub(crate) fn is_claimed(&self) -> bool {
+        self.header().state.load().is_claimed()
+    }
+
+    /// Who the task is: its id and where it was spawned.
+    pub(crate) fn origin(&self) -> Origin {
+        self.header().origin
     }
 
     /// Wakes the task through a reference it keeps: marks it scheduled and

@@ -305,7 +305,7 @@ fn a_task_awaiting_a_handle_is_held_in_one_word_and_woken_or_let_go() {
     assert_eq!(ex.task_count(), 0);
 
     // A handle a task registered on, then awaited by `block_on`: the
-    // root's waker (also one word) replaces the task's, and is the one
+    // `block_on` future's waker (also one word) replaces the task's, and is the one
     // woken. (Other wakers are boxed: see the next test.)
     let (tx, rx) = oneshot::channel::<u32>();
     let first = ex.spawn(async move { rx.await.unwrap() });

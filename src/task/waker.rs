@@ -1,16 +1,16 @@
 #![allow(unsafe_code)]
 //! The `RawWakerVTable`s of the two wakers nestloop makes: a task's, whose
 //! data pointer is the task's header and which owns one reference to it,
-//! and a `block_on` root's, whose data pointer is an `Arc<RootWaker>` and
+//! and a `block_on` future's, whose data pointer is an `Arc<BlockOnWake>` and
 //! which owns one strong count of it (`crate::sync::Arc`: `std`'s, or under
 //! loom a model with the same methods, so loom sees the count the deadlock
 //! check reads).
 //!
 //! Invariant: a data pointer paired with `WAKER_VTABLE` is a live task
 //! header with a reference of its own (or borrowed for a poll); one paired
-//! with `ROOT_WAKER_VTABLE` comes from `Arc::into_raw` of a `RootWaker`,
+//! with `ROOT_WAKER_VTABLE` comes from `Arc::into_raw` of a `BlockOnWake`,
 //! with a count of its own. Upheld by the three places that pair them:
-//! `root_waker` here, `Running::poll` (`cell.rs`: a borrowed task waker,
+//! `block_on_waker` here, `Running::poll` (`cell.rs`: a borrowed task waker,
 //! never dropped) and `AwaiterSlot::into_waker` (`awaiter.rs`: giving back
 //! the pointer and count of a waker it took apart). The vtables are
 //! `pub(super)` for those two files.
@@ -19,55 +19,55 @@ use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
-use crate::park::RootWaker;
+use crate::park::BlockOnWake;
 use crate::sync::Arc;
 
 use super::state::Owned;
 use super::task_ref::TaskRef;
 
 /// The waker of every `block_on` future: the data pointer is its
-/// `Arc<RootWaker>`, and a waker owns one strong count (so R9's check can
-/// count the clones; see `RootWaker`). A waker woken by value marks the
-/// root woken before it gives its count up, which the check relies on.
+/// `Arc<BlockOnWake>`, and a waker owns one strong count (so R9's check can
+/// count the clones; see `BlockOnWake`). A waker woken by value marks the
+/// `block_on` future woken before it gives its count up, which the check relies on.
 pub(super) static ROOT_WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(
-    root_waker_clone,
-    root_waker_wake,
-    root_waker_wake_by_ref,
-    root_waker_drop,
+    block_on_waker_clone,
+    block_on_waker_wake,
+    block_on_waker_wake_by_ref,
+    block_on_waker_drop,
 );
 
-/// The `Waker` of a root, owning `waker`.
-pub(crate) fn root_waker(waker: Arc<RootWaker>) -> Waker {
+/// The `Waker` of a `block_on` future, owning `waker`.
+pub(crate) fn block_on_waker(waker: Arc<BlockOnWake>) -> Waker {
     let data = Arc::into_raw(waker).cast::<()>();
     // SAFETY: `ROOT_WAKER_VTABLE` implements the `RawWaker` contract for a
-    // pointer from `Arc::into_raw` of a `RootWaker` that owns one count.
+    // pointer from `Arc::into_raw` of a `BlockOnWake` that owns one count.
     unsafe { Waker::from_raw(RawWaker::new(data, &ROOT_WAKER_VTABLE)) }
 }
 
-unsafe fn root_waker_clone(data: *const ()) -> RawWaker {
+unsafe fn block_on_waker_clone(data: *const ()) -> RawWaker {
     // SAFETY: the waker being cloned owns (or borrows) a count of this
     // `Arc`; the clone gets one of its own.
-    unsafe { Arc::increment_strong_count(data.cast::<RootWaker>()) };
+    unsafe { Arc::increment_strong_count(data.cast::<BlockOnWake>()) };
     RawWaker::new(data, &ROOT_WAKER_VTABLE)
 }
 
-unsafe fn root_waker_wake(data: *const ()) {
+unsafe fn block_on_waker_wake(data: *const ()) {
     // SAFETY: a waker woken by value gives up its count.
-    let waker = unsafe { Arc::from_raw(data.cast::<RootWaker>()) };
+    let waker = unsafe { Arc::from_raw(data.cast::<BlockOnWake>()) };
     waker.wake();
     // The count goes only now, after the wake: the deadlock check reads
     // the count and then the flag (`run_loop/deadlock.rs`).
     drop(waker);
 }
 
-unsafe fn root_waker_wake_by_ref(data: *const ()) {
+unsafe fn block_on_waker_wake_by_ref(data: *const ()) {
     // SAFETY: the waker owns (or borrows) a count for this call.
-    unsafe { &*data.cast::<RootWaker>() }.wake();
+    unsafe { &*data.cast::<BlockOnWake>() }.wake();
 }
 
-unsafe fn root_waker_drop(data: *const ()) {
+unsafe fn block_on_waker_drop(data: *const ()) {
     // SAFETY: a dropped waker gives up its count.
-    drop(unsafe { Arc::from_raw(data.cast::<RootWaker>()) });
+    drop(unsafe { Arc::from_raw(data.cast::<BlockOnWake>()) });
 }
 
 /// The waker of every task: the data pointer is the task's header, and a

@@ -1,4 +1,4 @@
-//! A `block_on` future as the loops see it ([`Root`]): polled under its
+//! A `block_on` future as the loops see it ([`BlockOnFuture`]): polled under its
 //! caller's task-locals and tracing span by whichever loop finds it woken
 //! (R3), its output or panic kept for its own call (R4), which passes a
 //! panic on (`resume_panic`).
@@ -9,12 +9,12 @@ use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::context::{PollRoot, RootState, ThreadState};
+use crate::context::{BlockOnState, PollBlockOn, ThreadState};
 use crate::sched::Inner;
 use crate::task_local::{self, PollMark};
 
 /// A `block_on` future and what became of it.
-pub(super) struct Root<'a, F: Future> {
+pub(super) struct BlockOnFuture<'a, F: Future> {
     /// The caller's future, pinned on the caller's stack.
     pub(super) future: Pin<&'a mut F>,
     /// Its output, or the payload of its panic, once finished.
@@ -30,7 +30,7 @@ pub(super) struct Root<'a, F: Future> {
     pub(super) span: tracing::Span,
 }
 
-impl<F: Future> PollRoot for Root<'_, F> {
+impl<F: Future> PollBlockOn for BlockOnFuture<'_, F> {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.outcome.is_some() {
             return Poll::Ready(());
@@ -56,7 +56,7 @@ impl<F: Future> PollRoot for Root<'_, F> {
 
 /// What became of a `block_on` future a loop found woken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum RootPoll {
+pub(super) enum BlockOnPoll {
     /// Not polled: it had finished, or it is on the stack (its wake stays).
     Skipped,
     /// Polled, and still pending.
@@ -67,34 +67,34 @@ pub(super) enum RootPoll {
 
 /// Polls a `block_on` future (of the call at `location`) for whichever loop
 /// found it woken.
-pub(super) fn poll_woken_root(
+pub(super) fn poll_woken_block_on(
     ts: &ThreadState,
     owner: &Inner,
-    root: &RootState,
+    root: &BlockOnState,
     location: &'static Location<'static>,
-) -> RootPoll {
+) -> BlockOnPoll {
     if root.done.get() {
-        return RootPoll::Skipped;
+        return BlockOnPoll::Skipped;
     }
-    let woken = root.waker.take_woken();
+    let woken = root.wake.take_woken();
     let polled = {
-        let _scope = owner.enter_poll_root(location);
-        let mut cx = Context::from_waker(&root.handle);
-        ts.roots.poll_registered(root.id.get(), &mut cx)
+        let _scope = owner.enter_poll_block_on(location);
+        let mut cx = Context::from_waker(&root.waker);
+        ts.block_ons.poll_registered(root.id.get(), &mut cx)
     };
     match polled {
         None => {
             // On the stack: the wake stays for the loop that polls it.
             if woken {
-                root.waker.set_woken();
+                root.wake.set_woken();
             }
-            RootPoll::Skipped
+            BlockOnPoll::Skipped
         }
         Some(Poll::Ready(())) => {
             root.done.set(true);
-            RootPoll::Finished
+            BlockOnPoll::Finished
         }
-        Some(Poll::Pending) => RootPoll::Pending,
+        Some(Poll::Pending) => BlockOnPoll::Pending,
     }
 }
 

@@ -1,12 +1,12 @@
-//! [`RootWaker`]: the waker state of a `block_on` future (its vtable, which
+//! [`BlockOnWake`]: the waker state of a `block_on` future (its vtable, which
 //! needs unsafe code, is in `task/waker.rs`).
 
 use super::ThreadSignal;
 use crate::sync::{Arc, AtomicUsize, Ordering};
 
-/// `RootWaker::woken`: a wake is pending.
+/// `BlockOnWake::woken`: a wake is pending.
 const WOKEN: usize = 1;
-/// `RootWaker::woken`: a pending wake came from another thread.
+/// `BlockOnWake::woken`: a pending wake came from another thread.
 const FROM_ANOTHER_THREAD: usize = 2;
 
 /// What the waker of a `block_on` future sets, and the thread it unparks.
@@ -15,18 +15,18 @@ const FROM_ANOTHER_THREAD: usize = 2;
 /// check (rule R9) can count its clones: with the loop's own two references
 /// the strong count is 2 exactly when no clone exists anywhere.
 #[derive(Debug)]
-pub(crate) struct RootWaker {
+pub(crate) struct BlockOnWake {
     /// `WOKEN` since the last poll began, plus `FROM_ANOTHER_THREAD` if a
     /// wake came from another thread.
     woken: AtomicUsize,
-    /// The thread whose loops poll this root.
+    /// The thread whose loops poll this `block_on` future.
     signal: Arc<ThreadSignal>,
 }
 
-impl RootWaker {
-    /// A waker for a root about to be polled for the first time.
+impl BlockOnWake {
+    /// A waker for a `block_on` future about to be polled for the first time.
     pub(crate) fn new(signal: Arc<ThreadSignal>) -> Self {
-        RootWaker {
+        BlockOnWake {
             woken: AtomicUsize::new(0),
             signal,
         }
@@ -57,7 +57,7 @@ impl RootWaker {
         self.woken.load(Ordering::Relaxed) & FROM_ANOTHER_THREAD != 0
     }
 
-    /// Marks the root woken again (a wake that stays for another loop).
+    /// Marks the `block_on` future woken again (a wake that stays for another loop).
     #[inline]
     pub(crate) fn set_woken(&self) {
         self.woken.store(WOKEN, Ordering::Release);
@@ -72,8 +72,8 @@ impl RootWaker {
         }
     }
 
-    /// Marks the root woken and tells its thread (what its `Waker` does,
-    /// see `task::root_waker`).
+    /// Marks the `block_on` future woken and tells its thread (what its `Waker` does,
+    /// see `task::block_on_waker`).
     #[inline]
     pub(crate) fn wake(&self) {
         let remote = !self.signal.is_current();
@@ -83,7 +83,7 @@ impl RootWaker {
             WOKEN
         };
         if self.woken.swap(flags, Ordering::AcqRel) == 0 {
-            self.signal.root_woken(remote);
+            self.signal.block_on_woken(remote);
         }
     }
 }
@@ -94,8 +94,8 @@ mod tests {
 
     #[test]
     fn a_root_wake_from_another_thread_is_told_apart_from_one_on_its_own_thread() {
-        let root = Arc::new(RootWaker::new(ThreadSignal::for_current_thread()));
-        let waker = crate::task::root_waker(root.clone());
+        let root = Arc::new(BlockOnWake::new(ThreadSignal::for_current_thread()));
+        let waker = crate::task::block_on_waker(root.clone());
 
         // On its own thread (a task, a timer, the future itself): the loop
         // polls it without pausing.
@@ -123,7 +123,7 @@ mod tests {
             assert!(root.take_woken());
             assert!(!root.is_woken() && !root.is_woken_remotely());
         }
-        // Both wakes above raised the thread's "a root was woken" flag.
-        assert!(root.signal.take_roots_woken());
+        // Both wakes above raised the thread's "a `block_on` future was woken" flag.
+        assert!(root.signal.take_block_ons_woken());
     }
 }

@@ -1,20 +1,20 @@
 #![allow(unsafe_code)]
-//! The root table: the `block_on` futures active on this thread, reachable
+//! The table: the `block_on` futures active on this thread, reachable
 //! by a nested loop further up the stack (rule R3) through lifetime-erased
 //! pointers.
 //!
 //! It is the second half of the frame stack: `ThreadState::frames` holds
-//! each loop's frame, with the `RootState` of its future; this table holds
+//! each loop's frame, with the `BlockOnState` of its future; this table holds
 //! the futures themselves, which live on the stack of their `block_on`
-//! calls. A frame names its future's slot by `RootId`: its key in the
+//! calls. A frame names its future's slot by `BlockOnId`: its key in the
 //! table (a slab) and a serial unique per registration, so a registration
 //! removes its own slot whatever was registered or removed meanwhile (the
 //! calls of suspended stacks, R12, end in any order).
 //!
 //! Invariant: a slot's pointer is valid while its registration lasts:
-//! `with_root` removes it (its `Unregister` guard) before it returns or
-//! unwinds, while the root is still borrowed by that call; `busy` keeps a
-//! root from being polled (and borrowed) twice. The slots are private to
+//! `register` removes it (its `Unregister` guard) before it returns or
+//! unwinds, while the `block_on` future is still borrowed by that call; `busy` keeps a
+//! `block_on` future from being polled (and borrowed) twice. The slots are private to
 //! this file.
 
 use std::cell::RefCell;
@@ -25,33 +25,33 @@ use std::task::{Context, Poll};
 use slab::Slab;
 
 /// A `block_on` future, seen through its poll function.
-pub(crate) trait PollRoot {
+pub(crate) trait PollBlockOn {
     /// Polls the future; `Ready` once it has finished (with a value or a
     /// panic, which the implementor keeps for its owner).
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()>;
 }
 
-/// Names a registered root; stale ids are refused.
+/// Names a registered `block_on` future; stale ids are refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RootId {
-    /// Key in the root table.
+pub(crate) struct BlockOnId {
+    /// Key in the table.
     key: usize,
     /// Unique per registration.
     serial: u64,
 }
 
-impl RootId {
-    /// Names no root: refused by `poll_registered`.
-    pub(crate) const UNREGISTERED: RootId = RootId {
+impl BlockOnId {
+    /// Names no `block_on` future: refused by `poll_registered`.
+    pub(crate) const UNREGISTERED: BlockOnId = BlockOnId {
         key: usize::MAX,
         serial: u64::MAX,
     };
 }
 
-/// A lifetime-erased pointer to a root, valid while its registration lasts.
-struct RootSlot {
-    /// Erased pointer to the root owned by a `block_on` below on the stack.
-    ptr: NonNull<dyn PollRoot + 'static>,
+/// A lifetime-erased pointer to a `block_on` future, valid while its registration lasts.
+struct BlockOnSlot {
+    /// Erased pointer to the `block_on` future owned by a `block_on` below on the stack.
+    ptr: NonNull<dyn PollBlockOn + 'static>,
     /// Unique per registration.
     serial: u64,
     /// Being polled now (it is on the stack): never polled reentrantly.
@@ -61,51 +61,51 @@ struct RootSlot {
 /// The `block_on` futures of this thread's loops, reachable
 /// by any loop of the thread (R3); part of `ThreadState`.
 #[derive(Default)]
-pub(crate) struct RootTable(RefCell<Slots>);
+pub(crate) struct BlockOnTable(RefCell<Slots>);
 
-/// See `RootTable`.
+/// See `BlockOnTable`.
 #[derive(Default)]
 struct Slots {
-    /// One slot per registered root.
-    slots: Slab<RootSlot>,
-    /// Tells registrations apart: a stale `RootId` names an old serial.
+    /// One slot per registered `block_on` future.
+    slots: Slab<BlockOnSlot>,
+    /// Tells registrations apart: a stale `BlockOnId` names an old serial.
     next_serial: u64,
 }
 
-impl std::fmt::Debug for RootTable {
+impl std::fmt::Debug for BlockOnTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RootTable").finish_non_exhaustive()
+        f.debug_struct("BlockOnTable").finish_non_exhaustive()
     }
 }
 
-impl RootTable {
-    /// Makes `root` pollable through [`RootTable::poll_registered`] while `body`
+impl BlockOnTable {
+    /// Makes `root` pollable through [`BlockOnTable::poll_registered`] while `body`
     /// runs; the registration ends when `body` returns or unwinds.
-    pub(crate) fn with_root<R>(
+    pub(crate) fn register<R>(
         &self,
-        root: &mut dyn PollRoot,
-        body: impl FnOnce(RootId) -> R,
+        root: &mut dyn PollBlockOn,
+        body: impl FnOnce(BlockOnId) -> R,
     ) -> R {
-        let ptr: NonNull<dyn PollRoot + '_> = NonNull::from(root);
+        let ptr: NonNull<dyn PollBlockOn + '_> = NonNull::from(root);
         // SAFETY: only the lifetime bound of the trait object changes. The
         // pointer is removed from the table by `Unregister` below before this
         // function returns or unwinds, i.e. while `root` is still mutably
         // borrowed by this call, so it is never used after `root`'s lifetime.
-        let ptr: NonNull<dyn PollRoot + 'static> = unsafe { mem::transmute(ptr) };
+        let ptr: NonNull<dyn PollBlockOn + 'static> = unsafe { mem::transmute(ptr) };
         let id = {
             let mut table = self.0.borrow_mut();
             let serial = table.next_serial;
             table.next_serial += 1;
-            let key = table.slots.insert(RootSlot {
+            let key = table.slots.insert(BlockOnSlot {
                 ptr,
                 serial,
                 busy: false,
             });
-            RootId { key, serial }
+            BlockOnId { key, serial }
         };
 
         /// Removes the registration on return or unwind.
-        struct Unregister<'a>(&'a RootTable, RootId);
+        struct Unregister<'a>(&'a BlockOnTable, BlockOnId);
         impl Drop for Unregister<'_> {
             fn drop(&mut self) {
                 let mut table = self.0.0.borrow_mut();
@@ -124,8 +124,8 @@ impl RootTable {
         body(id)
     }
 
-    /// Whether the root is being polled right now (it is on the stack).
-    pub(crate) fn is_busy(&self, id: RootId) -> bool {
+    /// Whether the `block_on` future is being polled right now (it is on the stack).
+    pub(crate) fn is_busy(&self, id: BlockOnId) -> bool {
         self.0
             .borrow()
             .slots
@@ -133,9 +133,10 @@ impl RootTable {
             .is_some_and(|slot| slot.serial == id.serial && slot.busy)
     }
 
-    /// Polls a registered root. `None` when the id is stale or the root is being
-    /// polled further down the stack (rule R2: it is never polled reentrantly).
-    pub(crate) fn poll_registered(&self, id: RootId, cx: &mut Context<'_>) -> Option<Poll<()>> {
+    /// Polls a registered `block_on` future. `None` when the id is stale or
+    /// the future is being polled further down the stack (rule R2: it is
+    /// never polled reentrantly).
+    pub(crate) fn poll_registered(&self, id: BlockOnId, cx: &mut Context<'_>) -> Option<Poll<()>> {
         let ptr = {
             let mut table = self.0.borrow_mut();
             let slot = table.slots.get_mut(id.key)?;
@@ -147,7 +148,7 @@ impl RootTable {
         };
 
         /// Clears `busy` when the poll returns or unwinds.
-        struct Release<'a>(&'a RootTable, RootId);
+        struct Release<'a>(&'a BlockOnTable, BlockOnId);
         impl Drop for Release<'_> {
             fn drop(&mut self) {
                 if let Some(slot) = self.0.0.borrow_mut().slots.get_mut(self.1.key)
@@ -158,11 +159,11 @@ impl RootTable {
             }
         }
         let _release = Release(self, id);
-        // SAFETY: the slot is registered (its serial matches), so `with_root` for
-        // it has not returned and the root is alive; `busy` was false and is now
-        // true, so no other `&mut` to it exists (the owner only reaches its root
+        // SAFETY: the slot is registered (its serial matches), so `register` for
+        // it has not returned and the `block_on` future is alive; `busy` was false and is now
+        // true, so no other `&mut` to it exists (the owner only reaches its `block_on` future
         // through this function); the table borrow was released above, so a
-        // nested loop started by this poll can register and poll other roots.
+        // nested loop started by this poll can register and poll other `block_on` futures.
         let root = unsafe { &mut *ptr.as_ptr() };
         Some(root.poll(cx))
     }

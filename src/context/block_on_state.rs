@@ -7,33 +7,34 @@ use std::rc::Rc;
 use std::task::Waker;
 
 use super::ThreadState;
-use super::root_table::RootId;
-use crate::park::{RootWaker, ThreadSignal};
+use super::block_on_table::BlockOnId;
+use crate::park::{BlockOnWake, ThreadSignal};
 use crate::sched::Executor;
 use crate::sync::Arc;
 
 /// The state of a `block_on` future that other loops may need.
 #[derive(Debug)]
-pub(crate) struct RootState {
-    /// Where the future itself is reachable (see `RootTable::poll_registered`).
-    pub(crate) id: Cell<RootId>,
-    /// Its waker; strong count 2 (this and `handle`) means no clone exists.
-    pub(crate) waker: Arc<RootWaker>,
-    /// The same waker as a `Waker`, lent to each poll.
-    pub(crate) handle: Waker,
+pub(crate) struct BlockOnState {
+    /// Where the future itself is reachable (see `BlockOnTable::poll_registered`).
+    pub(crate) id: Cell<BlockOnId>,
+    /// What its waker sets; strong count 2 (this and `waker`) means no
+    /// clone of the waker exists.
+    pub(crate) wake: Arc<BlockOnWake>,
+    /// Its waker, lent to each poll.
+    pub(crate) waker: Waker,
     /// The future has finished (value or panic); its `block_on` returns as
     /// soon as control is back there.
     pub(crate) done: Cell<bool>,
 }
 
-impl RootState {
+impl BlockOnState {
     /// Readies a state for the next `block_on` at its depth, if nothing
     /// else holds it: no frame (its `Rc` is unique) and no clone of its
     /// waker (one would carry an old wake over, and would hide a deadlock
     /// from R9's count). Returns false, leaving it alone, otherwise.
     #[inline]
     fn reuse(self: &Rc<Self>) -> bool {
-        if Rc::strong_count(self) != 1 || Arc::strong_count(&self.waker) != 2 {
+        if Rc::strong_count(self) != 1 || Arc::strong_count(&self.wake) != 2 {
             return false;
         }
         // Written only when set: a plain `block_on` of a future that is
@@ -43,23 +44,23 @@ impl RootState {
         if self.done.get() {
             self.done.set(false);
         }
-        self.waker.clear_woken();
+        self.wake.clear_woken();
         true
     }
 }
 
 impl ThreadState {
-    /// The root state of an outermost plain `block_on`, if no loop runs on
+    /// The state of an outermost plain `block_on`, if no loop runs on
     /// this thread and the thread's own state is free: no frame holds it
     /// (no loop runs) and no clone of its waker survived an earlier call.
     /// `None` otherwise: the call is nested, or takes a state from the
-    /// cache (`root_state`) until that clone is gone.
+    /// cache (`block_on_state`) until that clone is gone.
     #[inline(always)]
-    pub(crate) fn outermost_root(&self) -> Option<&Rc<RootState>> {
+    pub(crate) fn outermost_state(&self) -> Option<&Rc<BlockOnState>> {
         if self.stack.deferred.is_pending() || !self.stack.frames.borrow().is_empty() {
             return None;
         }
-        let state = &self.outermost_root;
+        let state = &self.outermost_state;
         state.reuse().then_some(state)
     }
 
@@ -68,8 +69,8 @@ impl ThreadState {
     /// else holds it (no clone of its waker exists, so reusing it cannot
     /// carry an old wake over), else a new one.
     #[inline]
-    pub(crate) fn root_state(&self, depth: usize) -> Rc<RootState> {
-        let mut cache = self.root_cache.borrow_mut();
+    pub(crate) fn block_on_state(&self, depth: usize) -> Rc<BlockOnState> {
+        let mut cache = self.state_cache.borrow_mut();
         if cache.len() <= depth {
             grow(&mut cache, depth + 1);
         }
@@ -79,33 +80,33 @@ impl ThreadState {
         {
             return state.clone();
         }
-        let state = new_root_state(&self.signal);
+        let state = new_block_on_state(&self.signal);
         // The replaced state (if any) is still held elsewhere: not dropped
         // here.
         *slot = Some(state.clone());
         state
     }
 
-    /// The first woken, unfinished root at or above frame `*index` that is
+    /// The first woken, unfinished `block_on` future at or above frame `*index` that is
     /// not on the stack and is not `skip`, with its executor and where its
     /// `block_on` was called; advances
     /// `*index` past it. Frames below the caller's stay put while it polls
-    /// the root, so the caller can walk them all this way.
-    pub(crate) fn next_woken_root(
+    /// the `block_on` future, so the caller can walk them all this way.
+    pub(crate) fn next_woken_block_on(
         &self,
         index: &mut usize,
-        skip: Option<&Rc<RootState>>,
-    ) -> Option<(Executor, Rc<RootState>, &'static Location<'static>)> {
+        skip: Option<&Rc<BlockOnState>>,
+    ) -> Option<(Executor, Rc<BlockOnState>, &'static Location<'static>)> {
         let frames = self.frames();
         while let Some(frame) = frames.get(*index) {
             *index += 1;
-            let Some(root) = frame.root.as_ref() else {
+            let Some(root) = frame.block_on.as_ref() else {
                 continue;
             };
             if skip.is_some_and(|s| Rc::ptr_eq(s, root))
                 || root.done.get()
-                || !root.waker.is_woken()
-                || self.roots.is_busy(root.id.get())
+                || !root.wake.is_woken()
+                || self.block_ons.is_busy(root.id.get())
             {
                 continue;
             }
@@ -115,20 +116,20 @@ impl ThreadState {
     }
 }
 
-/// A fresh root state for a `block_on` of this thread.
+/// A fresh state for a `block_on` of this thread.
 #[cold]
-pub(super) fn new_root_state(signal: &Arc<ThreadSignal>) -> Rc<RootState> {
-    let waker = Arc::new(RootWaker::new(signal.clone()));
-    Rc::new(RootState {
-        id: Cell::new(RootId::UNREGISTERED),
-        handle: crate::task::root_waker(waker.clone()),
-        waker,
+pub(super) fn new_block_on_state(signal: &Arc<ThreadSignal>) -> Rc<BlockOnState> {
+    let wake = Arc::new(BlockOnWake::new(signal.clone()));
+    Rc::new(BlockOnState {
+        id: Cell::new(BlockOnId::UNREGISTERED),
+        waker: crate::task::block_on_waker(wake.clone()),
+        wake,
         done: Cell::new(false),
     })
 }
 
-/// Makes room in the root-state cache for a new depth.
+/// Makes room in the state cache for a new depth.
 #[cold]
-fn grow(cache: &mut Vec<Option<Rc<RootState>>>, len: usize) {
+fn grow(cache: &mut Vec<Option<Rc<BlockOnState>>>, len: usize) {
     cache.resize(len, None);
 }
