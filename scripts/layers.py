@@ -22,6 +22,7 @@ LAYERS = [
     ["thread_context"],  # the one thread-local, shared by copies of a build
     ["task_local"],  # task-local keys, and the poll marks the loops set
     ["park"],  # thread identity, wakeups, the timer heap
+    ["fiber"],  # stacks of their own (R12): the switch and the stack pool
     ["reactor"],  # async-io's and tokio's reactors, driven while a loop waits
     ["task", "sched"],  # a task's life; executors and where a wake goes
     ["context"],  # the thread's state: frame stack, roots, registry

@@ -438,6 +438,7 @@
 
 mod context;
 mod executor;
+mod fiber;
 mod join_set;
 mod park;
 #[cfg(any(feature = "async-io", feature = "tokio"))]

@@ -57,7 +57,10 @@ impl ThreadState {
     /// cache (`block_on_state`) until that clone is gone.
     #[inline(always)]
     pub(crate) fn outermost_state(&self) -> Option<&Rc<BlockOnState>> {
-        if self.stack.deferred.is_pending() || !self.stack.frames.borrow().is_empty() {
+        if self.stack.deferred.is_pending()
+            || !self.stack.frames.borrow().is_empty()
+            || self.stack.base.get() != 0
+        {
             return None;
         }
         let state = &self.outermost_state;

@@ -64,6 +64,9 @@ impl ThreadState {
     /// hanging the thread's exit (`run_loop::deadlock::check_deadlock`).
     pub(super) fn exit(&self) {
         self.exiting.set(true);
+        // Calls blocked in suspended fibers first (R12): their tasks are
+        // cancelled, their stacks unwound.
+        self.cancel_fibers(|_| true);
         let mut left = usize::MAX;
         loop {
             let executors = self.registered();

@@ -30,6 +30,7 @@ mod block_on_state;
 mod block_on_table;
 mod deferred;
 mod executors;
+mod fibers;
 mod slot;
 mod snapshot;
 mod stack;
@@ -39,6 +40,8 @@ pub use snapshot::{Frames, LoopFrame, LoopKind, Polling, frames};
 
 use block_on_table::BlockOnTable;
 pub(crate) use block_on_table::PollBlockOn;
+use fibers::Fibers;
+pub(crate) use fibers::LoopResult;
 use stack::StackState;
 
 pub(crate) use block_on_state::BlockOnState;
@@ -98,6 +101,8 @@ pub(crate) struct ThreadState {
     stack: StackState,
     /// The id of the next frame pushed.
     next_frame_id: Cell<u64>,
+    /// The thread's fibers, and stacks for more (R12).
+    fibers: Fibers,
     /// The run queue of every executor of this thread (R1).
     queue: Rc<ThreadQueue>,
     /// The state of the outermost plain `block_on`'s future, reused by every
@@ -194,7 +199,12 @@ impl ThreadState {
             signal,
             stack: StackState::new(),
             next_frame_id: Cell::new(0),
-            queue: ThreadQueue::new(),
+            fibers: Fibers::default(),
+            queue: {
+                let queue = ThreadQueue::new();
+                queue.set_on_shutdown(fibers::cancel_fibers_of);
+                queue
+            },
             state_cache: RefCell::new(Vec::new()),
             block_ons: BlockOnTable::default(),
             registry: RefCell::new(Vec::new()),
@@ -216,7 +226,9 @@ impl ThreadState {
     /// (which it leaves deferred).
     #[inline]
     pub(crate) fn depth(&self) -> usize {
-        self.stack.frames.borrow().len() + usize::from(self.stack.deferred.is_pending())
+        self.stack.base.get()
+            + self.stack.frames.borrow().len()
+            + usize::from(self.stack.deferred.is_pending())
     }
 
     /// The frames, after pushing a deferred one.
@@ -301,9 +313,16 @@ impl ThreadState {
             .map_or(0, |f| f.stack_mark.saturating_sub(current_mark))
     }
 
+    /// The position in this stack's frames of the frame at depth index
+    /// `index` (frames below a fiber's `base` are on other stacks).
+    fn on_this_stack_at(&self, index: usize) -> Option<usize> {
+        index.checked_sub(self.stack.base.get())
+    }
+
     /// Attaches the (now registered) future of the `block_on` at `index`.
     pub(crate) fn set_block_on(&self, index: usize, state: Rc<BlockOnState>) {
-        let old = self.frames_mut()[index].block_on.replace(state);
+        let at = self.on_this_stack_at(index);
+        let old = at.and_then(|at| self.frames_mut().get_mut(at)?.block_on.replace(state));
         drop(old);
     }
 
@@ -384,7 +403,8 @@ impl ThreadState {
     /// The innermost `try_block_on` frame whose executor was interrupted
     /// since the frame began.
     pub(crate) fn interrupt_target(&self) -> Option<usize> {
-        self.frames().iter().rposition(Frame::is_interrupted)
+        let at = self.frames().iter().rposition(Frame::is_interrupted)?;
+        Some(self.stack.base.get() + at)
     }
 
     /// Whether a `try_block_on` frame on the stack has an executor with a
@@ -399,14 +419,20 @@ impl ThreadState {
     /// Whether frame `index` is a `try_block_on` frame whose executor was
     /// interrupted since it began.
     pub(crate) fn is_interrupted(&self, index: usize) -> bool {
-        self.frames().get(index).is_some_and(Frame::is_interrupted)
+        let Some(at) = self.on_this_stack_at(index) else {
+            return false;
+        };
+        self.frames().get(at).is_some_and(Frame::is_interrupted)
     }
 
     /// Delivers the interrupt to frame `index`: every `try_block_on` frame of
     /// its executor has now seen it, so one interrupt ends one call.
     pub(crate) fn consume_interrupt(&self, index: usize) {
+        let Some(at) = self.on_this_stack_at(index) else {
+            return;
+        };
         let mut frames = self.frames_mut();
-        let Some(target) = frames.get(index) else {
+        let Some(target) = frames.get(at) else {
             return;
         };
         let inner = target.executor.inner.clone();

@@ -14,11 +14,7 @@
 //! run queue, timers, executors, the `block_on` futures' table (`BlockOnTable`,
 //! whose entries name their own slots), the state cache.
 
-// The stack switch of R12 (the fiber layer) is what calls `switch_stack`;
-// until it lands, only the tests here do.
-#![cfg_attr(not(test), allow(dead_code))]
-
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use super::deferred::DeferredFrame;
 use super::{Frame, ThreadState};
@@ -34,6 +30,19 @@ pub(super) struct StackState {
     /// The frame of the innermost plain `block_on` while its first poll
     /// runs, not pushed yet (see `deferred.rs`).
     pub(super) deferred: DeferredFrame,
+    /// The loops below this stack: 0 on the thread's own stack; on a fiber,
+    /// the depth of the loop that made it. `depth()` adds its own frames.
+    pub(super) base: Cell<usize>,
+    /// The lowest address this stack may use, for R10 (0: the thread's
+    /// own, whose bounds `stacker` knows).
+    pub(super) limit: Cell<usize>,
+    /// This fiber's id in the thread's fiber table (`None`: the thread's
+    /// own stack).
+    pub(super) fiber: Cell<Option<usize>>,
+    /// The loop on this fiber has handed the thread's loop on to another
+    /// fiber: a call on it was blocked, and whoever resumes it runs a loop
+    /// already. Its loop ends after its current step.
+    pub(super) handed_off: Cell<bool>,
 }
 
 impl StackState {
@@ -42,6 +51,10 @@ impl StackState {
         StackState {
             frames: RefCell::new(Vec::new()),
             deferred: DeferredFrame::new(),
+            base: Cell::new(0),
+            limit: Cell::new(0),
+            fiber: Cell::new(None),
+            handed_off: Cell::new(false),
         }
     }
 }
@@ -55,6 +68,22 @@ pub(crate) struct SuspendedStack {
     /// Its frames (see `StackState::frames`). A deferred frame is always
     /// pushed before a switch, so a suspended stack has none.
     frames: Vec<Frame>,
+    /// See `StackState::base`.
+    pub(super) base: usize,
+    /// See `StackState::limit`.
+    pub(super) limit: usize,
+    /// See `StackState::fiber`.
+    pub(super) fiber: Option<usize>,
+    /// See `StackState::handed_off`.
+    handed_off: bool,
+}
+
+impl SuspendedStack {
+    /// The executor whose poll was running when the stack was suspended
+    /// (its `Inner`'s address; null when none was).
+    pub(crate) fn polled_owner(&self) -> *const () {
+        self.context.polled_owner()
+    }
 }
 
 impl SuspendedStack {
@@ -63,10 +92,15 @@ impl SuspendedStack {
         SuspendedStack {
             context: SavedStackContext::new(task_local::new_mark()),
             frames: Vec::new(),
+            base: 0,
+            limit: 0,
+            fiber: None,
+            handed_off: false,
         }
     }
 
-    /// How many loops run on the stack.
+    /// How many loops run on the stack (its own frames).
+    #[cfg(test)]
     pub(crate) fn depth(&self) -> usize {
         self.frames.len()
     }
@@ -79,13 +113,42 @@ impl Default for SuspendedStack {
 }
 
 impl ThreadState {
+    /// The lowest address the running stack may use, when it is a fiber
+    /// (R10 reads the thread's own bounds from `stacker`).
+    pub(crate) fn fiber_stack_limit(&self) -> Option<usize> {
+        Some(self.stack.limit.get()).filter(|&limit| limit != 0)
+    }
+
+    /// The running fiber's id (`None` on the thread's own stack).
+    pub(crate) fn current_fiber(&self) -> Option<usize> {
+        self.stack.fiber.get()
+    }
+
+    /// Notes that the loop on the running fiber hands the thread's loop on
+    /// to another fiber (see `StackState::handed_off`).
+    pub(crate) fn hand_off_loop(&self) {
+        self.stack.handed_off.set(true);
+    }
+
+    /// Whether the loop on the running fiber has handed the thread's loop
+    /// on (see `StackState::handed_off`).
+    #[inline]
+    pub(crate) fn loop_handed_off(&self) -> bool {
+        self.stack.handed_off.get()
+    }
+
     /// Makes `stack` the running stack's state, and leaves the state of the
     /// stack that was running in `stack`: called by a stack switch just
     /// before it changes stacks, with the state of the stack it goes to.
     /// Pushes a deferred frame first, so none crosses stacks.
     pub(crate) fn switch_stack(&self, stack: &mut SuspendedStack) {
         self.push_deferred();
-        std::mem::swap(&mut *self.stack.frames.borrow_mut(), &mut stack.frames);
+        let running = &self.stack;
+        std::mem::swap(&mut *running.frames.borrow_mut(), &mut stack.frames);
+        stack.base = running.base.replace(stack.base);
+        stack.limit = running.limit.replace(stack.limit);
+        stack.fiber = running.fiber.replace(stack.fiber);
+        stack.handed_off = running.handed_off.replace(stack.handed_off);
         thread_context::with(|cx| cx.stack.switch(&mut stack.context));
     }
 }

@@ -125,6 +125,71 @@ impl Builder {
         self
     }
 
+    /// Whether a `block_on` called inside a task suspends that task's stack
+    /// instead of nesting a loop (R12, the model of gevent's greenlets rather
+    /// than nest-asyncio's nested loops): the executor's loops run on
+    /// stacks of their own ("fibers"), a call whose future is pending
+    /// suspends the fiber it runs on, the thread's loop goes on on another,
+    /// and the call returns as soon as its own future is done, whatever
+    /// other calls are waiting. Calls no longer return in stack order, and
+    /// the number of calls waiting at once does not deepen any stack. Off
+    /// by default in this release.
+    ///
+    /// Where stacks cannot be switched (targets other than x86_64 and
+    /// AArch64, Miri, loom), for an executor with a tokio runtime, for
+    /// `try_block_on` and `run_until_stalled` called inside a task, and in
+    /// a destructor that runs during a panic, calls nest a loop as before.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let ex = nestloop::Executor::builder().fibers(true).build();
+    /// let order = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    /// let helper = |name: &'static str, ms: u64, order: std::rc::Rc<std::cell::RefCell<Vec<_>>>| {
+    ///     // Synchronous code that waits: with fibers, it returns when its
+    ///     // own sleep is done, not after the calls made after it.
+    ///     nestloop::block_on(nestloop::time::sleep(Duration::from_millis(ms)));
+    ///     order.borrow_mut().push(name);
+    /// };
+    /// ex.block_on(async {
+    ///     let (a, b) = (order.clone(), order.clone());
+    ///     let slow = nestloop::spawn(async move { helper("slow", 50, a) });
+    ///     let fast = nestloop::spawn(async move { helper("fast", 5, b) });
+    ///     slow.await.unwrap();
+    ///     fast.await.unwrap();
+    /// });
+    /// # if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+    /// assert_eq!(*order.borrow(), ["fast", "slow"]);
+    /// # }
+    /// ```
+    pub fn fibers(mut self, on: bool) -> Builder {
+        self.config.fibers = on;
+        self
+    }
+
+    /// The stack size of each fiber (see [`fibers`](Builder::fibers)), in
+    /// bytes; 2 MiB by default, what a task has on a thread of Rust's
+    /// default size. Stacks are mapped with a guard page below them and
+    /// committed as they are touched, so a generous size costs address
+    /// space, not memory: a waiting call holds the pages its stack has
+    /// touched. R10's depth check bounds recursion through `block_on` on a
+    /// fiber by this size.
+    ///
+    /// # Panics
+    ///
+    /// Below 64 KiB.
+    pub fn fiber_stack_size(mut self, bytes: usize) -> Builder {
+        assert!(
+            bytes >= crate::fiber::MIN_STACK_SIZE,
+            "nestloop: fiber_stack_size({bytes}) is below the minimum of {} bytes",
+            crate::fiber::MIN_STACK_SIZE
+        );
+        self.config.fiber_stack_size = bytes;
+        self
+    }
+
     /// Polls every task and `block_on` future of the executor inside the
     /// context of this tokio runtime, so they can use `tokio::net`,
     /// `tokio::time` and `tokio::spawn` (feature `tokio`). The runtime must

@@ -21,7 +21,13 @@ pub(crate) struct BlockOnWake {
     woken: AtomicUsize,
     /// The thread whose loops poll this `block_on` future.
     signal: Arc<ThreadSignal>,
+    /// The fiber suspended until this future is woken (R12), or
+    /// `NO_FIBER`: a wake then asks the thread's loops to resume it.
+    fiber: AtomicUsize,
 }
+
+/// `BlockOnWake::fiber` when no fiber waits for the wake.
+const NO_FIBER: usize = usize::MAX;
 
 impl BlockOnWake {
     /// A waker for a `block_on` future about to be polled for the first time.
@@ -29,6 +35,7 @@ impl BlockOnWake {
         BlockOnWake {
             woken: AtomicUsize::new(0),
             signal,
+            fiber: AtomicUsize::new(NO_FIBER),
         }
     }
 
@@ -82,9 +89,23 @@ impl BlockOnWake {
         } else {
             WOKEN
         };
-        if self.woken.swap(flags, Ordering::AcqRel) == 0 {
-            self.signal.block_on_woken(remote);
+        // SeqCst, with `wait_in_fiber`'s store and load: either this wake
+        // sees the fiber, or the fiber sees the wake before it suspends.
+        if self.woken.swap(flags, Ordering::SeqCst) == 0 {
+            match self.fiber.load(Ordering::SeqCst) {
+                NO_FIBER => self.signal.block_on_woken(remote),
+                fiber => self.signal.fiber_woken(fiber, remote),
+            }
         }
+    }
+
+    /// Sets `fiber` as the fiber that waits for this future's wakes
+    /// (`None`: no more), and returns whether a wake is pending already
+    /// (then the fiber does not suspend: no resume is on its way).
+    pub(crate) fn wait_in_fiber(&self, fiber: Option<usize>) -> bool {
+        self.fiber
+            .store(fiber.unwrap_or(NO_FIBER), Ordering::SeqCst);
+        self.woken.load(Ordering::SeqCst) != 0
     }
 }
 

@@ -22,7 +22,7 @@ pub(crate) use timers::{TimerHeap, TimerShared};
 use crate::sync::thread::{self, Thread};
 use std::time::Instant;
 
-use crate::sync::{Arc, AtomicBool, Ordering};
+use crate::sync::{Arc, AtomicBool, InjectQueue, Ordering};
 use crate::thread_context::{self, ThreadContext};
 
 /// A number unique to the calling thread for the life of the process (see
@@ -57,6 +57,9 @@ pub(crate) struct ThreadSignal {
     /// An executor of this thread was interrupted; loops then look for the
     /// `try_block_on` it ends.
     interrupted: AtomicBool,
+    /// Fibers of this thread whose `block_on` future was woken, by id, for
+    /// a loop to resume (R12); each comes with `block_ons_woken` raised.
+    fibers_woken: InjectQueue<usize>,
     /// Reaches a loop of this thread that waits in a reactor.
     #[cfg(any(feature = "async-io", feature = "tokio"))]
     pub(crate) reactor: ReactorWaker,
@@ -72,6 +75,7 @@ impl ThreadSignal {
             key: thread_key(),
             block_ons_woken: AtomicBool::new(false),
             interrupted: AtomicBool::new(false),
+            fibers_woken: InjectQueue::new(),
             #[cfg(any(feature = "async-io", feature = "tokio"))]
             reactor: ReactorWaker::default(),
         })
@@ -135,6 +139,18 @@ impl ThreadSignal {
     fn block_on_woken(&self, remote: bool) {
         self.block_ons_woken.store(true, Ordering::Release);
         self.wake(remote);
+    }
+
+    /// Notes that the future fiber `id` waits for was woken, `remote`ly or
+    /// not: a loop resumes the fiber.
+    fn fiber_woken(&self, id: usize, remote: bool) {
+        self.fibers_woken.push(id);
+        self.block_on_woken(remote);
+    }
+
+    /// The next fiber to resume, of those whose future was woken.
+    pub(crate) fn next_fiber_woken(&self) -> Option<usize> {
+        self.fibers_woken.pop()
     }
 
     /// Raises the "some `block_on` future was woken" flag for the loops of this thread.

@@ -44,6 +44,9 @@ impl<F: Future> PollBlockOn for BlockOnFuture<'_, F> {
                 self.outcome = Some(Ok(output));
                 Poll::Ready(())
             }
+            // A cancelled fiber unwinding its stack: not the future's
+            // panic, and it goes on to the fiber's entry.
+            Err(payload) if payload.is::<crate::fiber::Unwound>() => resume_unwind(payload),
             Err(payload) => {
                 // Kept for the owning `block_on`, which may be further down
                 // the stack than the loop that polled it (R4).

@@ -26,6 +26,12 @@ pub(super) fn check_deadlock(ts: &ThreadState, root: &BlockOnState, detect: bool
     let Some(clones) = waker_clones_unwoken(root) else {
         return;
     };
+    // A call blocked in a suspended fiber (R12) may still be woken, and
+    // its task then finishes what this future waits for: not counted here,
+    // so no report while one waits.
+    if ts.suspended_fibers() != 0 {
+        return;
+    }
     let executors = ts.registered();
     // A task that can still be woken (by a socket, a channel fed by another
     // thread, a waker kept anywhere) keeps the loop serving: this is

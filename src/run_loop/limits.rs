@@ -29,16 +29,22 @@ pub(super) fn check_enter(executor: &Executor, ts: &ThreadState, mark: usize) ->
     if depth == 1 {
         return index; // the outermost loop: no nesting to bound
     }
-    match remaining_stack() {
+    let on_fiber = ts.fiber_stack_limit();
+    match remaining_stack(on_fiber, mark) {
         Some(remaining) => {
             let level = ts.last_level_stack(mark);
             let needed = STACK_RESERVE + 2 * level;
             if remaining < needed {
+                let larger = if on_fiber.is_some() {
+                    "run it with a larger fiber stack (Executor::builder().fiber_stack_size)"
+                } else {
+                    "run the loops on a thread with a larger stack \
+                     (std::thread::Builder::stack_size)"
+                };
                 super::report(format!(
                     "nestloop: not enough stack for nesting depth {depth}: {} KiB left, the \
                      previous level used {} KiB and {} KiB are kept for unwinding. Await the \
-                     future instead of nesting another block_on, or run the loops on a thread \
-                     with a larger stack (std::thread::Builder::stack_size).\n{}",
+                     future instead of nesting another block_on, or {larger}.\n{}",
                     remaining / 1024,
                     level / 1024,
                     STACK_RESERVE / 1024,
@@ -58,8 +64,13 @@ pub(super) fn check_enter(executor: &Executor, ts: &ThreadState, mark: usize) ->
     index
 }
 
-/// The stack left on this thread, when it can be known.
-fn remaining_stack() -> Option<usize> {
+/// The stack left where the code at stack mark `mark` runs, when it can be
+/// known: on a fiber (its lowest usable address `fiber_limit`), down to
+/// that limit; on the thread's own stack, as `stacker` reads it.
+fn remaining_stack(fiber_limit: Option<usize>, mark: usize) -> Option<usize> {
+    if let Some(limit) = fiber_limit {
+        return Some(mark.saturating_sub(limit));
+    }
     // Miri cannot run the stack-pointer read (inline assembly) behind it,
     // and loom's threads are not real threads.
     if cfg!(any(miri, nestloop_loom)) {

@@ -42,6 +42,7 @@ use crate::task_local;
 
 mod block_on_future;
 mod deadlock;
+mod fibers;
 mod interrupt;
 mod limits;
 mod tasks;
@@ -126,6 +127,10 @@ fn block_on_here<F: Future>(
         });
         return match first {
             Ok(output) => Ok(output),
+            // Inside a fiber: it suspends until the future is done (R12).
+            Err(begun) if fibers::may_wait_in_fiber(executor) => Ok(context::with(|ts| {
+                fibers::wait_in_fiber(ts, executor, future, location, begun)
+            })),
             Err(begun) => block_on_rest(executor, future, false, mark, location, Some(begun)),
         };
     }
@@ -199,12 +204,17 @@ fn block_on_rest<F: Future>(
             ts.block_ons.register(&mut root, |id| {
                 state.id.set(id);
                 ts.set_block_on(index, state.clone());
+                let run = || {
+                    if fibers::loops_on_fibers(executor) {
+                        fibers::drive_on_fibers(ts, executor, &state, location, index)
+                    } else {
+                        drive(ts, executor, Some(&state), location, false)
+                    }
+                };
                 if interruptible {
-                    catch_unwind(AssertUnwindSafe(|| {
-                        drive(ts, executor, Some(&state), location)
-                    }))
+                    catch_unwind(AssertUnwindSafe(run))
                 } else {
-                    Ok(drive(ts, executor, Some(&state), location))
+                    Ok(run())
                 }
             })
         })
@@ -243,7 +253,7 @@ pub(crate) fn run_until_stalled(
     let drove = context::with(|ts| {
         check_enter(executor, ts, mark);
         let _frame = ts.push_frame(executor, mark, LoopKind::RunUntilStalled, location);
-        drive(ts, executor, None, location)
+        drive(ts, executor, None, location, false)
     });
     match drove {
         Ok(polls) => polls,
@@ -310,11 +320,18 @@ impl Drop for NestedLoopEvents {
 /// future is done (`own` is `Some`) or nothing is ready
 /// (`run_until_stalled`). Returns the number of polls, or `Err` when an
 /// interrupt ends this (`try_block_on`) frame.
+///
+/// `fiber_body`: the loop is the body of a loop fiber (`fibers.rs`), whose
+/// frame is on the thread's own stack: it also returns, with its own future
+/// not done, once its fiber has handed the thread's loop on (after a call
+/// on it waited) or when an interrupt is pending, which the call acts on
+/// where its frame is.
 fn drive(
     ts: &ThreadState,
     executor: &Executor,
     own: Option<&Rc<BlockOnState>>,
     location: &'static Location<'static>,
+    fiber_body: bool,
 ) -> Result<usize, Interrupted> {
     let index = ts.depth() - 1;
     // What the loop runs besides tasks and `block_on` futures (a reactor's
@@ -332,6 +349,7 @@ fn drive(
         nested: index != 0,
         own_yielded: false,
         polls: 0,
+        fiber_body,
         #[cfg(any(feature = "async-io", feature = "tokio"))]
         next_turn: crate::reactor::TURN_EVERY_POLLS,
     };
@@ -340,7 +358,9 @@ fn drive(
     // reactor a turn: a call whose future is done before then (most nested
     // calls) costs nothing more.
     loop {
-        check_interrupt(ts, index)?;
+        if driver.stops(index)? {
+            return Ok(driver.polls);
+        }
         match driver.step() {
             Step::Done => return Ok(driver.polls),
             Step::Busy =>
@@ -391,12 +411,26 @@ struct Driver<'a> {
     own_yielded: bool,
     /// Polls so far, of tasks and of `block_on` futures.
     polls: usize,
+    /// The loop is a loop fiber's body (see `drive`).
+    fiber_body: bool,
     /// At this many polls a busy loop gives its reactor a turn.
     #[cfg(any(feature = "async-io", feature = "tokio"))]
     next_turn: usize,
 }
 
 impl Driver<'_> {
+    /// Before each step: acts on an interrupt for the frame at `index`
+    /// (`Err` when it ends this one, see `check_interrupt`), and for a loop
+    /// fiber's body says whether to stop (see `drive`).
+    #[inline]
+    fn stops(&self, index: usize) -> Result<bool, Interrupted> {
+        if !self.fiber_body {
+            check_interrupt(self.ts, index)?;
+            return Ok(false);
+        }
+        Ok(self.ts.loop_handed_off() || self.ts.signal().interrupt_pending())
+    }
+
     /// One step, in the order of the scheduling policy (R11):
     ///
     /// 1. woken futures of outer `block_on` calls that are not on the stack;
@@ -488,6 +522,15 @@ impl Driver<'_> {
         let mut polled = false;
         if !ts.signal().take_block_ons_woken() {
             return ControlFlow::Continue(polled);
+        }
+        // Calls suspended in fibers whose future was woken (R12).
+        let resumed = fibers::resume_woken_fibers(ts);
+        if resumed != 0 {
+            self.polls += resumed;
+            polled = true;
+            if self.own_done() {
+                return ControlFlow::Break(());
+            }
         }
         let mut index = 0;
         while let Some((owner, root, location)) = ts.next_woken_block_on(&mut index, self.own) {

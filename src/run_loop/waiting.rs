@@ -12,11 +12,7 @@ use crate::context::BlockOnState;
 use crate::reactor::{self, TURN_EVERY_POLLS};
 use crate::sched::ThisThread;
 #[cfg(feature = "async-io")]
-use {
-    super::{Step, interrupt::check_interrupt},
-    crate::sched::Interrupted,
-    std::task::Poll,
-};
+use {super::Step, crate::sched::Interrupted, std::task::Poll};
 
 impl Driver<'_> {
     /// Nothing is ready: checks for a deadlock (R9) unless a timer is
@@ -208,8 +204,10 @@ pub(super) fn drive_in_async_io(
             return Poll::Pending;
         }
         loop {
-            if let Err(interrupted) = check_interrupt(ts, index) {
-                return Poll::Ready(Err(interrupted));
+            match driver.stops(index) {
+                Ok(false) => {}
+                Ok(true) => return Poll::Ready(Ok(driver.polls)),
+                Err(interrupted) => return Poll::Ready(Err(interrupted)),
             }
             match driver.step() {
                 Step::Done => return Poll::Ready(Ok(driver.polls)),

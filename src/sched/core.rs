@@ -123,6 +123,8 @@ impl Inner {
     /// (a destructor may wait for them, and the deadlock check counts
     /// references). Tasks on the stack are dropped when their polls return.
     pub(crate) fn shutdown(&self) {
+        // Tasks blocked in suspended fibers (R12) are cancelled there first.
+        self.thread.before_shutdown((self as *const Inner).cast());
         let _shutting_down = self.thread.begin_shutdown(&self.shared);
         loop {
             self.drain_inject();

@@ -114,6 +114,9 @@ pub(crate) struct Inner {
     pub(crate) max_depth: usize,
     /// Whether a `block_on` that can never finish panics (R9).
     pub(crate) detect_deadlock: bool,
+    /// The stack size of the fibers its loops run on and its tasks'
+    /// blocked calls suspend (R12), in bytes; 0: no fibers, calls nest.
+    pub(crate) fiber_stack_size: usize,
     /// Its thread's context: polls reach the poll record through it.
     pub(crate) here: Here,
     /// The tokio runtime whose context polls enter.
@@ -158,6 +161,10 @@ pub(crate) struct Config {
     pub(crate) max_depth: usize,
     /// See `Inner::detect_deadlock`.
     pub(crate) detect_deadlock: bool,
+    /// Whether its loops run on fibers (R12).
+    pub(crate) fibers: bool,
+    /// Their stack size, in bytes.
+    pub(crate) fiber_stack_size: usize,
     /// See `Inner::tokio`.
     #[cfg(feature = "tokio")]
     pub(crate) tokio: Option<::tokio::runtime::Handle>,
@@ -171,6 +178,8 @@ impl Default for Config {
         Config {
             max_depth: usize::MAX,
             detect_deadlock: true,
+            fibers: false,
+            fiber_stack_size: crate::fiber::DEFAULT_STACK_SIZE,
             #[cfg(feature = "tokio")]
             tokio: None,
             #[cfg(feature = "tokio")]
@@ -212,6 +221,18 @@ impl Inner {
                 (Some(rt.handle().clone()), Some(rt))
             }
         };
+        // Fibers where stacks can be switched, and not for an executor
+        // with a tokio runtime: tokio's context guards must drop in the
+        // order they were made, on one stack.
+        #[cfg(feature = "tokio")]
+        let fibers = config.fibers && tokio.is_none();
+        #[cfg(not(feature = "tokio"))]
+        let fibers = config.fibers;
+        let fiber_stack_size = if fibers && crate::fiber::SUPPORTED {
+            config.fiber_stack_size
+        } else {
+            0
+        };
         let inner = Rc::new(Inner {
             shared,
             id: crate::thread_context::next_executor_id(),
@@ -220,6 +241,7 @@ impl Inner {
             tasks: TaskList::new(),
             max_depth: config.max_depth,
             detect_deadlock: config.detect_deadlock,
+            fiber_stack_size,
             here: Here::get(),
             #[cfg(feature = "tokio")]
             tokio,

@@ -4,7 +4,7 @@
 //! pushed from other threads ([`RemoteReady`]). An executor that has no
 //! ready task costs a loop nothing: no loop visits executors, only tasks.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use super::{Inner, Shared, ThisThread};
@@ -21,6 +21,9 @@ pub(crate) struct ThreadQueue {
     /// The executors of this thread whose `shutdown` is running, innermost
     /// last (a destructor it ran may shut another one down).
     shutdowns: RefCell<Vec<Arc<Shared>>>,
+    /// Run first by each executor's shutdown, with the executor's address:
+    /// the `context` layer ends the fibers suspended in its tasks (R12).
+    on_shutdown: Cell<fn(*const ())>,
 }
 
 /// The executors of one thread that have tasks in their injection queues,
@@ -40,6 +43,7 @@ impl ThreadQueue {
         Rc::new(ThreadQueue {
             run: RunQueue::new(),
             shutdowns: RefCell::new(Vec::new()),
+            on_shutdown: Cell::new(|_| {}),
             remote: Arc::new(RemoteReady {
                 executors: InjectQueue::new(),
                 closed: AtomicBool::new(false),
@@ -119,6 +123,16 @@ impl ThreadQueue {
 
     /// Notes that `shared`'s executor is shutting down until the guard
     /// drops.
+    /// Sets what each executor's shutdown runs first (see `on_shutdown`).
+    pub(crate) fn set_on_shutdown(&self, hook: fn(*const ())) {
+        self.on_shutdown.set(hook);
+    }
+
+    /// Runs the shutdown hook for the executor at `executor`.
+    pub(crate) fn before_shutdown(&self, executor: *const ()) {
+        (self.on_shutdown.get())(executor);
+    }
+
     pub(crate) fn begin_shutdown(&self, shared: &Arc<Shared>) -> ShutdownGuard<'_> {
         self.shutdowns.borrow_mut().push(shared.clone());
         ShutdownGuard(self)

@@ -91,10 +91,10 @@ pub(crate) fn poll<F: Future + 'static>(task: Task<F>, executor: &Inner) -> bool
             };
             finish(running, result, Some(executor));
         }
-        Err(payload) if payload.is::<Interrupted>() => {
-            // An interrupt unwinding to a `try_block_on` below: this
-            // task's poll was cut short, so it is cancelled, and the
-            // unwinding goes on.
+        Err(payload) if payload.is::<Interrupted>() || payload.is::<crate::fiber::Unwound>() => {
+            // An interrupt unwinding to a `try_block_on` below, or a
+            // cancelled fiber unwinding its stack: this task's poll was
+            // cut short, so it is cancelled, and the unwinding goes on.
             cancel(running, Some(executor));
             resume_unwind(payload);
         }

@@ -102,8 +102,8 @@ impl ThreadContext {
 
 /// What this layer keeps for the stack that runs now (the thread's own,
 /// or a task's suspended-and-resumed stack under R12): the poll record
-/// (`sched::polled`) and the running poll's task-local mark
-/// (`task_local`). The `context` layer keeps the rest of a stack's state
+/// (`sched::polled`), the running poll's task-local mark (`task_local`)
+/// and the running fiber's way back (`fiber`). The `context` layer keeps the rest of a stack's state
 /// (its loop frames, its deferred frame) in `context::StackState`, and
 /// `context/stack.rs` switches both halves in one call.
 ///
@@ -111,7 +111,7 @@ impl ThreadContext {
 /// behind a pointer to the current one: every poll reads and writes them,
 /// and a pointer would put one more dependent load on that path. A switch
 /// instead exchanges them with a suspended stack's [`SavedStackContext`]
-/// (three words).
+/// (four words).
 #[derive(Debug)]
 pub(crate) struct StackContext {
     /// `sched::polled`: the executor owning what is being polled (null
@@ -121,6 +121,9 @@ pub(crate) struct StackContext {
     pub(crate) polled_target: Cell<*const ()>,
     /// `task_local`: the running poll's mark (0: none of nestloop's).
     pub(crate) mark: Cell<u64>,
+    /// `fiber`: the running fiber's way back to whoever resumed it (null
+    /// on the thread's own stack).
+    pub(crate) fiber: Cell<*const ()>,
 }
 
 /// A [`StackContext`] of a stack that is not running: what a fresh stack
@@ -134,6 +137,7 @@ pub(crate) struct SavedStackContext {
     polled_owner: *const (),
     polled_target: *const (),
     mark: u64,
+    fiber: *const (),
 }
 
 #[cfg_attr(
@@ -149,7 +153,15 @@ impl SavedStackContext {
             polled_owner: std::ptr::null(),
             polled_target: std::ptr::null(),
             mark,
+            fiber: std::ptr::null(),
         }
+    }
+}
+
+impl SavedStackContext {
+    /// The poll record's owner (see `StackContext::polled_owner`).
+    pub(crate) fn polled_owner(&self) -> *const () {
+        self.polled_owner
     }
 }
 
@@ -159,6 +171,7 @@ impl StackContext {
             polled_owner: Cell::new(std::ptr::null()),
             polled_target: Cell::new(std::ptr::null()),
             mark: Cell::new(0),
+            fiber: Cell::new(std::ptr::null()),
         }
     }
 
@@ -172,6 +185,7 @@ impl StackContext {
         saved.polled_owner = self.polled_owner.replace(saved.polled_owner);
         saved.polled_target = self.polled_target.replace(saved.polled_target);
         saved.mark = self.mark.replace(saved.mark);
+        saved.fiber = self.fiber.replace(saved.fiber);
     }
 }
 

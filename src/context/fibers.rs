@@ -1,0 +1,146 @@
+//! The thread's fibers (R12): each runs a loop, and becomes the suspended
+//! stack of a blocked `block_on` call when one on it waits. They are kept
+//! here by id while they are not running, with their stack state (frames,
+//! poll record, task-local mark), which [`ThreadState::resume_fiber`]
+//! makes the running one for as long as the fiber runs: the one place
+//! where the thread changes stacks.
+
+use std::cell::RefCell;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+use slab::Slab;
+
+use super::ThreadState;
+use super::stack::SuspendedStack;
+use crate::fiber::{Fiber, Outcome, Resume, StackPool};
+use crate::sched::Interrupted;
+
+/// What a fiber's loop comes to (see `run_loop::drive`).
+pub(crate) type LoopResult = Result<usize, Interrupted>;
+
+/// A fiber that is not running, and its stack state.
+struct Parked {
+    fiber: Fiber<LoopResult>,
+    stack: SuspendedStack,
+}
+
+/// The thread's fibers and their stacks; part of `ThreadState`.
+#[derive(Default)]
+pub(crate) struct Fibers {
+    /// By id; `None` while the fiber runs (its resumer holds it).
+    slots: RefCell<Slab<Option<Parked>>>,
+    /// Stacks for the next fibers.
+    pool: StackPool,
+}
+
+impl std::fmt::Debug for Fibers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fibers")
+            .field("fibers", &self.slots.borrow().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ThreadState {
+    /// A new fiber that runs `body` on a stack of `stack_size` bytes when
+    /// first resumed, below the loops running now (its `depth()` starts
+    /// there). Returns its id.
+    pub(crate) fn new_fiber(
+        &self,
+        stack_size: usize,
+        body: impl FnOnce(Resume) -> LoopResult + 'static,
+    ) -> usize {
+        let fiber = Fiber::new(&self.fibers.pool, stack_size, body);
+        let mut stack = SuspendedStack::new();
+        stack.base = self.depth();
+        stack.limit = fiber.stack_limit();
+        let mut slots = self.fibers.slots.borrow_mut();
+        let id = slots.insert(None);
+        stack.fiber = Some(id);
+        slots[id] = Some(Parked { fiber, stack });
+        id
+    }
+
+    /// Runs fiber `id` with its stack state until it suspends itself again
+    /// (it stays here) or finishes (its stack goes back to the pool).
+    /// `None` when it is not here: running now (further down), or gone. A
+    /// panic that ends the fiber unwinds out of this call.
+    pub(crate) fn resume_fiber(&self, id: usize, input: Resume) -> Option<Outcome<LoopResult>> {
+        let Parked {
+            mut fiber,
+            mut stack,
+        } = self.fibers.slots.borrow_mut().get_mut(id)?.take()?;
+        self.switch_stack(&mut stack);
+        let outcome = catch_unwind(AssertUnwindSafe(|| fiber.resume(input)));
+        self.switch_stack(&mut stack);
+        let mut slots = self.fibers.slots.borrow_mut();
+        match outcome {
+            Ok(Outcome::Suspended(why)) => {
+                slots[id] = Some(Parked { fiber, stack });
+                Some(Outcome::Suspended(why))
+            }
+            Ok(finished) => {
+                slots.remove(id);
+                drop(slots);
+                fiber.recycle(&self.fibers.pool);
+                Some(finished)
+            }
+            Err(payload) => {
+                slots.remove(id);
+                drop(slots);
+                drop(fiber); // finished by the panic
+                resume_unwind(payload)
+            }
+        }
+    }
+
+    /// How many fibers are suspended (blocked calls, R12).
+    pub(crate) fn suspended_fibers(&self) -> usize {
+        let slots = self.fibers.slots.borrow();
+        slots.iter().filter(|(_, slot)| slot.is_some()).count()
+    }
+
+    /// The ids of the suspended fibers whose blocked call was made in a poll
+    /// of an executor that `owned` picks (by its `Inner`'s address).
+    fn suspended_fibers_of(&self, owned: &impl Fn(*const ()) -> bool) -> Vec<usize> {
+        let slots = self.fibers.slots.borrow();
+        slots
+            .iter()
+            .filter(|(_, slot)| slot.as_ref().is_some_and(|p| owned(p.stack.polled_owner())))
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// Ends every suspended fiber that `owned` picks (by the address of
+    /// the executor whose poll it holds) by unwinding its stack: the task
+    /// whose poll is on it is cancelled and its destructors run (R5). A
+    /// fiber whose code catches the unwind and waits again is unwound
+    /// again, a few times, then left (it ends with the thread). Nothing
+    /// while the thread panics: a stack is never switched during an
+    /// unwind.
+    pub(crate) fn cancel_fibers(&self, owned: impl Fn(*const ()) -> bool) {
+        if std::thread::panicking() {
+            return;
+        }
+        for _ in 0..CANCEL_TRIES {
+            let ids = self.suspended_fibers_of(&owned);
+            if ids.is_empty() {
+                return;
+            }
+            for id in ids {
+                let _ = self.resume_fiber(id, Resume::Cancel);
+            }
+        }
+    }
+}
+
+/// How many times `cancel_fibers` unwinds a fiber that keeps waiting.
+const CANCEL_TRIES: usize = 3;
+
+/// `sched`'s hook for an executor's shutdown (see
+/// `ThreadQueue::set_on_shutdown`): ends the suspended fibers of the
+/// executor at `owner` first, so its tasks blocked in them are cancelled
+/// with the others.
+pub(super) fn cancel_fibers_of(owner: *const ()) {
+    super::slot::try_with_made(|ts| ts.cancel_fibers(|o| o == owner));
+}

@@ -1,0 +1,330 @@
+//! R12: with fibers, a `block_on` inside a task suspends that task's stack,
+//! so calls return when their own future is done, not in stack order, and
+//! waiting calls do not deepen any stack.
+#![cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+
+mod common;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use common::watchdog;
+use nestloop::Executor;
+
+fn fibers() -> Executor {
+    Executor::builder().fibers(true).build()
+}
+
+/// A synchronous helper that waits `ms` milliseconds in a nested
+/// `block_on`, then notes its name.
+fn helper(name: &'static str, ms: u64, order: &RefCell<Vec<&'static str>>) {
+    nestloop::block_on(nestloop::time::sleep(Duration::from_millis(ms)));
+    order.borrow_mut().push(name);
+}
+
+#[test]
+fn a_helper_whose_future_is_done_returns_before_one_opened_after_it() {
+    let order = watchdog(|| {
+        let ex = fibers();
+        let order = Rc::new(RefCell::new(Vec::new()));
+        ex.block_on(async {
+            let (a, b) = (order.clone(), order.clone());
+            // The fast helper is opened first: nested in stack order, it
+            // would wait for the slow one opened after it.
+            let fast = nestloop::spawn(async move { helper("fast", 5, &a) });
+            let slow = nestloop::spawn(async move { helper("slow", 80, &b) });
+            fast.await.unwrap();
+            order.borrow_mut().push("fast awaited");
+            slow.await.unwrap();
+        });
+        Rc::try_unwrap(order).unwrap().into_inner()
+    });
+    assert_eq!(order, ["fast", "fast awaited", "slow"]);
+}
+
+#[test]
+fn waiting_helpers_do_not_deepen_the_stack() {
+    let depths = watchdog(|| {
+        let ex = fibers();
+        ex.block_on(async {
+            let handles: Vec<_> = (0..50)
+                .map(|_| {
+                    nestloop::spawn(async {
+                        nestloop::block_on(async {
+                            let depth = nestloop::depth();
+                            nestloop::time::sleep(Duration::from_millis(10)).await;
+                            depth
+                        })
+                    })
+                })
+                .collect();
+            let mut depths = Vec::new();
+            for h in handles {
+                depths.push(h.await.unwrap());
+            }
+            depths
+        })
+    });
+    assert!(depths.iter().all(|&d| d == 2), "{depths:?}");
+}
+
+#[test]
+fn a_thousand_helpers_each_return_near_their_own_deadline() {
+    let late = watchdog(|| {
+        let ex = fibers();
+        ex.block_on(async {
+            let start = Instant::now();
+            let handles: Vec<_> = (0..1000u64)
+                .map(|i| {
+                    nestloop::spawn(async move {
+                        // Deadlines spread over 0.5 s, in reverse of the order
+                        // the calls are opened.
+                        let due = Duration::from_micros(500 * (1000 - i));
+                        nestloop::block_on(nestloop::time::sleep(due));
+                        start.elapsed().saturating_sub(due)
+                    })
+                })
+                .collect();
+            let mut late = Duration::ZERO;
+            for h in handles {
+                late = late.max(h.await.unwrap());
+            }
+            late
+        })
+    });
+    // Nested in stack order, the first-opened call would return last,
+    // about 0.5 s late.
+    assert!(
+        late < Duration::from_millis(150),
+        "latest return {late:?} after its deadline"
+    );
+}
+
+#[test]
+fn ten_thousand_helpers_wait_at_once_on_a_2_mib_thread() {
+    let done = common::watchdog_with(2 << 20, Duration::from_secs(120), || {
+        let ex = fibers();
+        ex.block_on(async {
+            let (tx, rx) = async_channel::unbounded::<()>();
+            let handles: Vec<_> = (0..10_000)
+                .map(|_| {
+                    let rx = rx.clone();
+                    nestloop::spawn(async move {
+                        // All of them wait at once, until the channel closes.
+                        let _ = nestloop::block_on(rx.recv());
+                    })
+                })
+                .collect();
+            // Let every task reach its helper.
+            nestloop::time::sleep(Duration::from_millis(10)).await;
+            drop(tx);
+            let mut done = 0;
+            for h in handles {
+                h.await.unwrap();
+                done += 1;
+            }
+            done
+        })
+    });
+    assert_eq!(done, 10_000);
+}
+
+#[test]
+fn a_helper_waiting_for_a_task_blocked_in_its_own_helper_completes() {
+    // nest-asyncio #66: nested in stack order, the first helper could only
+    // return after the second, which waits for the first's task.
+    let got = watchdog(|| {
+        let ex = fibers();
+        ex.block_on(async {
+            let (tx, rx) = async_channel::bounded::<u32>(1);
+            let producer = nestloop::spawn(async move {
+                // Blocked in its own helper until the consumer's helper has
+                // started waiting.
+                nestloop::block_on(nestloop::time::sleep(Duration::from_millis(5)));
+                nestloop::block_on(tx.send(7)).unwrap();
+                1
+            });
+            let consumer = nestloop::spawn(async move {
+                let got = nestloop::block_on(rx.recv()).unwrap();
+                // Waits for the producer, itself blocked in helpers.
+                got + nestloop::block_on(producer).unwrap()
+            });
+            consumer.await.unwrap()
+        })
+    });
+    assert_eq!(got, 8);
+}
+
+#[test]
+fn a_panic_after_a_helper_waited_reaches_the_join_handle() {
+    let err = watchdog(|| {
+        let ex = fibers();
+        ex.block_on(async {
+            let task = nestloop::spawn(async {
+                nestloop::block_on(nestloop::time::sleep(Duration::from_millis(2)));
+                panic!("after the wait");
+            });
+            let err = task.await.unwrap_err();
+            assert!(err.is_panic());
+            err.to_string()
+        })
+    });
+    assert!(err.contains("after the wait"), "{err}");
+}
+
+#[test]
+fn a_panic_in_the_waited_future_comes_out_of_the_helper() {
+    let caught = watchdog(|| {
+        let ex = fibers();
+        ex.block_on(async {
+            nestloop::spawn(async {
+                std::panic::catch_unwind(|| {
+                    nestloop::block_on(async {
+                        nestloop::time::sleep(Duration::from_millis(2)).await;
+                        panic!("in the future");
+                    })
+                })
+                .is_err()
+            })
+            .await
+            .unwrap()
+        })
+    });
+    assert!(caught);
+}
+
+nestloop::task_local! {
+    static NAME: u32;
+}
+
+#[test]
+fn task_locals_stay_with_their_task_across_out_of_order_resumes() {
+    let seen = watchdog(|| {
+        let ex = fibers();
+        ex.block_on(async {
+            let handles: Vec<_> = (0..20u32)
+                .map(|i| {
+                    nestloop::spawn(NAME.scope(i, async move {
+                        let mut seen = Vec::new();
+                        for round in 0..3u64 {
+                            // Each task's helpers finish in a different order.
+                            let ms = (u64::from(i) * 7 + round * 13) % 11;
+                            nestloop::block_on(async {
+                                seen.push(NAME.get());
+                                nestloop::time::sleep(Duration::from_millis(ms)).await;
+                                seen.push(NAME.get());
+                            });
+                            seen.push(NAME.get());
+                        }
+                        (i, seen)
+                    }))
+                })
+                .collect();
+            let mut all = Vec::new();
+            for h in handles {
+                all.push(h.await.unwrap());
+            }
+            all
+        })
+    });
+    for (i, seen) in seen {
+        assert_eq!(seen.len(), 9);
+        assert!(seen.iter().all(|&v| v == i), "task {i} saw {seen:?}");
+    }
+}
+
+#[test]
+fn wakes_from_other_threads_resume_suspended_helpers() {
+    let sum = watchdog(|| {
+        let ex = fibers();
+        ex.block_on(async {
+            let handles: Vec<_> = (0..20u64)
+                .map(|i| {
+                    let (tx, rx) = futures::channel::oneshot::channel();
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_millis(20 - i));
+                        tx.send(i).unwrap();
+                    });
+                    nestloop::spawn(async move { nestloop::block_on(rx).unwrap() })
+                })
+                .collect();
+            let mut sum = 0;
+            for h in handles {
+                sum += h.await.unwrap();
+            }
+            sum
+        })
+    });
+    assert_eq!(sum, (0..20).sum());
+}
+
+/// Notes its drop.
+struct Dropped(Rc<RefCell<Vec<&'static str>>>, &'static str);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.borrow_mut().push(self.1);
+    }
+}
+
+#[test]
+fn shutdown_cancels_tasks_blocked_in_helpers_promptly() {
+    let (dropped, cancelled, waited) = watchdog(|| {
+        let ex = fibers();
+        let dropped = Rc::new(RefCell::new(Vec::new()));
+        let start = Instant::now();
+        let handle = ex.block_on(async {
+            let d = dropped.clone();
+            let handle = nestloop::spawn(async move {
+                let _guard = Dropped(d.clone(), "task");
+                nestloop::block_on(async move {
+                    let _guard = Dropped(d, "helper's future");
+                    nestloop::time::sleep(Duration::from_secs(10)).await;
+                });
+            });
+            // Let it block.
+            nestloop::time::sleep(Duration::from_millis(5)).await;
+            Some(handle)
+        });
+        let handle = handle.unwrap();
+        ex.shutdown();
+        let cancelled = ex.block_on(handle).unwrap_err().is_cancelled();
+        (dropped.take(), cancelled, start.elapsed())
+    });
+    assert_eq!(dropped, ["helper's future", "task"]);
+    assert!(cancelled);
+    assert!(waited < Duration::from_secs(5), "waited {waited:?}");
+}
+
+#[test]
+fn thread_exit_cancels_tasks_blocked_in_helpers() {
+    use std::sync::{Arc, Mutex};
+    /// Notes its drop, from any thread.
+    struct Noted(Arc<Mutex<Vec<&'static str>>>);
+    impl Drop for Noted {
+        fn drop(&mut self) {
+            self.0.lock().unwrap().push("task");
+        }
+    }
+    let dropped = Arc::new(Mutex::new(Vec::new()));
+    let d = dropped.clone();
+    let start = Instant::now();
+    std::thread::spawn(move || {
+        let ex = fibers();
+        let keep = ex.clone();
+        ex.block_on(async move {
+            nestloop::spawn(async move {
+                // Keeps the executor alive until the thread exits.
+                let _keep = keep;
+                let _guard = Noted(d);
+                nestloop::block_on(nestloop::time::sleep(Duration::from_secs(10)));
+            });
+            nestloop::time::sleep(Duration::from_millis(5)).await;
+        });
+    })
+    .join()
+    .unwrap();
+    assert_eq!(*dropped.lock().unwrap(), ["task"]);
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
