@@ -328,3 +328,104 @@ fn thread_exit_cancels_tasks_blocked_in_helpers() {
     assert_eq!(*dropped.lock().unwrap(), ["task"]);
     assert!(start.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn abort_cancels_a_task_blocked_in_a_helper_promptly() {
+    let (dropped, cancelled, waited) = watchdog(|| {
+        let ex = fibers();
+        let dropped = Rc::new(RefCell::new(Vec::new()));
+        let start = Instant::now();
+        let cancelled = ex.block_on(async {
+            let d = dropped.clone();
+            let handle = nestloop::spawn(async move {
+                let _guard = Dropped(d.clone(), "task");
+                nestloop::block_on(async move {
+                    let _guard = Dropped(d, "helper's future");
+                    nestloop::time::sleep(Duration::from_secs(10)).await;
+                });
+            });
+            nestloop::time::sleep(Duration::from_millis(5)).await;
+            handle.abort();
+            handle.await.unwrap_err().is_cancelled()
+        });
+        (dropped.take(), cancelled, start.elapsed())
+    });
+    assert_eq!(dropped, ["helper's future", "task"]);
+    assert!(cancelled);
+    assert!(waited < Duration::from_secs(5), "waited {waited:?}");
+}
+
+#[test]
+fn abort_from_another_thread_cancels_a_task_blocked_in_a_helper() {
+    let cancelled = watchdog(|| {
+        let ex = fibers();
+        ex.block_on(async {
+            let handle = nestloop::spawn(async {
+                nestloop::block_on(nestloop::time::sleep(Duration::from_secs(10)));
+            });
+            let abort = handle.abort_handle();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(5));
+                abort.abort();
+            });
+            handle.await.unwrap_err().is_cancelled()
+        })
+    });
+    assert!(cancelled);
+}
+
+#[test]
+fn a_repl_cell_calls_a_helper_while_tasks_block_in_helpers() {
+    let (cell, background) = watchdog(|| {
+        let ex = fibers();
+        let interrupt = ex.interrupt_handle();
+        let log = Rc::new(RefCell::new(Vec::new()));
+        // Cell 1 spawns tasks that block in helpers and outlive it.
+        let l = log.clone();
+        let tasks = ex
+            .try_block_on(async move {
+                (0..3u64)
+                    .map(|i| {
+                        let l = l.clone();
+                        nestloop::spawn(async move {
+                            nestloop::block_on(nestloop::time::sleep(Duration::from_millis(
+                                30 + 10 * i,
+                            )));
+                            l.borrow_mut().push(i);
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .unwrap();
+        // Cell 2 calls a helper of its own, which returns at once when done.
+        let cell = ex
+            .try_block_on(async {
+                nestloop::block_on(nestloop::time::sleep(Duration::from_millis(5)));
+                log.borrow().len()
+            })
+            .unwrap();
+        // Cell 3 waits for the background tasks; cell 4 is interrupted
+        // while they are done and nothing else runs.
+        ex.try_block_on(async {
+            for t in tasks {
+                t.await.unwrap();
+            }
+        })
+        .unwrap();
+        let interrupted = ex.try_block_on(async move {
+            // Ctrl-C, as a REPL's handler sends it.
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(5));
+                interrupt.interrupt();
+            });
+            std::future::pending::<()>().await
+        });
+        assert_eq!(interrupted, Err(nestloop::Interrupted::new()));
+        (cell, log.take())
+    });
+    assert_eq!(
+        cell, 0,
+        "the cell's helper returned before the background ones"
+    );
+    assert_eq!(background, [0, 1, 2]);
+}

@@ -31,6 +31,10 @@ pub(crate) struct Fibers {
     slots: RefCell<Slab<Option<Parked>>>,
     /// Stacks for the next fibers.
     pool: StackPool,
+    /// The state of the stacks that resumed the running fiber, first the
+    /// thread's own: kept here while it runs, so checks that look at the
+    /// whole thread (R9's "an interrupt may still come") see their frames.
+    pub(super) below: RefCell<Vec<SuspendedStack>>,
 }
 
 impl std::fmt::Debug for Fibers {
@@ -71,7 +75,11 @@ impl ThreadState {
             mut stack,
         } = self.fibers.slots.borrow_mut().get_mut(id)?.take()?;
         self.switch_stack(&mut stack);
+        self.fibers.below.borrow_mut().push(stack);
         let outcome = catch_unwind(AssertUnwindSafe(|| fiber.resume(input)));
+        let popped = self.fibers.below.borrow_mut().pop();
+        let mut stack =
+            popped.expect("nestloop: internal error: a resumer's stack state went missing");
         self.switch_stack(&mut stack);
         let mut slots = self.fibers.slots.borrow_mut();
         match outcome {
@@ -109,6 +117,25 @@ impl ThreadState {
             .filter(|(_, slot)| slot.as_ref().is_some_and(|p| owned(p.stack.polled_owner())))
             .map(|(id, _)| id)
             .collect()
+    }
+
+    /// Ends the suspended fibers whose blocked call is in a poll of a task
+    /// that was aborted (R5), as `cancel_fibers` does.
+    pub(crate) fn cancel_aborted_fibers(&self) {
+        let ids: Vec<usize> = {
+            let slots = self.fibers.slots.borrow();
+            slots
+                .iter()
+                .filter(|(_, slot)| slot.as_ref().is_some_and(|p| p.stack.task_aborted()))
+                .map(|(id, _)| id)
+                .collect()
+        };
+        if std::thread::panicking() {
+            return;
+        }
+        for id in ids {
+            let _ = self.resume_fiber(id, Resume::Cancel);
+        }
     }
 
     /// Ends every suspended fiber that `owned` picks (by the address of

@@ -411,9 +411,17 @@ impl ThreadState {
     /// live `InterruptHandle`: an interrupt may still end the loops above
     /// it (R9 counts it as a way out).
     pub(crate) fn interrupt_may_come(&self) -> bool {
-        self.frames()
-            .iter()
-            .any(|f| f.interrupt_epoch.is_some() && f.executor.inner.shared.has_interrupt_handles())
+        let may_end = |f: &Frame| {
+            f.interrupt_epoch.is_some() && f.executor.inner.shared.has_interrupt_handles()
+        };
+        // Also those of the stacks that resumed this fiber (R12).
+        self.frames().iter().any(may_end)
+            || self
+                .fibers
+                .below
+                .borrow()
+                .iter()
+                .any(|s| s.frames.iter().any(may_end))
     }
 
     /// Whether frame `index` is a `try_block_on` frame whose executor was

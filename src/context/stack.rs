@@ -67,7 +67,7 @@ pub(crate) struct SuspendedStack {
     context: SavedStackContext,
     /// Its frames (see `StackState::frames`). A deferred frame is always
     /// pushed before a switch, so a suspended stack has none.
-    frames: Vec<Frame>,
+    pub(super) frames: Vec<Frame>,
     /// See `StackState::base`.
     pub(super) base: usize,
     /// See `StackState::limit`.
@@ -83,6 +83,11 @@ impl SuspendedStack {
     /// (its `Inner`'s address; null when none was).
     pub(crate) fn polled_owner(&self) -> *const () {
         self.context.polled_owner()
+    }
+
+    /// Whether its suspended poll is a task's whose abort was requested.
+    pub(crate) fn task_aborted(&self) -> bool {
+        crate::sched::target_aborted(self.context.polled_target())
     }
 }
 

@@ -57,6 +57,9 @@ pub(crate) struct ThreadSignal {
     /// An executor of this thread was interrupted; loops then look for the
     /// `try_block_on` it ends.
     interrupted: AtomicBool,
+    /// A task of this thread being polled was aborted: loops look for its
+    /// poll among the suspended fibers (R12); comes with `block_ons_woken`.
+    aborted: AtomicBool,
     /// Fibers of this thread whose `block_on` future was woken, by id, for
     /// a loop to resume (R12); each comes with `block_ons_woken` raised.
     fibers_woken: InjectQueue<usize>,
@@ -75,6 +78,7 @@ impl ThreadSignal {
             key: thread_key(),
             block_ons_woken: AtomicBool::new(false),
             interrupted: AtomicBool::new(false),
+            aborted: AtomicBool::new(false),
             fibers_woken: InjectQueue::new(),
             #[cfg(any(feature = "async-io", feature = "tokio"))]
             reactor: ReactorWaker::default(),
@@ -146,6 +150,18 @@ impl ThreadSignal {
     fn fiber_woken(&self, id: usize, remote: bool) {
         self.fibers_woken.push(id);
         self.block_on_woken(remote);
+    }
+
+    /// Notes that a task of this thread was aborted while being polled (from
+    /// any thread).
+    pub(crate) fn note_abort(&self) {
+        self.aborted.store(true, Ordering::Release);
+        self.block_on_woken(!self.is_current());
+    }
+
+    /// Takes the note of `note_abort`.
+    pub(crate) fn take_aborted(&self) -> bool {
+        self.aborted.load(Ordering::Relaxed) && self.aborted.swap(false, Ordering::AcqRel)
     }
 
     /// The next fiber to resume, of those whose future was woken.

@@ -523,7 +523,11 @@ impl Driver<'_> {
         if !ts.signal().take_block_ons_woken() {
             return ControlFlow::Continue(polled);
         }
-        // Calls suspended in fibers whose future was woken (R12).
+        // Calls suspended in fibers whose future was woken (R12), and
+        // those whose task was aborted.
+        if ts.signal().take_aborted() {
+            ts.cancel_aborted_fibers();
+        }
         let resumed = fibers::resume_woken_fibers(ts);
         if resumed != 0 {
             self.polls += resumed;

@@ -53,7 +53,7 @@ mod thread_queue;
 pub(crate) use hold::HOLD_BATCH;
 pub(crate) use hold::{SharedHold, ThisThread};
 pub use interrupt::{InterruptHandle, Interrupted};
-pub(crate) use polled::{PollTarget, owner, poll_target};
+pub(crate) use polled::{PollTarget, owner, poll_target, target_aborted};
 pub(crate) use thread_queue::{RemoteReady, ThreadQueue};
 
 /// A handle to a single-threaded executor whose [`block_on`](Executor::block_on)

@@ -95,6 +95,18 @@ pub(crate) fn poll_target() -> PollTarget {
     }
 }
 
+/// Whether `target`, a poll record's target saved with a suspended stack
+/// (R12), is a task whose abort was requested.
+pub(crate) fn target_aborted(target: *const ()) -> bool {
+    if target.is_null() || target.addr() & BLOCK_ON_TAG != 0 {
+        return false;
+    }
+    // SAFETY: an untagged target is a task's header, alive while it is
+    // recorded (see the invariant): a saved record is one whose poll is
+    // suspended, not ended, and that poll holds a reference to the task.
+    unsafe { (*target.cast::<Header>()).abort_requested() }
+}
+
 /// Restores the previous owner (see `Inner::enter_owner`).
 #[derive(Debug)]
 pub(crate) struct OwnerGuard {

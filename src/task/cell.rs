@@ -318,3 +318,11 @@ impl<F: Future + 'static> Running<F> {
         }
     }
 }
+
+impl Header {
+    /// Whether `abort()` was requested (a task whose poll is suspended in a
+    /// fiber is cancelled there, R12).
+    pub(crate) fn abort_requested(&self) -> bool {
+        self.state.load().is_cancelled()
+    }
+}

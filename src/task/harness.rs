@@ -148,7 +148,13 @@ pub(crate) fn abort<F: Future + 'static>(task: Task<F>) {
     let header = task.header();
     match header.state.request_cancel() {
         Cancel::Completed => return, // finished: its result stands
-        Cancel::Running => return,   // on the stack: cancelled when its poll returns
+        Cancel::Running => {
+            // Being polled: cancelled when its poll returns, or (R12) at
+            // once if that poll is suspended in a fiber, which its thread's
+            // loop looks for.
+            header.shared.signal.note_abort();
+            return;
+        }
         Cancel::Idle => {}
     }
     if header.is_adopted() {

@@ -163,6 +163,11 @@ impl SavedStackContext {
     pub(crate) fn polled_owner(&self) -> *const () {
         self.polled_owner
     }
+
+    /// The poll record's target (see `StackContext::polled_target`).
+    pub(crate) fn polled_target(&self) -> *const () {
+        self.polled_target
+    }
 }
 
 impl StackContext {
