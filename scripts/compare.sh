@@ -11,7 +11,11 @@
 #   ROUNDS=9 IDLE=100 scripts/compare.sh HEAD~3
 #
 # IDLE=N runs every workload with N other executors on the thread, each
-# with a pending task.
+# with a pending task. OLD_EXECUTOR / NEW_EXECUTOR replace the executor the
+# workloads run on in that build (an expression), e.g. to compare fibers on
+# and off in one tree:
+#
+#   NEW_EXECUTOR='Executor::builder().fibers(true).build()' scripts/compare.sh HEAD
 set -euo pipefail
 cd "$(dirname "$0")/.."
 old=${1:?usage: scripts/compare.sh OLD [NEW]}
@@ -21,10 +25,10 @@ idle=${IDLE:-0}
 work=target/compare
 mkdir -p "$work"
 
-build() { # build NAME SOURCE_DIR
+build() { # build NAME SOURCE_DIR [EXECUTOR]
     local dir="$work/$1"
     mkdir -p "$dir"
-    cp scripts/compare/main.rs "$dir/"
+    sed "s|^    let ex = Executor::new();|    let ex = ${3:-Executor::new()};|" scripts/compare/main.rs > "$dir/main.rs"
     sed "s|@NESTLOOP@|$2|" scripts/compare/Cargo.toml.in > "$dir/Cargo.toml"
     (cd "$dir" && cargo build -q --release) >&2
     echo "$dir/target/release/compare"
@@ -38,9 +42,9 @@ checkout() { # checkout REV -> a directory with that commit's tree
     (cd "$dir" && pwd)
 }
 
-old_bin=$(build old "$(checkout "$old")")
+old_bin=$(build old "$(checkout "$old")" "${OLD_EXECUTOR:-}")
 if [ -n "$new" ]; then new_src=$(checkout "$new"); else new_src=$(pwd); fi
-new_bin=$(build new "$new_src")
+new_bin=$(build new "$new_src" "${NEW_EXECUTOR:-}")
 
 pin=()
 command -v taskset >/dev/null && pin=(taskset -c 0)

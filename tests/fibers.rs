@@ -429,3 +429,29 @@ fn a_repl_cell_calls_a_helper_while_tasks_block_in_helpers() {
     );
     assert_eq!(background, [0, 1, 2]);
 }
+
+#[test]
+fn a_helper_waiting_for_its_own_task_is_reported_to_that_task() {
+    // nest-asyncio #66 for real: the task waits, in a helper, for its own
+    // handle. With fibers the wait is a suspended call; R9 ends it with a
+    // panic, which drops the task's future (and the sender it holds), and
+    // the loop goes on.
+    let closed = watchdog(|| {
+        let ex = fibers();
+        ex.block_on(async {
+            let own = Rc::new(RefCell::new(None::<nestloop::JoinHandle<()>>));
+            let slot = own.clone();
+            let (tx, rx) = async_channel::bounded::<()>(1);
+            let task = nestloop::spawn(async move {
+                let _tx = tx;
+                nestloop::yield_now().await;
+                let me = slot.borrow_mut().take().unwrap();
+                nestloop::block_on(me).unwrap();
+            });
+            *own.borrow_mut() = Some(task);
+            // Ends when the task's future is dropped.
+            rx.recv().await.is_err()
+        })
+    });
+    assert!(closed);
+}

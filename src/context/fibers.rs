@@ -7,13 +7,15 @@
 
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::rc::Rc;
 
 use slab::Slab;
 
-use super::ThreadState;
 use super::stack::SuspendedStack;
+use super::{BlockOnState, ThreadState};
 use crate::fiber::{Fiber, Outcome, Resume, StackPool};
 use crate::sched::Interrupted;
+use crate::sync::Arc;
 
 /// What a fiber's loop comes to (see `run_loop::drive`).
 pub(crate) type LoopResult = Result<usize, Interrupted>;
@@ -22,6 +24,10 @@ pub(crate) type LoopResult = Result<usize, Interrupted>;
 struct Parked {
     fiber: Fiber<LoopResult>,
     stack: SuspendedStack,
+    /// The future of the call suspended in it (see `fiber_waits_for`).
+    waits: Option<Rc<BlockOnState>>,
+    /// When it last suspended (a count of suspensions on the thread).
+    since: u64,
 }
 
 /// The thread's fibers and their stacks; part of `ThreadState`.
@@ -31,6 +37,11 @@ pub(crate) struct Fibers {
     slots: RefCell<Slab<Option<Parked>>>,
     /// Stacks for the next fibers.
     pool: StackPool,
+    /// The future the running fiber is about to suspend for (see
+    /// `fiber_waits_for`).
+    suspending_for: RefCell<Option<Rc<BlockOnState>>>,
+    /// Suspensions so far (see `Parked::since`).
+    suspensions: std::cell::Cell<u64>,
     /// The state of the stacks that resumed the running fiber, first the
     /// thread's own: kept here while it runs, so checks that look at the
     /// whole thread (R9's "an interrupt may still come") see their frames.
@@ -61,8 +72,41 @@ impl ThreadState {
         let mut slots = self.fibers.slots.borrow_mut();
         let id = slots.insert(None);
         stack.fiber = Some(id);
-        slots[id] = Some(Parked { fiber, stack });
+        slots[id] = Some(Parked {
+            fiber,
+            stack,
+            waits: None,
+            since: 0,
+        });
         id
+    }
+
+    /// Notes that the running fiber suspends until `state`'s future is
+    /// woken (for R9's look at the suspended fibers).
+    pub(crate) fn fiber_waits_for(&self, state: Rc<BlockOnState>) {
+        *self.fibers.suspending_for.borrow_mut() = Some(state);
+    }
+
+    /// R9 with suspended fibers: whether none of them can ever be resumed
+    /// again, given that no task of the thread can be woken and no timer
+    /// is pending. One is stuck when its future is not woken, every clone
+    /// of that future's waker sits in the `JoinHandle` of a task (counted by
+    /// `awaited`), and its task is referenced by nothing else (no waker, no
+    /// `AbortHandle`). Anything else may resume it: not stuck.
+    pub(crate) fn suspended_fibers_stuck(&self, awaited: impl Fn(&BlockOnState) -> usize) -> bool {
+        let slots = self.fibers.slots.borrow();
+        slots.iter().all(|(_, slot)| {
+            let Some(parked) = slot else {
+                return true; // running: not suspended
+            };
+            let Some(state) = &parked.waits else {
+                return false;
+            };
+            let clones = Arc::strong_count(&state.wake) - 2;
+            !state.wake.is_woken()
+                && parked.stack.task_referenced_elsewhere() == Some(false)
+                && clones == awaited(state)
+        })
     }
 
     /// Runs fiber `id` with its stack state until it suspends itself again
@@ -73,6 +117,7 @@ impl ThreadState {
         let Parked {
             mut fiber,
             mut stack,
+            ..
         } = self.fibers.slots.borrow_mut().get_mut(id)?.take()?;
         self.switch_stack(&mut stack);
         self.fibers.below.borrow_mut().push(stack);
@@ -84,7 +129,15 @@ impl ThreadState {
         let mut slots = self.fibers.slots.borrow_mut();
         match outcome {
             Ok(Outcome::Suspended(why)) => {
-                slots[id] = Some(Parked { fiber, stack });
+                let waits = self.fibers.suspending_for.borrow_mut().take();
+                let since = self.fibers.suspensions.get() + 1;
+                self.fibers.suspensions.set(since);
+                slots[id] = Some(Parked {
+                    fiber,
+                    stack,
+                    waits,
+                    since,
+                });
                 Some(Outcome::Suspended(why))
             }
             Ok(finished) => {
@@ -100,6 +153,21 @@ impl ThreadState {
                 resume_unwind(payload)
             }
         }
+    }
+
+    /// Tells the call suspended last of those waiting in fibers that it can
+    /// never finish (R9, after `suspended_fibers_stuck`): it panics, and
+    /// the panic goes to its task. Returns whether there was one.
+    pub(crate) fn report_newest_stuck_fiber(&self) -> bool {
+        let newest = {
+            let slots = self.fibers.slots.borrow();
+            slots
+                .iter()
+                .filter_map(|(id, slot)| Some((slot.as_ref()?.since, id)))
+                .max()
+                .map(|(_, id)| id)
+        };
+        newest.is_some_and(|id| self.resume_fiber(id, Resume::Deadlock).is_some())
     }
 
     /// How many fibers are suspended (blocked calls, R12).

@@ -85,6 +85,12 @@ impl SuspendedStack {
         self.context.polled_owner()
     }
 
+    /// Whether its suspended poll is a task's referenced beyond its list,
+    /// its `JoinHandle` and that poll (`None`: not a task's poll).
+    pub(crate) fn task_referenced_elsewhere(&self) -> Option<bool> {
+        crate::sched::target_referenced_elsewhere(self.context.polled_target())
+    }
+
     /// Whether its suspended poll is a task's whose abort was requested.
     pub(crate) fn task_aborted(&self) -> bool {
         crate::sched::target_aborted(self.context.polled_target())

@@ -68,6 +68,8 @@ pub(crate) enum Resume {
     /// End: unwind what the fiber holds (a cancelled call, an idle loop
     /// that is no longer needed).
     Cancel,
+    /// The call suspended in it can never finish (R9): it panics.
+    Deadlock,
 }
 
 /// Why a fiber came back without finishing.

@@ -164,6 +164,13 @@ impl ThreadSignal {
         self.aborted.load(Ordering::Relaxed) && self.aborted.swap(false, Ordering::AcqRel)
     }
 
+    /// Asks the loops of this thread (the calling one) to resume fiber `id`
+    /// at their next step.
+    pub(crate) fn requeue_fiber(&self, id: usize) {
+        self.fibers_woken.push(id);
+        self.note_block_ons_woken();
+    }
+
     /// The next fiber to resume, of those whose future was woken.
     pub(crate) fn next_fiber_woken(&self) -> Option<usize> {
         self.fibers_woken.pop()

@@ -130,11 +130,26 @@ pub(super) fn wait_in_fiber<F: Future>(
     }
     let _unwait = Unwait(&state);
     loop {
-        if !state.wake.wait_in_fiber(Some(id)) {
-            ts.hand_off_loop();
-            if fiber::suspend(Suspend::Blocked) == Resume::Cancel {
-                resume_unwind(Box::new(Unwound));
-            }
+        // Woken already (during the last poll, or before the fiber was
+        // named for its wakes): it still suspends, so that the loop runs
+        // what is ready before the next poll (a future that keeps waking
+        // itself cannot starve the tasks, R11), and asks for its own resume.
+        if state.wake.wait_in_fiber(Some(id)) {
+            ts.signal().requeue_fiber(id);
+        }
+        ts.hand_off_loop();
+        ts.fiber_waits_for(state.clone());
+        match fiber::suspend(Suspend::Blocked) {
+            Resume::Run => {}
+            Resume::Cancel => resume_unwind(Box::new(Unwound)),
+            Resume::Deadlock => super::report(format!(
+                "nestloop: deadlock in block_on (a call suspended in a fiber, called at \
+                 {location}): its future is pending, no task is ready, no timer is pending, and \
+                 every other call waiting in a fiber waits, directly or not, for this one or \
+                 for a task that nothing can wake, so nothing can ever wake it. Await instead \
+                 of calling block_on where the future needs the caller, or make sure \
+                 something that still runs (a task, a timer, another thread) holds its waker."
+            )),
         }
         if !state.wake.take_woken() {
             continue; // resumed for an earlier wake

@@ -444,12 +444,13 @@ impl Driver<'_> {
     #[inline]
     fn step(&mut self) -> Step {
         let ts = self.ts;
-        // The own future is not done here: only a poll finishes it, and the
-        // step that polled last returned `Done` if one did.
-        debug_assert!(
-            !self.own_done(),
-            "nestloop: internal error: stepped a finished loop"
-        );
+        // Only a poll finishes the own future, and the step that polled
+        // last returned `Done` if one did; but a fiber resumed outside the
+        // step (R9 ending a call stuck in one, before a wait) may have run a
+        // loop that polled it meanwhile.
+        if self.own_done() {
+            return Step::Done;
+        }
         let ControlFlow::Continue(mut progressed) = self.outer_futures() else {
             return Step::Done;
         };

@@ -19,6 +19,10 @@ impl Driver<'_> {
     /// pending, then waits until a wake or the next timer.
     pub(super) fn park(&self, root: &BlockOnState) {
         let deadline = self.before_wait(root);
+        // The checks may have made work (R9 ended a call stuck in a fiber).
+        if self.work_waiting() {
+            return;
+        }
         #[cfg(feature = "tracing")]
         tracing::trace!(
             target: "nestloop",

@@ -53,7 +53,9 @@ mod thread_queue;
 pub(crate) use hold::HOLD_BATCH;
 pub(crate) use hold::{SharedHold, ThisThread};
 pub use interrupt::{InterruptHandle, Interrupted};
-pub(crate) use polled::{PollTarget, owner, poll_target, target_aborted};
+pub(crate) use polled::{
+    PollTarget, owner, poll_target, target_aborted, target_referenced_elsewhere,
+};
 pub(crate) use thread_queue::{RemoteReady, ThreadQueue};
 
 /// A handle to a single-threaded executor whose [`block_on`](Executor::block_on)
@@ -178,7 +180,7 @@ impl Default for Config {
         Config {
             max_depth: usize::MAX,
             detect_deadlock: true,
-            fibers: false,
+            fibers: fibers_by_default(),
             fiber_stack_size: crate::fiber::DEFAULT_STACK_SIZE,
             #[cfg(feature = "tokio")]
             tokio: None,
@@ -186,6 +188,21 @@ impl Default for Config {
             tokio_current_thread: false,
         }
     }
+}
+
+/// Whether executors get fibers (R12) unless their `Builder` says: what
+/// the environment variable `NESTLOOP_FIBERS` says (`1` or `0`, read once
+/// per process), off without it. The thread's default executor follows it
+/// too.
+fn fibers_by_default() -> bool {
+    static FIBERS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FIBERS.get_or_init(|| match std::env::var("NESTLOOP_FIBERS").as_deref() {
+        Ok("1") => true,
+        Ok("0") | Err(_) => false,
+        Ok(other) => {
+            panic!("nestloop: NESTLOOP_FIBERS is {other:?}; set it to 1 (fibers on) or 0 (off)")
+        }
+    })
 }
 
 impl Inner {

@@ -107,6 +107,18 @@ pub(crate) fn target_aborted(target: *const ()) -> bool {
     unsafe { (*target.cast::<Header>()).abort_requested() }
 }
 
+/// For `target`, a poll record's target saved with a suspended stack (R12):
+/// whether it is a task referenced beyond its list, its `JoinHandle` and
+/// that poll (see `Header::referenced_elsewhere_while_suspended`); `None`
+/// when it is not a task's poll.
+pub(crate) fn target_referenced_elsewhere(target: *const ()) -> Option<bool> {
+    if target.is_null() || target.addr() & BLOCK_ON_TAG != 0 {
+        return None;
+    }
+    // SAFETY: as in `target_aborted`.
+    Some(unsafe { (*target.cast::<Header>()).referenced_elsewhere_while_suspended() })
+}
+
 /// Restores the previous owner (see `Inner::enter_owner`).
 #[derive(Debug)]
 pub(crate) struct OwnerGuard {

@@ -325,4 +325,13 @@ impl Header {
     pub(crate) fn abort_requested(&self) -> bool {
         self.state.load().is_cancelled()
     }
+
+    /// For a task whose poll is suspended in a fiber: whether a reference
+    /// to it exists beyond its task list's, its `JoinHandle`'s and the
+    /// suspended poll's (a waker, or an `AbortHandle` that could end it;
+    /// R9 counts it as a way out).
+    pub(crate) fn referenced_elsewhere_while_suspended(&self) -> bool {
+        let s = self.state.load();
+        s.ref_count() > 2 + usize::from(s.has_handle())
+    }
 }
