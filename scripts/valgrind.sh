@@ -13,6 +13,8 @@ SKIP=(
     --skip soak                            # time-bound
     --skip sleeps_instead_of_spinning      # measures CPU time
     --skip with_detection_off_the_call_waits # leaves a parked thread behind
+    --skip a_thousand_helpers_each_return_near_their_own_deadline # timing
+    --skip ten_thousand_helpers_wait_at_once # scale (10,000 fibers)
 )
 
 # Build the test binaries and collect their paths.

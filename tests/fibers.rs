@@ -434,24 +434,69 @@ fn a_repl_cell_calls_a_helper_while_tasks_block_in_helpers() {
 fn a_helper_waiting_for_its_own_task_is_reported_to_that_task() {
     // nest-asyncio #66 for real: the task waits, in a helper, for its own
     // handle. With fibers the wait is a suspended call; R9 ends it with a
-    // panic, which drops the task's future (and the sender it holds), and
-    // the loop goes on.
-    let closed = watchdog(|| {
+    // panic that goes to the task (its future is dropped), and then
+    // reports the outer call, which nothing can wake either: no hang.
+    let (task_dropped, outer) = watchdog(|| {
         let ex = fibers();
-        ex.block_on(async {
-            let own = Rc::new(RefCell::new(None::<nestloop::JoinHandle<()>>));
-            let slot = own.clone();
-            let (tx, rx) = async_channel::bounded::<()>(1);
-            let task = nestloop::spawn(async move {
-                let _tx = tx;
-                nestloop::yield_now().await;
-                let me = slot.borrow_mut().take().unwrap();
-                nestloop::block_on(me).unwrap();
-            });
-            *own.borrow_mut() = Some(task);
-            // Ends when the task's future is dropped.
-            rx.recv().await.is_err()
-        })
+        let dropped = Rc::new(RefCell::new(Vec::new()));
+        let d = dropped.clone();
+        let outer = common::expect_panic(|| {
+            ex.block_on(async {
+                let own = Rc::new(RefCell::new(None::<nestloop::JoinHandle<()>>));
+                let slot = own.clone();
+                let task = nestloop::spawn(async move {
+                    let _guard = Dropped(d, "task");
+                    nestloop::yield_now().await;
+                    let me = slot.borrow_mut().take().unwrap();
+                    nestloop::block_on(me).unwrap();
+                });
+                *own.borrow_mut() = Some(task);
+                std::future::pending::<()>().await
+            })
+        });
+        (dropped.take(), outer)
     });
-    assert!(closed);
+    assert_eq!(task_dropped, ["task"]);
+    assert!(outer.starts_with("nestloop: deadlock"), "{outer}");
+}
+
+/// Nests plain `block_on` calls (each in the first poll of the one below)
+/// until a panic stops it; returns the panic's message and the depth
+/// reached.
+fn nest_until_it_panics() -> (String, usize) {
+    use std::cell::Cell;
+    thread_local!(static DEEPEST: Cell<usize> = const { Cell::new(0) });
+    fn nest() -> usize {
+        DEEPEST.with(|d| d.set(d.get().max(nestloop::depth())));
+        nestloop::block_on(async { nest() })
+    }
+    let msg = common::expect_panic(nest);
+    (msg, DEEPEST.with(Cell::get))
+}
+
+#[test]
+fn recursion_through_block_on_on_a_fiber_ends_in_a_clean_panic() {
+    for stack in [256 << 10, 1 << 20, 2 << 20] {
+        let (msg, deepest) = watchdog(move || {
+            let ex = Executor::builder()
+                .fibers(true)
+                .fiber_stack_size(stack)
+                .build();
+            ex.block_on(async {
+                nestloop::spawn(async {
+                    // On the fiber of the loop: the first polls run inline.
+                    nestloop::yield_now().await;
+                    nest_until_it_panics()
+                })
+                .await
+                .unwrap()
+            })
+        });
+        assert!(
+            msg.starts_with("nestloop: not enough stack for nesting depth")
+                && msg.contains("fiber_stack_size"),
+            "{stack}: {msg}"
+        );
+        assert!(deepest > 2, "{stack}: {deepest}");
+    }
 }

@@ -179,7 +179,7 @@ impl Builder {
     ///
     /// # Panics
     ///
-    /// Below 64 KiB.
+    /// Below 256 KiB (R10 keeps 128 KiB of a stack free for unwinding).
     pub fn fiber_stack_size(mut self, bytes: usize) -> Builder {
         assert!(
             bytes >= crate::fiber::MIN_STACK_SIZE,

@@ -53,8 +53,10 @@ pub(crate) const SUPPORTED: bool = cfg!(all(
 /// address space.
 pub(crate) const DEFAULT_STACK_SIZE: usize = 2 * 1024 * 1024;
 
-/// The smallest stack size `Builder::fiber_stack_size` accepts, in bytes.
-pub(crate) const MIN_STACK_SIZE: usize = 64 * 1024;
+/// The smallest stack size `Builder::fiber_stack_size` accepts, in bytes:
+/// R10 keeps 128 KiB of a stack free for unwinding and its report, and
+/// this leaves as much again for the code.
+pub(crate) const MIN_STACK_SIZE: usize = 256 * 1024;
 
 /// Stacks a thread keeps for reuse; more are unmapped when their fibers
 /// end.

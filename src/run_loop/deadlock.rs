@@ -26,24 +26,6 @@ pub(super) fn check_deadlock(ts: &ThreadState, root: &BlockOnState, detect: bool
     let Some(clones) = waker_clones_unwoken(root) else {
         return;
     };
-    // A call blocked in a suspended fiber (R12) that may still be woken
-    // is a way out: its task may then finish what this future waits for.
-    let awaited_by = |state: &BlockOnState| -> usize {
-        let executors = ts.registered();
-        executors
-            .iter()
-            .map(|e| e.count_tasks(|t| task::awaiter_is(t, &state.waker)))
-            .sum()
-    };
-    if ts.suspended_fibers() != 0 {
-        // Every one of them stuck: the newest gets the report (its task's
-        // handle then resolves, which may unblock the others and this
-        // future), as the innermost call does without fibers.
-        if ts.suspended_fibers_stuck(awaited_by) {
-            ts.report_newest_stuck_fiber();
-        }
-        return;
-    }
     let executors = ts.registered();
     // A task that can still be woken (by a socket, a channel fed by another
     // thread, a waker kept anywhere) keeps the loop serving: this is
@@ -73,6 +55,24 @@ pub(super) fn check_deadlock(ts: &ThreadState, root: &BlockOnState, detect: bool
     }
     if clones != awaited {
         return; // a waker elsewhere (another thread, a channel): it may fire
+    }
+    // A call blocked in a suspended fiber (R12) that may still be woken
+    // is a way out: its task may then finish what this future waits for.
+    let awaited_by = |state: &BlockOnState| -> usize {
+        let executors = ts.registered();
+        executors
+            .iter()
+            .map(|e| e.count_tasks(|t| task::awaiter_is(t, &state.waker)))
+            .sum()
+    };
+    if ts.suspended_fibers() != 0 {
+        // Every one of them stuck: the newest gets the report (its task's
+        // handle then resolves, which may unblock the others and this
+        // future), as the innermost call does without fibers.
+        if ts.suspended_fibers_stuck(awaited_by) {
+            ts.report_newest_stuck_fiber();
+        }
+        return;
     }
     let why = if awaited == 0 {
         "no task is ready, no timer is pending, and no waker of the future exists"
