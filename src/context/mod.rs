@@ -164,8 +164,15 @@ pub(crate) fn with<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
     })
 }
 
-/// How many loops (`block_on` or `run_until_stalled` calls) are active on
-/// this thread; 0 outside any.
+/// How many loops (`block_on` or `run_until_stalled` calls) the running
+/// code is nested in; 0 outside any.
+///
+/// On the thread's own stack that is the number of calls in progress on
+/// it. With fibers ([`Builder::fibers`](crate::Builder::fibers)) a task's
+/// code runs on a fiber and sees the loops below that fiber (those of the
+/// thread's stack when the fiber was made) plus the calls in progress on
+/// the fiber itself: a task of the outermost loop sees 1, and inside its
+/// helper's future 2, however many other helpers wait at once.
 ///
 /// # Examples
 ///

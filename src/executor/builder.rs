@@ -155,10 +155,12 @@ impl Builder {
     /// };
     /// ex.block_on(async {
     ///     let (a, b) = (order.clone(), order.clone());
-    ///     let slow = nestloop::spawn(async move { helper("slow", 50, a) });
-    ///     let fast = nestloop::spawn(async move { helper("fast", 5, b) });
-    ///     slow.await.unwrap();
+    ///     // The fast helper starts first. Nested loops would return in
+    ///     // stack order: the slow one, opened above it, first.
+    ///     let fast = nestloop::spawn(async move { helper("fast", 5, a) });
+    ///     let slow = nestloop::spawn(async move { helper("slow", 50, b) });
     ///     fast.await.unwrap();
+    ///     slow.await.unwrap();
     /// });
     /// # if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
     /// assert_eq!(*order.borrow(), ["fast", "slow"]);
