@@ -139,7 +139,13 @@ pub(super) fn wait_in_fiber<F: Future>(
         }
         ts.hand_off_loop();
         ts.fiber_waits_for(state.clone());
-        match fiber::suspend(Suspend::Blocked) {
+        // The spans entered on this stack are exited while it is suspended.
+        #[cfg(feature = "tracing")]
+        let spans = crate::thread_context::exit_spans();
+        let resumed = fiber::suspend(Suspend::Blocked);
+        #[cfg(feature = "tracing")]
+        crate::thread_context::enter_spans(&spans);
+        match resumed {
             Resume::Run => {}
             Resume::Cancel => resume_unwind(Box::new(Unwound)),
             Resume::Deadlock => super::report(format!(

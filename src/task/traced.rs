@@ -67,6 +67,8 @@ impl<F: Future> Future for Traced<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let _entered = this.span.enter();
+        // So a fiber that suspends in this poll can exit it (R12).
+        let _noted = crate::thread_context::note_span(this.span.id());
         match this.future.as_pin_mut() {
             Some(future) => future.poll(cx),
             // The task's harness never polls a future after dropping it.

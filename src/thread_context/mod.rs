@@ -124,6 +124,11 @@ pub(crate) struct StackContext {
     /// `fiber`: the running fiber's way back to whoever resumed it (null
     /// on the thread's own stack).
     pub(crate) fiber: Cell<*const ()>,
+    /// Feature `tracing`: the task spans entered by polls on this stack,
+    /// outermost first (see `note_span`), which a fiber exits before it
+    /// suspends and enters again when it is resumed.
+    #[cfg(feature = "tracing")]
+    spans: std::cell::RefCell<Vec<tracing::Id>>,
 }
 
 /// A [`StackContext`] of a stack that is not running: what a fresh stack
@@ -132,12 +137,14 @@ pub(crate) struct StackContext {
     not(test),
     allow(dead_code, reason = "the stack switch of R12 (fiber layer) calls it")
 )]
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(crate) struct SavedStackContext {
     polled_owner: *const (),
     polled_target: *const (),
     mark: u64,
     fiber: *const (),
+    #[cfg(feature = "tracing")]
+    spans: Vec<tracing::Id>,
 }
 
 #[cfg_attr(
@@ -154,6 +161,8 @@ impl SavedStackContext {
             polled_target: std::ptr::null(),
             mark,
             fiber: std::ptr::null(),
+            #[cfg(feature = "tracing")]
+            spans: Vec::new(),
         }
     }
 }
@@ -177,6 +186,8 @@ impl StackContext {
             polled_target: Cell::new(std::ptr::null()),
             mark: Cell::new(0),
             fiber: Cell::new(std::ptr::null()),
+            #[cfg(feature = "tracing")]
+            spans: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -191,6 +202,8 @@ impl StackContext {
         saved.polled_target = self.polled_target.replace(saved.polled_target);
         saved.mark = self.mark.replace(saved.mark);
         saved.fiber = self.fiber.replace(saved.fiber);
+        #[cfg(feature = "tracing")]
+        std::mem::swap(&mut *self.spans.borrow_mut(), &mut saved.spans);
     }
 }
 
@@ -326,4 +339,55 @@ fn resolve() -> *const ThreadContext {
 /// this copy created it.
 fn own_base() -> *const ThreadContext {
     BASE.with(|base| base as *const ThreadContext)
+}
+
+/// Feature `tracing`: notes that a poll on the running stack entered the
+/// task span `id`, until the guard drops (see `StackContext::spans`).
+#[cfg(feature = "tracing")]
+pub(crate) fn note_span(id: Option<tracing::Id>) -> NotedSpan {
+    if let Some(id) = &id {
+        with(|cx| cx.stack.spans.borrow_mut().push(id.clone()));
+    }
+    NotedSpan(id)
+}
+
+/// Forgets a span noted by `note_span` (its own entry).
+#[cfg(feature = "tracing")]
+pub(crate) struct NotedSpan(Option<tracing::Id>);
+
+#[cfg(feature = "tracing")]
+impl Drop for NotedSpan {
+    fn drop(&mut self) {
+        if let Some(id) = &self.0 {
+            let _ = try_with(|cx| {
+                let mut spans = cx.stack.spans.borrow_mut();
+                if let Some(at) = spans.iter().rposition(|s| s == id) {
+                    spans.remove(at);
+                }
+            });
+        }
+    }
+}
+
+/// Feature `tracing`: exits the spans entered on the running stack (the
+/// current span first, if it is another one, such as the caller's own),
+/// before a fiber suspends; returns them, innermost first, for
+/// `enter_spans` when it is resumed.
+#[cfg(feature = "tracing")]
+pub(crate) fn exit_spans() -> Vec<tracing::Id> {
+    let mut spans: Vec<tracing::Id> =
+        with(|cx| cx.stack.spans.borrow().iter().rev().cloned().collect());
+    if let Some(current) = tracing::Span::current().id()
+        && !spans.contains(&current)
+    {
+        spans.insert(0, current);
+    }
+    tracing::dispatcher::get_default(|d| spans.iter().for_each(|id| d.exit(id)));
+    spans
+}
+
+/// Enters again the spans `exit_spans` exited, outermost first.
+#[cfg(feature = "tracing")]
+pub(crate) fn enter_spans(spans: &[tracing::Id]) {
+    tracing::dispatcher::get_default(|d| spans.iter().rev().for_each(|id| d.enter(id)));
 }

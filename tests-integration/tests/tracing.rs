@@ -300,3 +300,50 @@ fn a_block_on_future_finished_by_another_tasks_nested_loop_records_in_its_caller
         );
     }
 }
+
+/// With fibers (R12): tasks whose helpers wait and are resumed out of
+/// order record every event in their own span, before the wait, inside the
+/// helper's future, and after it, whichever fiber is suspended meanwhile.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[test]
+fn with_fibers_spans_stay_with_their_task_across_out_of_order_resumes() {
+    use std::time::Duration;
+    let (ids, events) = recorded(|| {
+        let ex = nestloop::Executor::builder().fibers(true).build();
+        ex.block_on(async {
+            let handles: Vec<_> = (0..4u64)
+                .map(|i| {
+                    nestloop::spawn(async move {
+                        tracing::info!(i, "before");
+                        nestloop::block_on(async move {
+                            tracing::info!(i, "inside");
+                            // Resumed in the order they suspended: not the
+                            // reverse, which a stack of spans would get right.
+                            nestloop::time::sleep(Duration::from_millis(5 + 5 * i)).await;
+                            tracing::info!(i, "inside, after the wait");
+                        });
+                        tracing::info!(i, "after");
+                    })
+                })
+                .collect();
+            let ids: Vec<_> = handles.iter().map(|h| h.id()).collect();
+            for h in handles {
+                h.await.unwrap();
+            }
+            ids
+        })
+    });
+    for message in ["before", "inside", "inside, after the wait", "after"] {
+        let from = with_message(&events, message);
+        assert_eq!(from.len(), 4, "{message}: {events:#?}");
+        for event in from {
+            let i: usize = event.field("i").unwrap().parse().unwrap();
+            let span = event.span.as_ref().expect("in a span");
+            assert_eq!(
+                span.fields["task.id"],
+                ids[i].to_string(),
+                "{message} of task {i}: {span:?}"
+            );
+        }
+    }
+}
