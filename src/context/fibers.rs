@@ -119,6 +119,8 @@ impl ThreadState {
             mut stack,
             ..
         } = self.fibers.slots.borrow_mut().get_mut(id)?.take()?;
+        #[cfg(debug_assertions)]
+        let resumer = crate::thread_context::with(|cx| cx.stack.fiber.get());
         self.switch_stack(&mut stack);
         self.fibers.below.borrow_mut().push(stack);
         let outcome = catch_unwind(AssertUnwindSafe(|| fiber.resume(input)));
@@ -126,6 +128,14 @@ impl ThreadState {
         let mut stack =
             popped.expect("nestloop: internal error: a resumer's stack state went missing");
         self.switch_stack(&mut stack);
+        // Back on the resumer's stack, with its state: nothing of the
+        // fiber's (which may be suspended now) is left in the thread's.
+        #[cfg(debug_assertions)]
+        debug_assert!(
+            crate::thread_context::with(|cx| cx.stack.fiber.get()) == resumer
+                && self.current_fiber() != Some(id),
+            "nestloop: internal error: the thread's state points into a suspended fiber"
+        );
         let mut slots = self.fibers.slots.borrow_mut();
         match outcome {
             Ok(Outcome::Suspended(why)) => {

@@ -154,6 +154,9 @@ impl ThreadState {
     /// Pushes a deferred frame first, so none crosses stacks.
     pub(crate) fn switch_stack(&self, stack: &mut SuspendedStack) {
         self.push_deferred();
+        // The deferred frame lends a pointer into the running stack: it
+        // never crosses to another.
+        debug_assert!(!self.stack.deferred.is_pending());
         let running = &self.stack;
         std::mem::swap(&mut *running.frames.borrow_mut(), &mut stack.frames);
         stack.base = running.base.replace(stack.base);
