@@ -213,6 +213,86 @@ def main():
     print("alternation, pinned to one CPU, with instruction counts from")
     print("callgrind: how a change is checked for slowdowns. `IDLE=100` adds 100")
     print("idle executors to the thread.")
+    print()
+    # Measured by other benches (helpers, compare.sh) and summarised by
+    # hand: kept as they are when this file is regenerated.
+    print(STATIC_SECTIONS, end="")
+
+
+STATIC_SECTIONS = """## Fibers (R12)
+
+`cargo bench -p nestloop-benches --bench helpers` (run of 2026-12-06,
+release): synchronous helpers that wait in a `block_on` inside a task,
+with fibers on (`Builder::fibers(true)`: the call suspends its task's
+stack) and off (the call nests a loop), against the same work awaited
+directly.
+
+The server scenario: connections arriving at a fixed interval, each
+handler waiting 20-50 ms; latency is what a client waits beyond the work.
+
+| connections, arrivals | mode | p50 | p99 | deepest depth() |
+|---|---|---|---|---|
+| 200, 100 µs apart | helper, fibers | 0.1 ms | 0.1 ms | 1 |
+| 200, 100 µs apart | helper, nested loops | 24.4 ms | 46.9 ms | 200 |
+| 200, 100 µs apart | awaited directly | 0.1 ms | 0.1 ms | 1 |
+| 200, 5000 µs apart | helper, fibers | 0.1 ms | 0.6 ms | 1 |
+| 200, 5000 µs apart | helper, nested loops | 510.2 ms | 996.2 ms | 200 |
+| 200, 5000 µs apart | awaited directly | 0.1 ms | 0.2 ms | 1 |
+| 2000, 100 µs apart | helper, fibers | 0.1 ms | 0.1 ms | 1 |
+| 2000, 100 µs apart | helper, nested loops | 114.8 ms | 218.6 ms | 2000 |
+| 2000, 100 µs apart | awaited directly | 0.1 ms | 0.1 ms | 1 |
+
+| a call waiting for a sibling task | per call |
+|---|---|
+| helper, fibers | 388.0 ns |
+| helper, nested loops | 323.0 ns |
+| awaited directly | 207.0 ns |
+
+| 10,000 calls waiting at once, 2 MiB thread | resident per call |
+|---|---|
+| helper, fibers | 4.8 KiB |
+| helper, nested loops | 0.4 KiB |
+| awaited directly | 0.0 KiB |
+
+nestloop's own workloads with fibers on against fibers off, one tree,
+`NEW_EXECUTOR='Executor::builder().fibers(true).build()'
+scripts/compare.sh HEAD` (time per operation; instruction counts from
+callgrind): nothing that does not wait pays for fibers.
+
+| workload | fibers off (ns/op) | on (ns/op) | on/off | instructions on/off |
+|---|---|---|---|---|
+| spawn | 56.67 | 57.22 | 1.010 | 1.000 |
+| yield | 15.32 | 14.77 | 0.964 | 1.000 |
+| pingpong | 285.00 | 286.86 | 1.007 | 1.001 |
+| chain | 57.33 | 58.28 | 1.017 | 1.002 |
+| ready | 3.41 | 3.25 | 0.953 | 1.000 |
+| nested_ready | 17.64 | 14.01 | 0.794 | 0.887 |
+| nested_sibling (waits) | 213.13 | 269.75 | 1.266 | 1.097 |
+| remote_messages | 70.19 | 70.79 | 1.009 | 1.000 |
+| round_trips | 6228.52 | 6249.68 | 1.003 | 0.996 |
+| sleeps_fire | 568.39 | 568.18 | 1.000 | 1.000 |
+| sleeps_dropped | 105.77 | 106.06 | 1.003 | 1.000 |
+| remote_spawn | 97.22 | 97.43 | 1.002 | 1.000 |
+
+A nested ready call is faster on a fiber: the depth check reads the
+fiber's known bounds instead of asking for the thread's.
+
+## Summary
+
+Reentrancy costs nothing on the hot path: the outermost `block_on` of a
+ready future takes 2.9 ns, against 3.6 ns for futures' LocalPool in the
+same run, and a frame is pushed only when something looks for it.
+Against the best of tokio (current_thread and LocalSet), futures'
+LocalPool and async-executor on their own workloads, in one run on a
+2-core machine: spawning and awaiting a task 0.36 of the best peer's time,
+yields 0.41, ping-pong pairs 0.65, chained spawns 0.57. Messages streamed
+from another thread take 0.94 of the best peer's time (tokio) when the
+machine runs both threads fast, and all five executors tie within 3% when
+it runs them slowly (the cross-thread row above says why). A round trip
+to another thread takes 9.7 µs (async-executor 9.2, tokio 10.5). A nested
+`block_on` of a ready future costs 10 ns; an empty pending task takes 80
+bytes in one allocation (async-executor: 114, tokio: 141).
+"""
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the README's notebook cells in evcxr (the REPL of the Rust Jupyter
+# Runs the notebook cells of docs/HOSTS.md ("Jupyter notebooks (evcxr)") in evcxr (the REPL of the Rust Jupyter
 # kernel, `cargo install evcxr_repl`), against this checkout, and checks
 # what they print: a task spawned in one cell runs while a later cell
 # blocks, and a later cell awaits a task of an earlier one. Not part of

@@ -194,56 +194,20 @@
 //! future is pending suspends the fiber it runs on, with the task's poll
 //! in it, and the thread's loop goes on on another fiber; when the
 //! future is woken, a loop switches back, the call polls it there, and it
-//! returns as soon as it is done. So three of the limits above go for
-//! calls made inside tasks (stack order, the task suspended below, depth
-//! growing with the waiting calls):
-//! calls return when their own future is done, not in stack order (a
-//! 5 ms helper opened before an 80 ms one returns first), a call waiting
-//! for a task that is itself blocked in a call completes when that task
-//! does (nest-asyncio #66), and the number of calls waiting at once does
-//! not deepen any stack: 10,000 helpers wait at once on a 2 MiB thread,
-//! and [`depth`] stays where the task runs.
+//! returns as soon as it is done. For calls inside tasks three limits
+//! above go: calls return when their own future is done, not in stack
+//! order (a 5 ms helper opened before an 80 ms one returns first); a call
+//! waiting for a task itself blocked in a call completes (nest-asyncio
+//! #66); and waiting calls do not deepen any stack (10,000 wait at once on
+//! a 2 MiB thread; [`depth`] stays where the task runs).
 //!
-//! Costs, measured in `benches/` (release, x86_64): nothing is paid until
-//! a call waits (the workloads with no waiting call run within noise of
-//! fibers off); a call that waits and is resumed costs about 1.2 times a
-//! nested loop's (388 vs 323 ns for a helper waiting for a sibling task);
-//! a waiting call holds the pages its fiber touched, about 5 KiB for a
-//! shallow helper. Each fiber has 2 MiB of address space by default
-//! ([`Builder::fiber_stack_size`]), with a guard page below it, committed
-//! only as touched; up to 16 stacks are kept per thread for reuse.
-//! Stacks are switched with `corosensei`; a task never leaves its thread.
-//!
-//! What stays:
-//!
-//! * **Borrows across the call.** Other tasks run while a call waits, so
-//!   state the caller holds borrowed across `block_on` (a `RefCell`
-//!   borrow, a lock, a thread-local's borrow) can be touched meanwhile.
-//! * **Code that checks which stack it runs on.** nestloop's own state
-//!   (the task and executor being polled, task-locals, the task's tracing
-//!   span, the frames [`frames`] shows) goes with each fiber; other
-//!   libraries' thread-locals are the thread's. Foreign code that records
-//!   the stack's bounds (some language runtimes and their FFI) may object
-//!   to running on a fiber.
-//! * **Where calls still nest.** The `block_on` future of a call made on
-//!   the thread's own stack, such as a REPL cell, runs its first poll
-//!   there, and a `block_on` inside it nests a loop as before (its tasks
-//!   run on fibers again). So do `try_block_on` and `run_until_stalled`
-//!   called inside a task, calls inside an executor with a tokio runtime
-//!   (tokio's context guards must drop on the stack that made them), calls
-//!   in a destructor that runs during a panic (a stack is never switched
-//!   while unwinding), and every call on targets other than x86_64 and
-//!   AArch64 and under Miri and loom.
-//!
-//! Recursion through `block_on` on a fiber ends in the same clean
-//! `nestloop:` panic as on the thread, bounded by the fiber's stack size.
-//! `abort()`, [`Executor::shutdown`], dropping the executor and thread exit
-//! end a call blocked in a fiber at once: its stack is unwound (its
-//! destructors run) and its task's handle resolves to cancelled. Code that
-//! catches that unwind and waits again is unwound again, a few times. The
-//! deadlock check covers waiting calls: when none of them can ever be
-//! resumed, the newest one panics with a `nestloop: deadlock` message that
-//! goes to its task.
+//! A waiting call costs about 5 KiB of memory and 1.2 times a nested
+//! loop's time; nothing is paid until a call waits. The stack size, the
+//! hazards that stay and where calls still nest are in
+//! [`Builder::fibers`]. `abort()`, shutdown and thread exit end a call
+//! blocked in a fiber at once by unwinding its stack; the deadlock check
+//! covers waiting calls; recursion through `block_on` on a fiber ends in
+//! the same clean `nestloop:` panic as on the thread.
 //!
 //! # Blocking work
 //!
@@ -407,7 +371,7 @@
 //! threads. A loop busy with ready tasks gives the reactor a turn every 256
 //! polls. async-io has one reactor per process: threads that each run loops
 //! with I/O share it (as smol threads do), and async-io's helper thread takes
-//! it over while no loop waits on it. The README's "I/O on the loop's
+//! it over while no loop waits on it. `docs/HOSTS.md`'s "I/O on the loop's
 //! thread" has the table of setups.
 //!
 //! # Threads

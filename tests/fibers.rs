@@ -268,6 +268,21 @@ impl Drop for Dropped {
     }
 }
 
+/// A task that waits 10 s in a helper; the task and the helper's future
+/// note their drops in `dropped`.
+fn spawn_task_blocked_in_a_helper(
+    dropped: &Rc<RefCell<Vec<&'static str>>>,
+) -> nestloop::JoinHandle<()> {
+    let d = dropped.clone();
+    nestloop::spawn(async move {
+        let _guard = Dropped(d.clone(), "task");
+        nestloop::block_on(async move {
+            let _guard = Dropped(d, "helper's future");
+            nestloop::time::sleep(Duration::from_secs(10)).await;
+        });
+    })
+}
+
 #[test]
 fn shutdown_cancels_tasks_blocked_in_helpers_promptly() {
     let (dropped, cancelled, waited) = watchdog(|| {
@@ -275,14 +290,7 @@ fn shutdown_cancels_tasks_blocked_in_helpers_promptly() {
         let dropped = Rc::new(RefCell::new(Vec::new()));
         let start = Instant::now();
         let handle = ex.block_on(async {
-            let d = dropped.clone();
-            let handle = nestloop::spawn(async move {
-                let _guard = Dropped(d.clone(), "task");
-                nestloop::block_on(async move {
-                    let _guard = Dropped(d, "helper's future");
-                    nestloop::time::sleep(Duration::from_secs(10)).await;
-                });
-            });
+            let handle = spawn_task_blocked_in_a_helper(&dropped);
             // Let it block.
             nestloop::time::sleep(Duration::from_millis(5)).await;
             Some(handle)
@@ -336,14 +344,7 @@ fn abort_cancels_a_task_blocked_in_a_helper_promptly() {
         let dropped = Rc::new(RefCell::new(Vec::new()));
         let start = Instant::now();
         let cancelled = ex.block_on(async {
-            let d = dropped.clone();
-            let handle = nestloop::spawn(async move {
-                let _guard = Dropped(d.clone(), "task");
-                nestloop::block_on(async move {
-                    let _guard = Dropped(d, "helper's future");
-                    nestloop::time::sleep(Duration::from_secs(10)).await;
-                });
-            });
+            let handle = spawn_task_blocked_in_a_helper(&dropped);
             nestloop::time::sleep(Duration::from_millis(5)).await;
             handle.abort();
             handle.await.unwrap_err().is_cancelled()
@@ -499,4 +500,53 @@ fn recursion_through_block_on_on_a_fiber_ends_in_a_clean_panic() {
         );
         assert!(deepest > 2, "{stack}: {deepest}");
     }
+}
+
+/// Set in the child process of the overflow test.
+const OVERFLOW_CHILD: &str = "NESTLOOP_TEST_FIBER_OVERFLOW_CHILD";
+
+#[test]
+fn a_plain_overflow_of_a_fibers_stack_is_reported_with_the_setting_to_raise() {
+    if std::env::var_os(OVERFLOW_CHILD).is_some() {
+        #[inline(never)]
+        fn recurse(n: u64) -> u64 {
+            if n == u64::MAX {
+                return 0; // never: the stack ends first
+            }
+            let frame = [n; 64];
+            std::hint::black_box(&frame);
+            recurse(n + 1) + std::hint::black_box(frame[3])
+        }
+        let ex = Executor::builder()
+            .fibers(true)
+            .fiber_stack_size(256 << 10)
+            .build();
+        ex.block_on(async {
+            nestloop::spawn(async {
+                nestloop::yield_now().await;
+                recurse(0)
+            })
+            .await
+            .unwrap()
+        });
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let output = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "a_plain_overflow_of_a_fibers_stack_is_reported_with_the_setting_to_raise",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(OVERFLOW_CHILD, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("nestloop: a fiber's stack overflowed (its stack is  256 KiB")
+            && stderr.contains("fiber_stack_size"),
+        "{stderr}"
+    );
 }

@@ -57,10 +57,11 @@ impl ThreadState {
     /// cache (`block_on_state`) until that clone is gone.
     #[inline(always)]
     pub(crate) fn outermost_state(&self) -> Option<&Rc<BlockOnState>> {
-        if self.stack.deferred.is_pending()
-            || !self.stack.frames.borrow().is_empty()
-            || self.stack.base.get() != 0
-        {
+        // On a fiber (R12) this stack's frames may be empty while loops run
+        // below it: the outermost call's state is then held by that call
+        // (its `Begun`, its frame), so `reuse` refuses it. A check of the
+        // fiber's base here cost the top-level call 2 instructions.
+        if self.stack.deferred.is_pending() || !self.stack.frames.borrow().is_empty() {
             return None;
         }
         let state = &self.outermost_state;

@@ -135,10 +135,42 @@ impl Builder {
     /// the number of calls waiting at once does not deepen any stack. Off
     /// by default in this release.
     ///
-    /// Where stacks cannot be switched (targets other than x86_64 and
-    /// AArch64, Miri, loom), for an executor with a tokio runtime, for
-    /// `try_block_on` and `run_until_stalled` called inside a task, and in
-    /// a destructor that runs during a panic, calls nest a loop as before.
+    /// Costs, measured in `benches/` (release, x86_64): nothing is paid
+    /// until a call waits (the workloads with no waiting call run within
+    /// noise of fibers off); a call that waits and is resumed costs about
+    /// 1.2 times a nested loop's (388 vs 323 ns for a helper waiting for a
+    /// sibling task); a waiting call holds the pages its fiber touched,
+    /// about 5 KiB for a shallow helper. Stacks are switched with
+    /// `corosensei`; a task never leaves its thread.
+    ///
+    /// What stays:
+    ///
+    /// * **Borrows across the call.** Other tasks run while a call waits,
+    ///   so state the caller holds borrowed across `block_on` (a `RefCell`
+    ///   borrow, a lock, a thread-local's borrow) can be touched meanwhile.
+    /// * **Code that checks which stack it runs on.** nestloop's own state
+    ///   (the task and executor being polled, task-locals, the task's
+    ///   tracing span, [`frames`](crate::frames)) goes with each fiber;
+    ///   other libraries' thread-locals are the thread's. Foreign code that
+    ///   records its stack's bounds (some language runtimes) may object to
+    ///   running on a fiber.
+    /// * **A timeout cannot cut synchronous code short**, with fibers too:
+    ///   it has no await point for the timer to win at (`abort()` can).
+    ///
+    /// Calls nest a loop as before where stacks cannot be switched
+    /// (targets other than x86_64 and AArch64, Miri, loom); for the first
+    /// poll of a call made on the thread's own stack, such as a REPL
+    /// cell's (its loop and the tasks run on fibers); for an executor with
+    /// a tokio runtime (tokio's context guards must drop on the stack that
+    /// made them); for `try_block_on` and `run_until_stalled` called inside
+    /// a task; and in a destructor that runs during a panic (a stack is
+    /// never switched while unwinding).
+    ///
+    /// Code that overflows a fiber's stack (plain recursion; recursion
+    /// through `block_on` ends in R10's clean panic first) hits its guard
+    /// page, and on Unix the process aborts with a `nestloop:` message
+    /// naming [`fiber_stack_size`](Builder::fiber_stack_size) instead of a
+    /// bare SIGSEGV.
     ///
     /// # Examples
     ///

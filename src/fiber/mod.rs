@@ -17,6 +17,13 @@
 #[cfg(all(
     any(target_arch = "x86_64", target_arch = "aarch64"),
     not(miri),
+    not(nestloop_loom),
+    unix
+))]
+mod overflow;
+#[cfg(all(
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    not(miri),
     not(nestloop_loom)
 ))]
 mod switch;

@@ -28,6 +28,11 @@ use crate::thread_context;
 /// The `Yielder` of the fibers here.
 type Back = Yielder<Resume, Suspend>;
 
+/// Bytes at the bottom of a fiber's mapping counted as its guard: the
+/// guard page (4 KiB on Linux x86_64, 16 KiB on Apple silicon) and room
+/// above it that R10 does not count as usable.
+pub(super) const GUARD: usize = 64 * 1024;
+
 /// A closure running on a stack of its own (see the module docs of
 /// `fiber`).
 pub(crate) struct Fiber<R> {
@@ -35,6 +40,8 @@ pub(crate) struct Fiber<R> {
     /// The lowest address of its stack that may be used (above the guard
     /// page).
     limit: usize,
+    /// Its stack's size, in bytes.
+    size: usize,
     /// Not `Send`: resumed on its own thread only.
     _thread: PhantomData<*const ()>,
 }
@@ -61,7 +68,9 @@ impl<R: 'static> Fiber<R> {
         body: impl FnOnce(Resume) -> R + 'static,
     ) -> Self {
         let stack = pool.take(size);
-        let limit = stack.limit().get();
+        // corosensei's limit is the bottom of the mapping, guard page
+        // included; the guard is one page (at most `GUARD` bytes here).
+        let limit = stack.limit().get() + GUARD;
         let coroutine = Coroutine::with_stack(stack, move |back: &Back, first: Resume| {
             /// Clears the pointer when the closure returns or unwinds.
             struct Leave;
@@ -75,9 +84,12 @@ impl<R: 'static> Fiber<R> {
             let _leave = Leave;
             body(first)
         });
+        #[cfg(unix)]
+        super::overflow::install();
         Fiber {
             coroutine,
             limit,
+            size,
             _thread: PhantomData,
         }
     }
@@ -86,7 +98,12 @@ impl<R: 'static> Fiber<R> {
     /// panic in it unwinds out of this call. The caller makes the fiber's
     /// stack state the running one first (`context/fibers.rs`).
     pub(crate) fn resume(&mut self, input: Resume) -> Outcome<R> {
-        match self.coroutine.resume(input) {
+        #[cfg(unix)]
+        let resumed =
+            super::overflow::running(self.limit, self.size, || self.coroutine.resume(input));
+        #[cfg(not(unix))]
+        let resumed = self.coroutine.resume(input);
+        match resumed {
             CoroutineResult::Yield(why) => Outcome::Suspended(why),
             CoroutineResult::Return(value) => Outcome::Finished(value),
         }

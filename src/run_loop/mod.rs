@@ -127,10 +127,6 @@ fn block_on_here<F: Future>(
         });
         return match first {
             Ok(output) => Ok(output),
-            // Inside a fiber: it suspends until the future is done (R12).
-            Err(begun) if fibers::may_wait_in_fiber(executor) => Ok(context::with(|ts| {
-                fibers::wait_in_fiber(ts, executor, future, location, begun)
-            })),
             Err(begun) => block_on_rest(executor, future, false, mark, location, Some(begun)),
         };
     }
@@ -159,6 +155,17 @@ fn block_on_rest<F: Future>(
     location: &'static Location<'static>,
     begun: Option<Begun>,
 ) -> Result<F::Output, Interrupted> {
+    // Inside a fiber a plain call suspends it until the future is done
+    // (R12); decided here, off the path of a future ready at once.
+    let begun = match begun {
+        Some(begun) if fibers::may_wait_in_fiber(executor) => {
+            return Ok(context::with(|ts| {
+                fibers::wait_in_fiber(ts, executor, future, location, begun)
+            }));
+        }
+        begun => begun,
+    };
+    // Else its loop runs here (or on fibers, `drive_on_fibers`).
     let mut root = BlockOnFuture {
         future,
         outcome: None,
