@@ -550,3 +550,38 @@ fn a_plain_overflow_of_a_fibers_stack_is_reported_with_the_setting_to_raise() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_helper_on_a_fiber_under_the_outermost_calls_first_poll_keeps_its_own_state() {
+    // The outermost call's first poll runs a nested call on the thread's
+    // stack; that call's loop runs a task on a fiber, whose helper waits
+    // on a set. Both the outermost future and the helper then wait at
+    // once, each with a waker of its own (sharing one, R9 took the helper
+    // for stuck and reported it).
+    let total = watchdog(|| {
+        fibers().block_on(async {
+            let outer = nestloop::spawn(async {
+                let mut set = nestloop::JoinSet::new();
+                for n in 1..=10_u32 {
+                    set.spawn(async move {
+                        nestloop::time::sleep(Duration::from_millis(u64::from(n % 3))).await;
+                        n
+                    });
+                }
+                nestloop::block_on(async {
+                    let mut sum = 0;
+                    while let Some(n) = set.join_next().await {
+                        sum += n.unwrap();
+                    }
+                    sum
+                })
+            });
+            let other = fibers();
+            let mut set = nestloop::JoinSet::new();
+            set.spawn_on(async { 100 }, &other);
+            let hundred = other.block_on(set.join_next()).unwrap().unwrap();
+            outer.await.unwrap() + hundred
+        })
+    });
+    assert_eq!(total, 155);
+}

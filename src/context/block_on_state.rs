@@ -58,9 +58,10 @@ impl ThreadState {
     #[inline(always)]
     pub(crate) fn outermost_state(&self) -> Option<&Rc<BlockOnState>> {
         // On a fiber (R12) this stack's frames may be empty while loops run
-        // below it: the outermost call's state is then held by that call
-        // (its `Begun`, its frame), so `reuse` refuses it. A check of the
-        // fiber's base here cost the top-level call 2 instructions.
+        // below it: the outermost call's state is then in use (in its first
+        // poll it is borrowed, not cloned), and the fiber's resume holds a
+        // clone (`resume_fiber`), so `reuse` refuses it. A check of the
+        // fiber's base here instead cost the top-level call 2 instructions.
         if self.stack.deferred.is_pending() || !self.stack.frames.borrow().is_empty() {
             return None;
         }

@@ -121,6 +121,16 @@ impl ThreadState {
         } = self.fibers.slots.borrow_mut().get_mut(id)?.take()?;
         #[cfg(debug_assertions)]
         let resumer = crate::thread_context::with(|cx| cx.stack.fiber.get());
+        // A fiber runs inside some call of the thread's own stack, which may
+        // use the outermost call's state without a clone (its first poll):
+        // held here, so no call on the fiber takes it too
+        // (`outermost_state`).
+        let _in_use = self
+            .fibers
+            .below
+            .borrow()
+            .is_empty()
+            .then(|| Rc::clone(&self.outermost_state));
         self.switch_stack(&mut stack);
         self.fibers.below.borrow_mut().push(stack);
         let outcome = catch_unwind(AssertUnwindSafe(|| fiber.resume(input)));
