@@ -255,10 +255,19 @@ pub(crate) enum Innermost {
 impl ThreadState {
     /// The frames, as diagnostics show them.
     pub(crate) fn snapshot(&self, innermost: Innermost) -> Frames {
-        let frames = self.frames();
+        let own = self.frames();
         let current = sched::poll_target();
+        // On a fiber (R12), the frames of the stacks that resumed it come
+        // first: the loops it runs under.
+        let below = self.fibers.below.borrow();
+        let frames: Vec<&Frame> = below
+            .iter()
+            .flat_map(|stack| stack.frames.iter())
+            .chain(own.iter())
+            .collect();
         let frames = frames
             .iter()
+            .copied()
             .enumerate()
             .map(|(index, frame)| {
                 let target = if frame.in_first_poll {

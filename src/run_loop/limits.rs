@@ -15,6 +15,10 @@ const UNKNOWN_STACK_MAX_DEPTH: usize = 128;
 /// Refuses to nest past `max_depth` or past the stack the thread has (R10).
 /// Returns the index the new frame will have (the loops running now).
 pub(super) fn check_enter(executor: &Executor, ts: &ThreadState, mark: usize) -> usize {
+    // A call that nests pushes the frame its caller may have deferred (at
+    // most one is deferred, the innermost), whether or not the checks
+    // below look at the frames (without a stack bound they do not).
+    ts.push_deferred();
     let index = ts.depth();
     let depth = index + 1;
     let max_depth = executor.inner.max_depth;
