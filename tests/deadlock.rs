@@ -27,7 +27,7 @@ fn a_future_nothing_can_wake_panics_naming_depth_one() {
 #[test]
 fn a_nested_deadlock_names_its_depth_and_goes_to_the_calling_task() {
     watchdog(|| {
-        let err = block_on(async {
+        let err = common::nesting().block_on(async {
             spawn(async { block_on(async { block_on(pending::<()>()) }) })
                 .await
                 .unwrap_err()
@@ -105,7 +105,7 @@ type Report = Rc<RefCell<Option<String>>>;
 /// Spawns a task that gets its own handle (through `slot`) and runs `body`
 /// with it, then drives the executor until nothing is ready.
 fn with_own_handle(body: impl FnOnce(JoinHandle<()>, Report) + 'static) -> Option<String> {
-    let ex = Executor::new();
+    let ex = common::nesting();
     let slot: Slot = Rc::default();
     let report: Report = Rc::default();
     let (s, r) = (slot.clone(), report.clone());

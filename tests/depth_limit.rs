@@ -66,7 +66,7 @@ fn nest_plain_until_it_panics() -> (String, usize, usize) {
 fn by_default_the_stack_ends_nesting_in_a_clean_panic_on_any_thread_size() {
     for stack in [256 * 1024, 512 * 1024, MIB, 2 * MIB, 4 * MIB] {
         let msg = watchdog_with(stack, Duration::from_secs(60), || {
-            nest_through_tasks(&Executor::new(), usize::MAX, 0)
+            nest_through_tasks(&common::nesting(), usize::MAX, 0)
         })
         .unwrap_err();
         assert!(msg.contains("nestloop: not enough stack"), "{stack}: {msg}");
@@ -89,7 +89,7 @@ fn a_2_mib_stack_holds_more_levels_than_nest_asyncio_reaches() {
         watchdog_with(2 * MIB, Duration::from_secs(60), nest_plain_until_it_panics);
     assert!(deepest > 141, "only {deepest} levels");
     let reached = watchdog_with(2 * MIB, Duration::from_secs(60), || {
-        nest_through_tasks(&Executor::new(), 200, 0)
+        nest_through_tasks(&common::nesting(), 200, 0)
     });
     assert_eq!(reached, Ok(200));
 }
@@ -121,7 +121,7 @@ fn tasks_that_all_nest_a_sleep_before_the_first_timer_fires_finish_on_a_2_mib_st
         2 * MIB
     };
     let (finished, deepest) = watchdog_with(stack, Duration::from_secs(60), || {
-        let ex = Executor::new();
+        let ex = common::nesting();
         let deepest = std::rc::Rc::new(std::cell::Cell::new(0));
         // Closed once every task has nested, so none of the nested calls
         // can return before that.
@@ -160,7 +160,7 @@ fn tasks_that_all_nest_a_sleep_before_the_first_timer_fires_finish_on_a_2_mib_st
 #[test]
 fn depth_1000_on_an_8_mib_stack() {
     let reached = watchdog_with(8 * MIB, Duration::from_secs(120), || {
-        let ex = Executor::builder().max_depth(1000).build();
+        let ex = Executor::builder().fibers(false).max_depth(1000).build();
         let reached = nest_through_tasks(&ex, 1000, 0);
         let beyond = nest_through_tasks(&ex, 1001, 0);
         (reached, beyond)
@@ -175,7 +175,10 @@ fn the_stack_check_stops_nesting_before_an_overflow() {
     // No depth limit, and user code with 16 KiB frames at every level: the
     // stack check must end it with a panic, not a stack overflow.
     let result = watchdog_with(2 * MIB, Duration::from_secs(60), || {
-        let ex = Executor::builder().max_depth(usize::MAX).build();
+        let ex = Executor::builder()
+            .fibers(false)
+            .max_depth(usize::MAX)
+            .build();
         nest_through_tasks(&ex, usize::MAX, 16 * 1024)
     });
     let msg = result.unwrap_err();
@@ -188,8 +191,8 @@ fn the_stack_check_stops_nesting_before_an_overflow() {
 #[test]
 fn max_depth_is_per_executor_and_counts_every_loop() {
     let msg = watchdog_with(2 * MIB, Duration::from_secs(60), || {
-        let roomy = Executor::new();
-        let tight = Executor::builder().max_depth(2).build();
+        let roomy = common::nesting();
+        let tight = Executor::builder().fibers(false).max_depth(2).build();
         roomy.block_on(async move {
             roomy_nest();
             fn roomy_nest() {

@@ -57,7 +57,7 @@ fn outside_any_loop_the_snapshot_is_empty() {
 fn the_snapshot_names_each_depth_with_its_task_or_future() {
     watchdog(|| {
         let seen: Rc<RefCell<Vec<Frames>>> = Rc::default();
-        let ex = Executor::new();
+        let ex = common::nesting();
         let (ex2, seen2) = (ex.clone(), seen.clone());
         let outer_line = line!() + 1;
         let (ids, lines) = ex.block_on(async move {
@@ -192,7 +192,7 @@ fn other_loops_are_named_by_their_call() {
 #[test]
 fn the_deadlock_panic_lists_the_frames() {
     watchdog(|| {
-        let ex = Executor::new();
+        let ex = common::nesting();
         let ex2 = ex.clone();
         let (task_line, deadlock_line, msg) = ex.block_on(async move {
             let deadlock_line = Rc::new(std::cell::Cell::new(0));

@@ -186,7 +186,7 @@ fn cell_sharing_a_channel_with_a_consumer_task(
     wanted: usize,
 ) -> usize {
     watchdog(move || {
-        let ex = Executor::new();
+        let ex = common::nesting();
         let (tx, rx) = async_channel::unbounded::<usize>();
         ex.spawn(async move {
             for i in 0..100 {
@@ -301,7 +301,7 @@ fn depth_does_not_grow_with_the_number_of_tasks_that_each_nest_once() {
 /// future, B and C were polled after the wake, at the top level or nested.
 fn order_after_a_task_wakes_the_future(nested: bool) -> Vec<&'static str> {
     watchdog(move || {
-        let ex = Executor::new();
+        let ex = common::nesting();
         let log = Rc::new(RefCell::new(Vec::new()));
         let waker = Rc::new(RefCell::new(None::<std::task::Waker>));
         let woken = Rc::new(Cell::new(false));

@@ -115,7 +115,7 @@ fn nested_block_on_calls_unwind_up_to_the_try_block_on() {
 fn a_task_whose_poll_is_unwound_by_an_interrupt_is_cancelled() {
     count_panic_messages();
     watchdog(|| {
-        let ex = Executor::new();
+        let ex = common::nesting();
         let drops = DropCounter::new();
         let token = drops.token();
         let handle = ex.interrupt_handle();

@@ -13,7 +13,7 @@ use nestloop::{Executor, block_on, depth, spawn, yield_now};
 #[test]
 fn nested_block_on_in_a_task_waits_for_a_sibling_task() {
     let value = watchdog(|| {
-        let ex = Executor::new();
+        let ex = common::nesting();
         let inner = ex.clone();
         ex.block_on(async move {
             let producer = inner.spawn(async {
@@ -52,7 +52,7 @@ fn nested_block_on_inside_a_block_on_future() {
 #[test]
 fn depth_counts_block_on_and_run_until_stalled() {
     watchdog(|| {
-        let ex = Executor::new();
+        let ex = common::nesting();
         let seen = Rc::new(RefCell::new(Vec::new()));
         let s = seen.clone();
         let ex2 = ex.clone();
@@ -78,7 +78,7 @@ fn depth_counts_block_on_and_run_until_stalled() {
 #[test]
 fn nested_loop_drives_every_ready_task_of_the_outer_loop() {
     watchdog(|| {
-        let ex = Executor::new();
+        let ex = common::nesting();
         let ticks = Rc::new(Cell::new(0));
         let t = ticks.clone();
         ex.spawn(async move {
@@ -113,7 +113,7 @@ fn nested_loop_drives_every_ready_task_of_the_outer_loop() {
 #[test]
 fn nested_call_returns_as_soon_as_its_future_is_done() {
     watchdog(|| {
-        let ex = Executor::new();
+        let ex = common::nesting();
         // A task that never finishes and always has work.
         ex.spawn(common::busy());
         let ex2 = ex.clone();
@@ -126,7 +126,7 @@ fn nested_call_returns_as_soon_as_its_future_is_done() {
 #[test]
 fn outer_future_sends_what_the_nested_call_waits_for() {
     let (value, depth_at_send) = watchdog(|| {
-        let ex = Executor::new();
+        let ex = common::nesting();
         ex.block_on(async {
             let (tx, rx) = oneshot::channel::<u32>();
             // The task nests a block_on that waits for the outer future.
@@ -148,7 +148,7 @@ fn outer_future_sends_what_the_nested_call_waits_for() {
 #[test]
 fn outer_future_completing_in_a_nested_loop_returns_when_control_is_back() {
     watchdog(|| {
-        let ex = Executor::new();
+        let ex = common::nesting();
         let task_done = Rc::new(Cell::new(false));
         let done = task_done.clone();
         let out = ex.block_on(async move {
@@ -206,7 +206,7 @@ fn every_outer_future_not_on_the_stack_progresses() {
     // Three levels: the outer futures at depth 1 and 2 are both needed by the
     // innermost call, which is reached from tasks, not from those futures.
     let v = watchdog(|| {
-        let ex = Executor::new();
+        let ex = common::nesting();
         ex.block_on(async {
             let (tx1, rx1) = oneshot::channel::<u32>();
             let (tx2, rx2) = oneshot::channel::<u32>();
@@ -235,8 +235,8 @@ fn every_outer_future_not_on_the_stack_progresses() {
 #[test]
 fn free_functions_use_the_executor_that_owns_the_polled_task() {
     watchdog(|| {
-        let a = Executor::new();
-        let b = Executor::new();
+        let a = common::nesting();
+        let b = common::nesting();
         let b2 = b.clone();
         let a2 = a.clone();
         a.block_on(async move {
@@ -276,8 +276,8 @@ async fn look_at_the_frame(ex: Executor) -> (usize, bool, bool, usize) {
 #[test]
 fn a_nested_frame_is_seen_during_its_first_poll() {
     watchdog(|| {
-        let ex = Executor::new();
-        let other = Executor::new();
+        let ex = common::nesting();
+        let other = common::nesting();
         let other2 = other.clone();
         let ex2 = ex.clone();
         let seen = ex
@@ -314,7 +314,7 @@ fn a_nested_frame_is_seen_during_its_first_poll() {
 #[test]
 fn the_outermost_frame_is_seen_during_the_first_poll() {
     watchdog(|| {
-        let ex = Executor::new();
+        let ex = common::nesting();
         // Ready at once, reading nothing: nothing is left behind.
         assert_eq!(ex.block_on(async { 5 }), 5);
         assert_eq!(depth(), 0);

@@ -69,7 +69,7 @@ fn a_block_on_panic_comes_out_of_that_block_on() {
 #[test]
 fn an_outer_futures_panic_polled_by_a_nested_loop_comes_out_of_the_outer_block_on() {
     watchdog(|| {
-        let ex = Executor::new();
+        let ex = common::nesting();
         let nested_result = Rc::new(Cell::new(None));
         let nr = nested_result.clone();
         let payload = catch_unwind(AssertUnwindSafe(|| {

@@ -10,12 +10,12 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use common::{Probe, watchdog};
-use nestloop::{Executor, block_on, spawn, yield_now};
+use nestloop::{block_on, spawn, yield_now};
 
 #[test]
 fn task_woken_while_on_the_stack_is_polled_exactly_once_more() {
     let polls = watchdog(|| {
-        let ex = Executor::new();
+        let ex = common::nesting();
         let own_waker: Rc<RefCell<Option<Waker>>> = Rc::default();
         let w = own_waker.clone();
         let (task, stats) = Probe::new(poll_fn(move |cx| {
@@ -53,7 +53,7 @@ fn task_woken_while_on_the_stack_is_polled_exactly_once_more() {
 #[test]
 fn task_woken_from_another_thread_while_on_the_stack_is_not_lost() {
     watchdog(|| {
-        let ex = Executor::new();
+        let ex = common::nesting();
         let first = Rc::new(Cell::new(true));
         let f = first.clone();
         let (task, stats) = Probe::new(poll_fn(move |cx| {
@@ -75,7 +75,7 @@ fn task_woken_from_another_thread_while_on_the_stack_is_not_lost() {
 #[test]
 fn block_on_future_on_the_stack_is_not_polled_by_the_nested_loop() {
     watchdog(|| {
-        let ex = Executor::new();
+        let ex = common::nesting();
         let ex2 = ex.clone();
         let stage = Rc::new(Cell::new(0));
         let s = stage.clone();
@@ -108,7 +108,7 @@ fn block_on_future_on_the_stack_is_not_polled_by_the_nested_loop() {
 #[test]
 fn outer_future_polled_by_a_nested_loop_is_not_reentered_by_a_deeper_one() {
     watchdog(|| {
-        let ex = Executor::new();
+        let ex = common::nesting();
         let step = Rc::new(Cell::new(0));
         let s = step.clone();
         let (root, stats) = Probe::new(async move {
@@ -136,7 +136,7 @@ fn outer_future_polled_by_a_nested_loop_is_not_reentered_by_a_deeper_one() {
 #[test]
 fn a_wake_during_a_task_poll_requeues_it_behind_other_ready_tasks() {
     let order = watchdog(|| {
-        let ex = Executor::new();
+        let ex = common::nesting();
         let order = Rc::new(RefCell::new(Vec::new()));
         for name in ["a", "b"] {
             let o = order.clone();

@@ -62,7 +62,7 @@ fn a_million_spawned_tasks() {
 fn thousand_deep_nesting_with_work_at_every_level() {
     let levels = if cfg!(miri) { 20 } else { 1000 };
     let (reached, ticks, count) = watchdog_with(16 << 20, Duration::from_secs(120), move || {
-        let ex = Executor::builder().max_depth(levels).build();
+        let ex = Executor::builder().fibers(false).max_depth(levels).build();
         let ticks = Rc::new(Cell::new(0usize));
         fn level(ex: &Executor, ticks: &Rc<Cell<usize>>, levels: usize) -> usize {
             let (ex2, t) = (ex.clone(), ticks.clone());

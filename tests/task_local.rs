@@ -28,7 +28,7 @@ fn a_task_polled_by_a_nested_loop_does_not_see_the_caller_s_value() {
     watchdog(|| {
         let seen = Rc::new(RefCell::new(Vec::new()));
         let log = seen.clone();
-        block_on(async move {
+        common::nesting().block_on(async move {
             let a = spawn(NAME.scope("a", {
                 let log = log.clone();
                 async move {
@@ -98,7 +98,7 @@ fn a_block_on_future_polled_by_a_deeper_loop_still_sees_its_caller_s_value() {
         let polled_at = Rc::new(Cell::new((0, "")));
         let f_done = Rc::new(Cell::new(false));
         let (p, done) = (polled_at.clone(), f_done.clone());
-        block_on(async move {
+        common::nesting().block_on(async move {
             let a = spawn(NAME.scope("a", async move {
                 let (tx, rx) = futures::channel::oneshot::channel::<()>();
                 let done2 = done.clone();
@@ -138,7 +138,7 @@ fn values_survive_three_nested_loops() {
         // polls c: three task polls on the stack at once.
         let max_depth = Rc::new(Cell::new(0));
         let m = max_depth.clone();
-        block_on(async move {
+        common::nesting().block_on(async move {
             let m2 = m.clone();
             let a = spawn(LEVEL.scope(1, async move {
                 let m3 = m2.clone();

@@ -182,7 +182,10 @@ mod tests {
     /// it all: what a stack switch (R12) relies on.
     #[test]
     fn a_switch_exchanges_the_running_stacks_frames_poll_record_and_task_local_mark() {
-        crate::block_on(NAME.scope("caller", async {
+        // On the thread's own stack (a fiber would show the frames below
+        // it in `frames()`).
+        let ex = crate::Executor::builder().fibers(false).build();
+        ex.block_on(NAME.scope("caller", async {
             let running = |depth| {
                 assert_eq!(crate::depth(), depth);
                 assert_eq!(crate::frames().len(), depth);

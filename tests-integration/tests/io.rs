@@ -26,6 +26,11 @@ trait Net: 'static {
     const HELPER_TAKES_BUSY_REACTOR: bool;
     /// An executor whose loops drive this reactor.
     fn executor() -> Executor;
+    /// An executor whose calls nest loops (fibers off), for the tests of
+    /// I/O at nesting depths.
+    fn nesting() -> Executor {
+        Self::executor()
+    }
     fn bind() -> impl Future<Output = (Self::Listener, SocketAddr)>;
     fn accept(listener: &Self::Listener) -> impl Future<Output = Self::Stream> + '_;
     fn connect(addr: SocketAddr) -> impl Future<Output = Self::Stream>;
@@ -50,6 +55,9 @@ mod async_net_io {
         const HELPER_TAKES_BUSY_REACTOR: bool = true;
         fn executor() -> Executor {
             Executor::new()
+        }
+        fn nesting() -> Executor {
+            Executor::builder().fibers(false).build()
         }
         async fn bind() -> (Self::Listener, SocketAddr) {
             let listener = async_net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -233,7 +241,7 @@ fn io_works_in_nested_calls_at_depths_1_to_3<N: Net>() {
         assert_woken_on_loop_thread(100, || {
             let (counts, depth) = watchdog(move || {
                 let counts = WakeCounts::default();
-                let depth = N::executor().block_on({
+                let depth = N::nesting().block_on({
                     let counts = counts.clone();
                     async move {
                         let task = nestloop::spawn(async move {

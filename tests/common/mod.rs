@@ -327,3 +327,10 @@ pub fn join_within<T: Send + 'static>(
         _ => Err(()),
     }
 }
+
+/// An executor whose calls nest a loop on the caller's stack (fibers off):
+/// for the tests of the nested-loop model (stack order, depth per waiting
+/// call, deeper loops polling outer futures), whatever the default is.
+pub fn nesting() -> nestloop::Executor {
+    nestloop::Executor::builder().fibers(false).build()
+}
