@@ -27,7 +27,10 @@ fn fetch_config(start: Instant, key: &str) -> String {
         sleep(Duration::from_millis(60)).await;
         format!("{key}=42")
     });
-    // Nested block_on: keeps the outer loop's tasks (and the ticker) running.
+    // Nested block_on: the thread's loop keeps running the other tasks (and
+    // the ticker) until the task is done. With fibers (the default) the
+    // caller's stack is suspended meanwhile, so the depth stays 1; with
+    // `Executor::builder().fibers(false)` the call nests a loop at depth 2.
     let value = nestloop::block_on(task).expect("the fetch task panicked");
     log(start, &format!("sync helper got {value:?}"));
     value

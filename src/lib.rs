@@ -147,6 +147,10 @@
 //!
 //! # What a nested call cannot do
 //!
+//! Where a call nests a loop on its caller's stack: with fibers off, and
+//! where the next section says calls still nest (fibers, the default,
+//! lift the first, second and fourth points for calls inside tasks).
+//!
 //! * **Unwinding is in stack order.** A nested `block_on` whose future is
 //!   done returns only when every loop opened above it has returned. An
 //!   outer `block_on` whose future completes during a nested call returns
@@ -172,11 +176,9 @@
 //!   thread. A nested call whose future is ready at its first poll returns
 //!   at once; one whose future must wait holds its level until it returns,
 //!   and it returns only after every call opened above it (see the first
-//!   point). So when tasks call a helper that waits for something slow (a
-//!   timer, a socket, another thread), every helper that starts while
-//!   others wait adds a level: N helpers waiting at once make the depth
-//!   N + 1 (200 connections whose handlers each wait 20-50 ms in a helper:
-//!   depth 201).
+//!   point). So every helper that starts while others wait adds a level:
+//!   200 connections whose handlers each wait 20-50 ms in a helper reach
+//!   depth 201.
 //! * **Depth is bounded by the stack.** Nesting deeper than the thread's
 //!   stack holds panics cleanly instead of overflowing the stack. A level
 //!   takes 1-7 KiB in a debug build and 0.2-2 KiB in release in the
@@ -186,10 +188,10 @@
 //!
 //! # Fibers: calls that return when their own future is done
 //!
-//! With [`Builder::fibers`] (opt-in in this release; the environment
-//! variable `NESTLOOP_FIBERS=1` turns it on for every executor whose
-//! builder does not say, the thread's default executor included), the
-//! model is gevent's rather than nest-asyncio's. The executor's loops run
+//! With fibers ([`Builder::fibers`], on by default on x86_64 and AArch64;
+//! the environment variable `NESTLOOP_FIBERS=0` turns them off for every
+//! executor whose builder does not say, the thread's default executor
+//! included), the model is gevent's rather than nest-asyncio's. The executor's loops run
 //! on stacks of their own ("fibers"). A `block_on` inside a task whose
 //! future is pending suspends the fiber it runs on, with the task's poll
 //! in it, and the thread's loop goes on on another fiber; when the

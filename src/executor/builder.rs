@@ -132,8 +132,16 @@ impl Builder {
     /// suspends the fiber it runs on, the thread's loop goes on on another,
     /// and the call returns as soon as its own future is done, whatever
     /// other calls are waiting. Calls no longer return in stack order, and
-    /// the number of calls waiting at once does not deepen any stack. Off
-    /// by default in this release.
+    /// the number of calls waiting at once does not deepen any stack.
+    ///
+    /// On by default; `fibers(false)` gives the nested loops of
+    /// nest-asyncio's model (calls return in stack order), and the
+    /// environment variable `NESTLOOP_FIBERS=0` makes that the default for
+    /// every executor whose builder does not say, the thread's default
+    /// executor included (`NESTLOOP_FIBERS=1`: on; read once per process).
+    /// A task's code then runs on a fiber's stack
+    /// ([`fiber_stack_size`](Builder::fiber_stack_size), 2 MiB by default)
+    /// rather than on the stack of the thread that calls `block_on`.
     ///
     /// Costs, measured in `benches/` (release, x86_64): nothing is paid
     /// until a call waits (the workloads with no waiting call run within

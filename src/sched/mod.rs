@@ -192,13 +192,13 @@ impl Default for Config {
 
 /// Whether executors get fibers (R12) unless their `Builder` says: what
 /// the environment variable `NESTLOOP_FIBERS` says (`1` or `0`, read once
-/// per process), off without it. The thread's default executor follows it
-/// too.
+/// per process), on without it (where stacks can be switched at all). The
+/// thread's default executor follows it too.
 fn fibers_by_default() -> bool {
     static FIBERS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *FIBERS.get_or_init(|| match std::env::var("NESTLOOP_FIBERS").as_deref() {
-        Ok("1") => true,
-        Ok("0") | Err(_) => false,
+        Ok("1") | Err(_) => true,
+        Ok("0") => false,
         Ok(other) => {
             panic!("nestloop: NESTLOOP_FIBERS is {other:?}; set it to 1 (fibers on) or 0 (off)")
         }
