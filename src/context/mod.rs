@@ -197,7 +197,7 @@ pub(crate) fn stack_mark() -> usize {
 impl ThreadState {
     /// The state of a thread that has not run nestloop code yet.
     pub(super) fn new() -> Self {
-        crate::thread_context::register_build(waiting_here);
+        register_build();
         let signal = ThreadSignal::for_current_thread();
         ThreadState {
             users: Cell::new(0),
@@ -458,6 +458,13 @@ impl ThreadState {
             }
         }
     }
+}
+
+/// Lists this build in the process's list of builds (once per copy): when
+/// the copy makes a thread's state, and before a loop of the copy waits (a
+/// copy that shares another copy's state never makes one).
+pub(crate) fn register_build() {
+    crate::thread_context::register_build(waiting_here);
 }
 
 /// How many tasks and timers of this build wait on the calling thread, for

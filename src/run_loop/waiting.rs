@@ -165,6 +165,7 @@ impl Driver<'_> {
 /// build's loops run them, and this loop is about to wait, so they would
 /// wait as long as it does.
 fn check_other_builds(ts: &crate::context::ThreadState) {
+    crate::context::register_build();
     let Some((version, waiting)) = crate::thread_context::other_builds_waiting_here() else {
         return;
     };
