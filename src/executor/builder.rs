@@ -162,6 +162,14 @@ impl Builder {
     ///   other libraries' thread-locals are the thread's. Foreign code that
     ///   records its stack's bounds (some language runtimes) may object to
     ///   running on a fiber.
+    /// * **tokio's runtime context entered across the call.** tokio requires
+    ///   `Handle::enter()` guards to be dropped in the order they were made
+    ///   on the thread, and panics otherwise. nestloop keeps to that for the
+    ///   context it enters itself (calls inside an executor with a tokio
+    ///   runtime, and inside `nestloop::tokio::with_runtime` (feature `tokio`),
+    ///   nest instead of suspending); a guard your own code holds across a
+    ///   `block_on` that suspends is not covered: enter the context inside
+    ///   the helper's future instead.
     /// * **A timeout cannot cut synchronous code short**, with fibers too:
     ///   it has no await point for the timer to win at (`abort()` can).
     ///

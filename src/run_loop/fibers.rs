@@ -30,11 +30,15 @@ use crate::task_local;
 
 /// Whether a `block_on` of `executor` whose first poll was pending
 /// suspends the fiber it runs on (R12) rather than nest a loop: it runs on
-/// a fiber, the executor has fibers, and the thread is not panicking (a
-/// stack is never switched during an unwind).
+/// a fiber, the executor has fibers, the thread is not panicking (a stack
+/// is never switched during an unwind), and nothing on the stack pinned it
+/// (tokio's runtime context, `thread_context::pin_stack`).
 #[inline]
 pub(super) fn may_wait_in_fiber(executor: &Executor) -> bool {
-    executor.inner.fiber_stack_size != 0 && fiber::on_fiber() && !std::thread::panicking()
+    executor.inner.fiber_stack_size != 0
+        && fiber::on_fiber()
+        && !std::thread::panicking()
+        && crate::thread_context::stack_may_suspend()
 }
 
 /// Whether the loop of a `block_on` of `executor` runs on fibers: the

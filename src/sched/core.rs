@@ -42,7 +42,10 @@ impl Inner {
     #[inline]
     pub(crate) fn poll_context(&self) -> PollContext<'_> {
         #[cfg(feature = "tokio")]
-        return self.tokio.as_ref().map(|h| h.enter());
+        return self
+            .tokio
+            .as_ref()
+            .map(|h| (h.enter(), crate::thread_context::pin_stack()));
         #[cfg(not(feature = "tokio"))]
         std::marker::PhantomData
     }

@@ -33,9 +33,15 @@ use crate::sync::thread_locals;
 
 mod builds;
 mod hub;
+mod stack;
 
 pub(crate) use builds::other_builds_waiting_here;
 pub(crate) use hub::next_executor_id;
+#[cfg(feature = "tokio")]
+pub(crate) use stack::{PinnedStack, pin_stack};
+pub(crate) use stack::{SavedStackContext, StackContext, stack_may_suspend};
+#[cfg(feature = "tracing")]
+pub(crate) use stack::{enter_spans, exit_spans, note_span};
 
 /// Lists this build in the process's list of builds (once), with
 /// `waiting_here`, which counts the tasks and timers of this build waiting
@@ -97,113 +103,6 @@ impl ThreadContext {
     pub(crate) fn key(&self) -> u64 {
         // Assigned by `resolve`, before any copy could reach the context.
         self.key.get()
-    }
-}
-
-/// What this layer keeps for the stack that runs now (the thread's own,
-/// or a task's suspended-and-resumed stack under R12): the poll record
-/// (`sched::polled`), the running poll's task-local mark (`task_local`)
-/// and the running fiber's way back (`fiber`). The `context` layer keeps the rest of a stack's state
-/// (its loop frames, its deferred frame) in `context::StackState`, and
-/// `context/stack.rs` switches both halves in one call.
-///
-/// The fields of the running stack live here, in place, rather than
-/// behind a pointer to the current one: every poll reads and writes them,
-/// and a pointer would put one more dependent load on that path. A switch
-/// instead exchanges them with a suspended stack's [`SavedStackContext`]
-/// (four words).
-#[derive(Debug)]
-pub(crate) struct StackContext {
-    /// `sched::polled`: the executor owning what is being polled (null
-    /// outside any poll).
-    pub(crate) polled_owner: Cell<*const ()>,
-    /// `sched::polled`: the task or `block_on` future being polled.
-    pub(crate) polled_target: Cell<*const ()>,
-    /// `task_local`: the running poll's mark (0: none of nestloop's).
-    pub(crate) mark: Cell<u64>,
-    /// `fiber`: the running fiber's way back to whoever resumed it (null
-    /// on the thread's own stack).
-    pub(crate) fiber: Cell<*const ()>,
-    /// Feature `tracing`: the task spans entered by polls on this stack,
-    /// outermost first (see `note_span`), which a fiber exits before it
-    /// suspends and enters again when it is resumed.
-    #[cfg(feature = "tracing")]
-    spans: std::cell::RefCell<Vec<tracing::Id>>,
-}
-
-/// A [`StackContext`] of a stack that is not running: what a fresh stack
-/// starts with (nothing polled, no mark), or what a suspended one had.
-#[cfg_attr(
-    not(test),
-    allow(dead_code, reason = "the stack switch of R12 (fiber layer) calls it")
-)]
-#[derive(Debug)]
-pub(crate) struct SavedStackContext {
-    polled_owner: *const (),
-    polled_target: *const (),
-    mark: u64,
-    fiber: *const (),
-    #[cfg(feature = "tracing")]
-    spans: Vec<tracing::Id>,
-}
-
-#[cfg_attr(
-    not(test),
-    allow(dead_code, reason = "the stack switch of R12 (fiber layer) calls it")
-)]
-impl SavedStackContext {
-    /// The context of a stack that has run nothing yet, with `mark` (a
-    /// fresh one from `task_local`) as its running mark: it sees no
-    /// task-local of another stack.
-    pub(crate) fn new(mark: u64) -> Self {
-        SavedStackContext {
-            polled_owner: std::ptr::null(),
-            polled_target: std::ptr::null(),
-            mark,
-            fiber: std::ptr::null(),
-            #[cfg(feature = "tracing")]
-            spans: Vec::new(),
-        }
-    }
-}
-
-impl SavedStackContext {
-    /// The poll record's owner (see `StackContext::polled_owner`).
-    pub(crate) fn polled_owner(&self) -> *const () {
-        self.polled_owner
-    }
-
-    /// The poll record's target (see `StackContext::polled_target`).
-    pub(crate) fn polled_target(&self) -> *const () {
-        self.polled_target
-    }
-}
-
-impl StackContext {
-    const fn new() -> Self {
-        StackContext {
-            polled_owner: Cell::new(std::ptr::null()),
-            polled_target: Cell::new(std::ptr::null()),
-            mark: Cell::new(0),
-            fiber: Cell::new(std::ptr::null()),
-            #[cfg(feature = "tracing")]
-            spans: std::cell::RefCell::new(Vec::new()),
-        }
-    }
-
-    #[cfg_attr(
-        not(test),
-        allow(dead_code, reason = "the stack switch of R12 (fiber layer) calls it")
-    )]
-    /// Makes `saved` the running stack's context, and leaves the one that
-    /// was running in `saved`.
-    pub(crate) fn switch(&self, saved: &mut SavedStackContext) {
-        saved.polled_owner = self.polled_owner.replace(saved.polled_owner);
-        saved.polled_target = self.polled_target.replace(saved.polled_target);
-        saved.mark = self.mark.replace(saved.mark);
-        saved.fiber = self.fiber.replace(saved.fiber);
-        #[cfg(feature = "tracing")]
-        std::mem::swap(&mut *self.spans.borrow_mut(), &mut saved.spans);
     }
 }
 
@@ -339,55 +238,4 @@ fn resolve() -> *const ThreadContext {
 /// this copy created it.
 fn own_base() -> *const ThreadContext {
     BASE.with(|base| base as *const ThreadContext)
-}
-
-/// Feature `tracing`: notes that a poll on the running stack entered the
-/// task span `id`, until the guard drops (see `StackContext::spans`).
-#[cfg(feature = "tracing")]
-pub(crate) fn note_span(id: Option<tracing::Id>) -> NotedSpan {
-    if let Some(id) = &id {
-        with(|cx| cx.stack.spans.borrow_mut().push(id.clone()));
-    }
-    NotedSpan(id)
-}
-
-/// Forgets a span noted by `note_span` (its own entry).
-#[cfg(feature = "tracing")]
-pub(crate) struct NotedSpan(Option<tracing::Id>);
-
-#[cfg(feature = "tracing")]
-impl Drop for NotedSpan {
-    fn drop(&mut self) {
-        if let Some(id) = &self.0 {
-            let _ = try_with(|cx| {
-                let mut spans = cx.stack.spans.borrow_mut();
-                if let Some(at) = spans.iter().rposition(|s| s == id) {
-                    spans.remove(at);
-                }
-            });
-        }
-    }
-}
-
-/// Feature `tracing`: exits the spans entered on the running stack (the
-/// current span first, if it is another one, such as the caller's own),
-/// before a fiber suspends; returns them, innermost first, for
-/// `enter_spans` when it is resumed.
-#[cfg(feature = "tracing")]
-pub(crate) fn exit_spans() -> Vec<tracing::Id> {
-    let mut spans: Vec<tracing::Id> =
-        with(|cx| cx.stack.spans.borrow().iter().rev().cloned().collect());
-    if let Some(current) = tracing::Span::current().id()
-        && !spans.contains(&current)
-    {
-        spans.insert(0, current);
-    }
-    tracing::dispatcher::get_default(|d| spans.iter().for_each(|id| d.exit(id)));
-    spans
-}
-
-/// Enters again the spans `exit_spans` exited, outermost first.
-#[cfg(feature = "tracing")]
-pub(crate) fn enter_spans(spans: &[tracing::Id]) {
-    tracing::dispatcher::get_default(|d| spans.iter().rev().for_each(|id| d.enter(id)));
 }

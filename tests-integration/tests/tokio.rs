@@ -537,3 +537,38 @@ fn another_executors_loop_drives_the_runtime_of_an_executor_without_a_loop() {
         assert_eq!(nestloop::block_on(task).unwrap(), "slept on tokio's timer");
     });
 }
+
+/// With fibers (the default), a helper inside `with_runtime` nests rather
+/// than suspends: tokio's context must be left in the order it was entered,
+/// and two suspended tasks would leave theirs out of order (tokio panics:
+/// "`EnterGuard` values dropped out of order").
+#[test]
+fn helpers_inside_with_runtime_leave_tokios_context_in_order() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let handle = rt.handle().clone();
+    let results = watchdog(move || {
+        let ex = Executor::builder().fibers(true).build();
+        ex.block_on(async move {
+            let tasks: Vec<_> = [10u64, 30]
+                .into_iter()
+                .map(|ms| {
+                    let handle = handle.clone();
+                    nestloop::spawn(nestloop::tokio::with_runtime(handle, async move {
+                        nestloop::block_on(nestloop::time::sleep(Duration::from_millis(ms)));
+                        ms
+                    }))
+                })
+                .collect();
+            let mut results = Vec::new();
+            for t in tasks {
+                results.push(t.await.unwrap());
+            }
+            results
+        })
+    });
+    assert_eq!(results, [10, 30]);
+    drop(rt);
+}
