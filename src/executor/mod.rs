@@ -162,6 +162,13 @@ impl Executor {
     /// interrupted call (rule R3) is cut short too: its own `block_on`
     /// unwinds with the [`Interrupted`] payload once control is back there.
     ///
+    /// With fibers (the default, see [`Builder::fibers`]) a task's
+    /// `block_on` suspends the task's own stack instead of nesting inside
+    /// this call, so such a task is not unwound: it goes on in the
+    /// background, as asyncio's tasks do when a notebook cell is
+    /// interrupted; [`JoinHandle::abort`](crate::JoinHandle::abort) ends
+    /// it.
+    ///
     /// # Cancel safety
     ///
     /// An interrupt drops `future` where it stands, like cancelling it at its
