@@ -115,11 +115,22 @@ fn plugins() -> &'static (Plugin, Plugin, Plugin) {
                 std::env::consts::DLL_SUFFIX
             ))
         };
-        (
+        let plugins = (
             Plugin::load(&path("a")),
             Plugin::load(&path("b")),
             Plugin::load(&path("c")),
-        )
+        );
+        // Each copy first touches nestloop here, one after the other: the
+        // first copy of a build publishes the process's hub, and the first
+        // build the list of builds, in environment variables; two doing so
+        // at the same moment on two threads (the tests run in parallel)
+        // may each publish their own, and then not share (a limit the
+        // crate docs' "Several copies in one process" state: plugins and
+        // cells load one after another).
+        plugins.0.depth();
+        plugins.1.depth();
+        plugins.2.depth();
+        plugins
     })
 }
 
