@@ -585,3 +585,28 @@ fn a_helper_on_a_fiber_under_the_outermost_calls_first_poll_keeps_its_own_state(
     });
     assert_eq!(total, 155);
 }
+
+#[test]
+fn a_loop_on_a_fiber_polls_a_woken_outer_future_below_it() {
+    // R3 across stacks: an outer call nests a loop on the thread's stack
+    // (fibers off); a task there calls a fibers executor's block_on, whose
+    // loop runs on a fiber. The outer future, woken meanwhile, sends what
+    // that call waits for: the loop on the fiber must poll it.
+    let got = watchdog(|| {
+        let outer = common::nesting();
+        let inner = fibers();
+        let o = outer.clone();
+        outer.block_on(async move {
+            let (tx, rx) = futures::channel::oneshot::channel::<u32>();
+            let (go_tx, go_rx) = futures::channel::oneshot::channel::<()>();
+            let task = o.spawn(async move {
+                go_tx.send(()).unwrap();
+                inner.block_on(rx).unwrap()
+            });
+            go_rx.await.unwrap();
+            tx.send(5).unwrap();
+            task.await.unwrap()
+        })
+    });
+    assert_eq!(got, 5);
+}

@@ -102,22 +102,24 @@ impl ThreadState {
         index: &mut usize,
         skip: Option<&Rc<BlockOnState>>,
     ) -> Option<(Executor, Rc<BlockOnState>, &'static Location<'static>)> {
-        let frames = self.frames();
-        while let Some(frame) = frames.get(*index) {
-            *index += 1;
-            let Some(root) = frame.block_on.as_ref() else {
-                continue;
-            };
-            if skip.is_some_and(|s| Rc::ptr_eq(s, root))
-                || root.done.get()
-                || !root.wake.is_woken()
-                || self.block_ons.is_busy(root.id.get())
-            {
-                continue;
+        // On a fiber, the frames of the stacks below it count too (R3).
+        self.with_all_frames(|frames| {
+            for frame in Iterator::skip(frames, *index) {
+                *index += 1;
+                let Some(root) = frame.block_on.as_ref() else {
+                    continue;
+                };
+                if skip.is_some_and(|s| Rc::ptr_eq(s, root))
+                    || root.done.get()
+                    || !root.wake.is_woken()
+                    || self.block_ons.is_busy(root.id.get())
+                {
+                    continue;
+                }
+                return Some((frame.executor.clone(), root.clone(), frame.location));
             }
-            return Some((frame.executor.clone(), root.clone(), frame.location));
-        }
-        None
+            None
+        })
     }
 }
 

@@ -71,6 +71,12 @@ impl DeferredFrame {
                 self.cell.set(self.previous);
             }
         }
+        // At most one frame is deferred: a call that nests pushes its
+        // caller's first (`check_enter`).
+        debug_assert!(
+            !self.is_pending(),
+            "nestloop: internal error: a second frame deferred"
+        );
         self.stack_mark.set(stack_mark);
         self.location.set(location);
         let _end = EndLoan {

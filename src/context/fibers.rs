@@ -67,11 +67,11 @@ impl ThreadState {
     ) -> usize {
         let fiber = Fiber::new(&self.fibers.pool, stack_size, body);
         let mut stack = SuspendedStack::new();
-        stack.base = self.depth();
-        stack.limit = fiber.stack_limit();
+        stack.info.base = self.depth();
+        stack.info.limit = fiber.stack_limit();
         let mut slots = self.fibers.slots.borrow_mut();
         let id = slots.insert(None);
-        stack.fiber = Some(id);
+        stack.info.fiber = Some(id);
         slots[id] = Some(Parked {
             fiber,
             stack,
@@ -190,19 +190,33 @@ impl ThreadState {
         newest.is_some_and(|id| self.resume_fiber(id, Resume::Deadlock).is_some())
     }
 
+    /// Runs `f` with every frame of the thread's loops the running code is
+    /// nested in, outermost first: on a fiber, those of the stacks that
+    /// resumed it (`below`), then its own.
+    pub(super) fn with_all_frames<R>(
+        &self,
+        f: impl FnOnce(&mut dyn Iterator<Item = &super::Frame>) -> R,
+    ) -> R {
+        let below = self.fibers.below.borrow();
+        let own = self.frames();
+        f(&mut below
+            .iter()
+            .flat_map(|stack| stack.frames.iter())
+            .chain(own.iter()))
+    }
+
     /// How many fibers are suspended (blocked calls, R12).
     pub(crate) fn suspended_fibers(&self) -> usize {
         let slots = self.fibers.slots.borrow();
         slots.iter().filter(|(_, slot)| slot.is_some()).count()
     }
 
-    /// The ids of the suspended fibers whose blocked call was made in a poll
-    /// of an executor that `owned` picks (by its `Inner`'s address).
-    fn suspended_fibers_of(&self, owned: &impl Fn(*const ()) -> bool) -> Vec<usize> {
+    /// The ids of the suspended fibers whose stack state `picked` picks.
+    fn suspended_fibers_where(&self, picked: &impl Fn(&SuspendedStack) -> bool) -> Vec<usize> {
         let slots = self.fibers.slots.borrow();
         slots
             .iter()
-            .filter(|(_, slot)| slot.as_ref().is_some_and(|p| owned(p.stack.polled_owner())))
+            .filter(|(_, slot)| slot.as_ref().is_some_and(|p| picked(&p.stack)))
             .map(|(id, _)| id)
             .collect()
     }
@@ -210,20 +224,7 @@ impl ThreadState {
     /// Ends the suspended fibers whose blocked call is in a poll of a task
     /// that was aborted (R5), as `cancel_fibers` does.
     pub(crate) fn cancel_aborted_fibers(&self) {
-        let ids: Vec<usize> = {
-            let slots = self.fibers.slots.borrow();
-            slots
-                .iter()
-                .filter(|(_, slot)| slot.as_ref().is_some_and(|p| p.stack.task_aborted()))
-                .map(|(id, _)| id)
-                .collect()
-        };
-        if std::thread::panicking() {
-            return;
-        }
-        for id in ids {
-            let _ = self.resume_fiber(id, Resume::Cancel);
-        }
+        self.cancel_fibers_where(SuspendedStack::task_aborted);
     }
 
     /// Ends every suspended fiber that `owned` picks (by the address of
@@ -234,11 +235,16 @@ impl ThreadState {
     /// while the thread panics: a stack is never switched during an
     /// unwind.
     pub(crate) fn cancel_fibers(&self, owned: impl Fn(*const ()) -> bool) {
+        self.cancel_fibers_where(|stack| owned(stack.polled_owner()));
+    }
+
+    /// `cancel_fibers` for the fibers whose stack state `picked` picks.
+    fn cancel_fibers_where(&self, picked: impl Fn(&SuspendedStack) -> bool) {
         if std::thread::panicking() {
             return;
         }
         for _ in 0..CANCEL_TRIES {
-            let ids = self.suspended_fibers_of(&owned);
+            let ids = self.suspended_fibers_where(&picked);
             if ids.is_empty() {
                 return;
             }

@@ -233,7 +233,7 @@ impl ThreadState {
     /// (which it leaves deferred).
     #[inline]
     pub(crate) fn depth(&self) -> usize {
-        self.stack.base.get()
+        self.stack.info.get().base
             + self.stack.frames.borrow().len()
             + usize::from(self.stack.deferred.is_pending())
     }
@@ -323,7 +323,7 @@ impl ThreadState {
     /// The position in this stack's frames of the frame at depth index
     /// `index` (frames below a fiber's `base` are on other stacks).
     fn on_this_stack_at(&self, index: usize) -> Option<usize> {
-        index.checked_sub(self.stack.base.get())
+        index.checked_sub(self.stack.info.get().base)
     }
 
     /// Attaches the (now registered) future of the `block_on` at `index`.
@@ -411,24 +411,19 @@ impl ThreadState {
     /// since the frame began.
     pub(crate) fn interrupt_target(&self) -> Option<usize> {
         let at = self.frames().iter().rposition(Frame::is_interrupted)?;
-        Some(self.stack.base.get() + at)
+        Some(self.stack.info.get().base + at)
     }
 
     /// Whether a `try_block_on` frame on the stack has an executor with a
     /// live `InterruptHandle`: an interrupt may still end the loops above
     /// it (R9 counts it as a way out).
     pub(crate) fn interrupt_may_come(&self) -> bool {
-        let may_end = |f: &Frame| {
-            f.interrupt_epoch.is_some() && f.executor.inner.shared.has_interrupt_handles()
-        };
         // Also those of the stacks that resumed this fiber (R12).
-        self.frames().iter().any(may_end)
-            || self
-                .fibers
-                .below
-                .borrow()
-                .iter()
-                .any(|s| s.frames.iter().any(may_end))
+        self.with_all_frames(|mut frames| {
+            Iterator::any(&mut frames, |f| {
+                f.interrupt_epoch.is_some() && f.executor.inner.shared.has_interrupt_handles()
+            })
+        })
     }
 
     /// Whether frame `index` is a `try_block_on` frame whose executor was

@@ -255,16 +255,17 @@ pub(crate) enum Innermost {
 impl ThreadState {
     /// The frames, as diagnostics show them.
     pub(crate) fn snapshot(&self, innermost: Innermost) -> Frames {
-        let own = self.frames();
         let current = sched::poll_target();
         // On a fiber (R12), the frames of the stacks that resumed it come
         // first: the loops it runs under.
-        let below = self.fibers.below.borrow();
-        let frames: Vec<&Frame> = below
-            .iter()
-            .flat_map(|stack| stack.frames.iter())
-            .chain(own.iter())
-            .collect();
+        self.with_all_frames(|frames| {
+            let frames: Vec<&Frame> = frames.collect();
+            self.snapshot_of(&frames, current, innermost)
+        })
+    }
+
+    /// `snapshot` of `frames`, the innermost polling `current`.
+    fn snapshot_of(&self, frames: &[&Frame], current: PollTarget, innermost: Innermost) -> Frames {
         let frames = frames
             .iter()
             .copied()

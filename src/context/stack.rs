@@ -30,19 +30,27 @@ pub(super) struct StackState {
     /// The frame of the innermost plain `block_on` while its first poll
     /// runs, not pushed yet (see `deferred.rs`).
     pub(super) deferred: DeferredFrame,
+    /// Which stack this is (see `StackInfo`).
+    pub(super) info: Cell<StackInfo>,
+}
+
+/// What a stack is, beyond its frames: kept in the running stack's
+/// `StackState` and in a suspended stack's `SuspendedStack` alike.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct StackInfo {
     /// The loops below this stack: 0 on the thread's own stack; on a fiber,
     /// the depth of the loop that made it. `depth()` adds its own frames.
-    pub(super) base: Cell<usize>,
+    pub(super) base: usize,
     /// The lowest address this stack may use, for R10 (0: the thread's
     /// own, whose bounds `stacker` knows).
-    pub(super) limit: Cell<usize>,
+    pub(super) limit: usize,
     /// This fiber's id in the thread's fiber table (`None`: the thread's
     /// own stack).
-    pub(super) fiber: Cell<Option<usize>>,
+    pub(super) fiber: Option<usize>,
     /// The loop on this fiber has handed the thread's loop on to another
     /// fiber: a call on it was blocked, and whoever resumes it runs a loop
     /// already. Its loop ends after its current step.
-    pub(super) handed_off: Cell<bool>,
+    pub(super) handed_off: bool,
 }
 
 impl StackState {
@@ -51,10 +59,7 @@ impl StackState {
         StackState {
             frames: RefCell::new(Vec::new()),
             deferred: DeferredFrame::new(),
-            base: Cell::new(0),
-            limit: Cell::new(0),
-            fiber: Cell::new(None),
-            handed_off: Cell::new(false),
+            info: Cell::new(StackInfo::default()),
         }
     }
 }
@@ -68,14 +73,8 @@ pub(crate) struct SuspendedStack {
     /// Its frames (see `StackState::frames`). A deferred frame is always
     /// pushed before a switch, so a suspended stack has none.
     pub(super) frames: Vec<Frame>,
-    /// See `StackState::base`.
-    pub(super) base: usize,
-    /// See `StackState::limit`.
-    pub(super) limit: usize,
-    /// See `StackState::fiber`.
-    pub(super) fiber: Option<usize>,
-    /// See `StackState::handed_off`.
-    handed_off: bool,
+    /// Which stack it is.
+    pub(super) info: StackInfo,
 }
 
 impl SuspendedStack {
@@ -103,10 +102,7 @@ impl SuspendedStack {
         SuspendedStack {
             context: SavedStackContext::new(task_local::new_mark()),
             frames: Vec::new(),
-            base: 0,
-            limit: 0,
-            fiber: None,
-            handed_off: false,
+            info: StackInfo::default(),
         }
     }
 
@@ -127,25 +123,29 @@ impl ThreadState {
     /// The lowest address the running stack may use, when it is a fiber
     /// (R10 reads the thread's own bounds from `stacker`).
     pub(crate) fn fiber_stack_limit(&self) -> Option<usize> {
-        Some(self.stack.limit.get()).filter(|&limit| limit != 0)
+        Some(self.stack.info.get().limit).filter(|&limit| limit != 0)
     }
 
     /// The running fiber's id (`None` on the thread's own stack).
     pub(crate) fn current_fiber(&self) -> Option<usize> {
-        self.stack.fiber.get()
+        self.stack.info.get().fiber
     }
 
     /// Notes that the loop on the running fiber hands the thread's loop on
     /// to another fiber (see `StackState::handed_off`).
     pub(crate) fn hand_off_loop(&self) {
-        self.stack.handed_off.set(true);
+        let info = self.stack.info.get();
+        self.stack.info.set(StackInfo {
+            handed_off: true,
+            ..info
+        });
     }
 
     /// Whether the loop on the running fiber has handed the thread's loop
     /// on (see `StackState::handed_off`).
     #[inline]
     pub(crate) fn loop_handed_off(&self) -> bool {
-        self.stack.handed_off.get()
+        self.stack.info.get().handed_off
     }
 
     /// Makes `stack` the running stack's state, and leaves the state of the
@@ -159,10 +159,7 @@ impl ThreadState {
         debug_assert!(!self.stack.deferred.is_pending());
         let running = &self.stack;
         std::mem::swap(&mut *running.frames.borrow_mut(), &mut stack.frames);
-        stack.base = running.base.replace(stack.base);
-        stack.limit = running.limit.replace(stack.limit);
-        stack.fiber = running.fiber.replace(stack.fiber);
-        stack.handed_off = running.handed_off.replace(stack.handed_off);
+        stack.info = running.info.replace(stack.info);
         thread_context::with(|cx| cx.stack.switch(&mut stack.context));
     }
 }

@@ -59,7 +59,6 @@ pub(super) fn check_deadlock(ts: &ThreadState, root: &BlockOnState, detect: bool
     // A call blocked in a suspended fiber (R12) that may still be woken
     // is a way out: its task may then finish what this future waits for.
     let awaited_by = |state: &BlockOnState| -> usize {
-        let executors = ts.registered();
         executors
             .iter()
             .map(|e| e.count_tasks(|t| task::awaiter_is(t, &state.waker)))
