@@ -20,7 +20,7 @@ import sys
 LAYERS = [
     ["sync", "yield_now"],  # the loom shim; a leaf that names no module
     ["thread_context"],  # the one thread-local, shared by copies of a build
-    ["tokio"],  # tokio interop; pins the stack while tokio's context is entered
+    ["tokio"],  # tokio interop: with_runtime, blocking, the advice
     ["task_local"],  # task-local keys, and the poll marks the loops set
     ["park"],  # thread identity, wakeups, the timer heap
     ["fiber"],  # stacks of their own (R12): the switch and the stack pool

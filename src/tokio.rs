@@ -263,10 +263,9 @@ impl<F: Future> Future for WithRuntime<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let _context = this.handle.enter();
-        // tokio's context must be left in the order it was entered: a
-        // `block_on` inside nests rather than suspends this stack (R12).
-        let _pinned = crate::thread_context::pin_stack();
+        // Left and entered again with this stack if a `block_on` inside
+        // suspends it (R12).
+        let _context = crate::thread_context::enter_runtime(this.handle);
         this.future.poll(cx)
     }
 }

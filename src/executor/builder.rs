@@ -162,25 +162,25 @@ impl Builder {
     ///   other libraries' thread-locals are the thread's. Foreign code that
     ///   records its stack's bounds (some language runtimes) may object to
     ///   running on a fiber.
-    /// * **tokio's runtime context entered across the call.** tokio requires
-    ///   `Handle::enter()` guards to be dropped in the order they were made
-    ///   on the thread, and panics otherwise. nestloop keeps to that for the
-    ///   context it enters itself (calls inside an executor with a tokio
-    ///   runtime, and inside `nestloop::tokio::with_runtime` (feature `tokio`),
-    ///   nest instead of suspending); a guard your own code holds across a
-    ///   `block_on` that suspends is not covered: enter the context inside
-    ///   the helper's future instead.
+    /// * **tokio's runtime context entered across the call by your code.**
+    ///   tokio requires `Handle::enter()` guards to be dropped in the order
+    ///   they were made on the thread, and panics otherwise. The context
+    ///   nestloop enters (for an executor with a tokio runtime, and inside
+    ///   `nestloop::tokio::with_runtime`, feature `tokio`) follows its
+    ///   stack: it is left while the stack is suspended and entered again
+    ///   when it is resumed. A guard your own code holds across a
+    ///   `block_on` that suspends is not: use `with_runtime`, or enter the
+    ///   context inside the helper's future.
     /// * **A timeout cannot cut synchronous code short**, with fibers too:
     ///   it has no await point for the timer to win at (`abort()` can).
     ///
     /// Calls nest a loop as before where stacks cannot be switched
     /// (targets other than x86_64 and AArch64, Miri, loom); for the first
     /// poll of a call made on the thread's own stack, such as a REPL
-    /// cell's (its loop and the tasks run on fibers); for an executor with
-    /// a tokio runtime (tokio's context guards must drop on the stack that
-    /// made them); for `try_block_on` and `run_until_stalled` called inside
-    /// a task; and in a destructor that runs during a panic (a stack is
-    /// never switched while unwinding).
+    /// cell's (its loop and the tasks run on fibers); for `try_block_on`
+    /// and `run_until_stalled` called inside a task; and in a destructor
+    /// that runs during a panic (a stack is never switched while
+    /// unwinding).
     ///
     /// Code that overflows a fiber's stack (plain recursion; recursion
     /// through `block_on` ends in R10's clean panic first) hits its guard

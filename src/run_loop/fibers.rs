@@ -30,15 +30,11 @@ use crate::task_local;
 
 /// Whether a `block_on` of `executor` whose first poll was pending
 /// suspends the fiber it runs on (R12) rather than nest a loop: it runs on
-/// a fiber, the executor has fibers, the thread is not panicking (a stack
-/// is never switched during an unwind), and nothing on the stack pinned it
-/// (tokio's runtime context, `thread_context::pin_stack`).
+/// a fiber, the executor has fibers, and the thread is not panicking (a
+/// stack is never switched during an unwind).
 #[inline]
 pub(super) fn may_wait_in_fiber(executor: &Executor) -> bool {
-    executor.inner.fiber_stack_size != 0
-        && fiber::on_fiber()
-        && !std::thread::panicking()
-        && crate::thread_context::stack_may_suspend()
+    executor.inner.fiber_stack_size != 0 && fiber::on_fiber() && !std::thread::panicking()
 }
 
 /// Whether the loop of a `block_on` of `executor` runs on fibers: the
@@ -143,10 +139,15 @@ pub(super) fn wait_in_fiber<F: Future>(
         }
         ts.hand_off_loop();
         ts.fiber_waits_for(state.clone());
-        // The spans entered on this stack are exited while it is suspended.
+        // The spans and runtime contexts entered on this stack are left
+        // while it is suspended.
         #[cfg(feature = "tracing")]
         let spans = crate::thread_context::exit_spans();
+        #[cfg(feature = "tokio")]
+        crate::thread_context::leave_runtimes();
         let resumed = fiber::suspend(Suspend::Blocked);
+        #[cfg(feature = "tokio")]
+        crate::thread_context::enter_runtimes();
         #[cfg(feature = "tracing")]
         crate::thread_context::enter_spans(&spans);
         match resumed {

@@ -45,7 +45,7 @@ impl Inner {
         return self
             .tokio
             .as_ref()
-            .map(|h| (h.enter(), crate::thread_context::pin_stack()));
+            .map(crate::thread_context::enter_runtime);
         #[cfg(not(feature = "tokio"))]
         std::marker::PhantomData
     }

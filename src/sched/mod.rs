@@ -238,14 +238,8 @@ impl Inner {
                 (Some(rt.handle().clone()), Some(rt))
             }
         };
-        // Fibers where stacks can be switched, and not for an executor
-        // with a tokio runtime: tokio's context guards must drop in the
-        // order they were made, on one stack.
-        #[cfg(feature = "tokio")]
-        let fibers = config.fibers && tokio.is_none();
-        #[cfg(not(feature = "tokio"))]
-        let fibers = config.fibers;
-        let fiber_stack_size = if fibers && crate::fiber::SUPPORTED {
+        // Fibers where stacks can be switched.
+        let fiber_stack_size = if config.fibers && crate::fiber::SUPPORTED {
             config.fiber_stack_size
         } else {
             0

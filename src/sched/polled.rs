@@ -176,15 +176,11 @@ impl Drop for PolledGuard<'_> {
 }
 
 /// Keeps a runtime context entered while an executor's task or future is
-/// polled (feature `tokio`); nothing otherwise.
-/// The runtime context is entered with the stack pinned (see
-/// `thread_context::pin_stack`): a `block_on` inside nests, since tokio's
-/// context must be left in the order it was entered.
+/// polled (feature `tokio`); nothing otherwise. The context follows the
+/// poll's stack when a `block_on` inside suspends it (R12, see
+/// `thread_context::enter_runtime`).
 #[cfg(feature = "tokio")]
-pub(crate) type PollContext<'a> = Option<(
-    ::tokio::runtime::EnterGuard<'a>,
-    crate::thread_context::PinnedStack,
-)>;
+pub(crate) type PollContext<'a> = Option<crate::thread_context::RuntimeScope>;
 #[cfg(not(feature = "tokio"))]
 pub(crate) type PollContext<'a> = PhantomData<&'a ()>;
 

@@ -33,13 +33,15 @@ use crate::sync::thread_locals;
 
 mod builds;
 mod hub;
+#[cfg(feature = "tokio")]
+mod runtime;
 mod stack;
 
 pub(crate) use builds::other_builds_waiting_here;
 pub(crate) use hub::next_executor_id;
 #[cfg(feature = "tokio")]
-pub(crate) use stack::{PinnedStack, pin_stack};
-pub(crate) use stack::{SavedStackContext, StackContext, stack_may_suspend};
+pub(crate) use runtime::{RuntimeScope, enter_runtime, enter_runtimes, leave_runtimes};
+pub(crate) use stack::{SavedStackContext, StackContext};
 #[cfg(feature = "tracing")]
 pub(crate) use stack::{enter_spans, exit_spans, note_span};
 

@@ -1,13 +1,12 @@
 //! What belongs to the stack that runs now, at this layer (see
-//! [`StackContext`]), and the scopes that follow a stack: task spans
-//! entered on it (feature `tracing`), and scopes that pin it (feature
-//! `tokio`).
+//! [`StackContext`]), and the task spans entered on a stack (feature
+//! `tracing`), which follow their stack. tokio's runtime contexts follow
+//! their stack too (`runtime.rs`).
 
 use std::cell::Cell;
 
-#[cfg(any(feature = "tokio", feature = "tracing"))]
-use super::try_with;
-use super::with;
+#[cfg(feature = "tracing")]
+use super::{try_with, with};
 
 /// What this layer keeps for the stack that runs now (the thread's own,
 /// or a task's suspended-and-resumed stack under R12): the poll record
@@ -33,8 +32,10 @@ pub(crate) struct StackContext {
     /// `fiber`: the running fiber's way back to whoever resumed it (null
     /// on the thread's own stack).
     pub(crate) fiber: Cell<*const ()>,
-    /// Scopes on this stack that must not be suspended (see `pin_stack`).
-    pinned: Cell<u32>,
+    /// Feature `tokio`: the runtime contexts entered on this stack,
+    /// outermost first (see `runtime.rs`).
+    #[cfg(feature = "tokio")]
+    pub(super) runtimes: std::cell::RefCell<Vec<super::runtime::RuntimeEntry>>,
     /// Feature `tracing`: the task spans entered by polls on this stack,
     /// outermost first (see `note_span`), which a fiber exits before it
     /// suspends and enters again when it is resumed.
@@ -54,7 +55,8 @@ pub(crate) struct SavedStackContext {
     polled_target: *const (),
     mark: u64,
     fiber: *const (),
-    pinned: u32,
+    #[cfg(feature = "tokio")]
+    runtimes: Vec<super::runtime::RuntimeEntry>,
     #[cfg(feature = "tracing")]
     spans: Vec<tracing::Id>,
 }
@@ -73,7 +75,8 @@ impl SavedStackContext {
             polled_target: std::ptr::null(),
             mark,
             fiber: std::ptr::null(),
-            pinned: 0,
+            #[cfg(feature = "tokio")]
+            runtimes: Vec::new(),
             #[cfg(feature = "tracing")]
             spans: Vec::new(),
         }
@@ -100,7 +103,8 @@ impl StackContext {
             polled_target: Cell::new(std::ptr::null()),
             mark: Cell::new(0),
             fiber: Cell::new(std::ptr::null()),
-            pinned: Cell::new(0),
+            #[cfg(feature = "tokio")]
+            runtimes: std::cell::RefCell::new(Vec::new()),
             #[cfg(feature = "tracing")]
             spans: std::cell::RefCell::new(Vec::new()),
         }
@@ -117,7 +121,8 @@ impl StackContext {
         saved.polled_target = self.polled_target.replace(saved.polled_target);
         saved.mark = self.mark.replace(saved.mark);
         saved.fiber = self.fiber.replace(saved.fiber);
-        saved.pinned = self.pinned.replace(saved.pinned);
+        #[cfg(feature = "tokio")]
+        std::mem::swap(&mut *self.runtimes.borrow_mut(), &mut saved.runtimes);
         #[cfg(feature = "tracing")]
         std::mem::swap(&mut *self.spans.borrow_mut(), &mut saved.spans);
     }
@@ -172,32 +177,4 @@ pub(crate) fn exit_spans() -> Vec<tracing::Id> {
 #[cfg(feature = "tracing")]
 pub(crate) fn enter_spans(spans: &[tracing::Id]) {
     tracing::dispatcher::get_default(|d| spans.iter().rev().for_each(|id| d.enter(id)));
-}
-
-/// Keeps the running stack from being suspended (R12) until the guard
-/// drops: a `block_on` inside nests a loop instead. For scopes that another
-/// library requires to end in the order they began on the thread, such as
-/// tokio's runtime context (`Handle::enter`), which a suspended stack would
-/// leave entered under the scopes of the stacks that run meanwhile.
-#[cfg(feature = "tokio")]
-pub(crate) fn pin_stack() -> PinnedStack {
-    with(|cx| cx.stack.pinned.set(cx.stack.pinned.get() + 1));
-    PinnedStack(())
-}
-
-/// Whether the running stack may be suspended (see `pin_stack`).
-pub(crate) fn stack_may_suspend() -> bool {
-    with(|cx| cx.stack.pinned.get() == 0)
-}
-
-/// Ends a `pin_stack` scope.
-#[cfg(feature = "tokio")]
-#[derive(Debug)]
-pub(crate) struct PinnedStack(());
-
-#[cfg(feature = "tokio")]
-impl Drop for PinnedStack {
-    fn drop(&mut self) {
-        let _ = try_with(|cx| cx.stack.pinned.set(cx.stack.pinned.get().saturating_sub(1)));
-    }
 }

@@ -28,9 +28,7 @@ trait Net: 'static {
     fn executor() -> Executor;
     /// An executor whose calls nest loops (fibers off), for the tests of
     /// I/O at nesting depths.
-    fn nesting() -> Executor {
-        Self::executor()
-    }
+    fn nesting() -> Executor;
     fn bind() -> impl Future<Output = (Self::Listener, SocketAddr)>;
     fn accept(listener: &Self::Listener) -> impl Future<Output = Self::Stream> + '_;
     fn connect(addr: SocketAddr) -> impl Future<Output = Self::Stream>;
@@ -92,6 +90,12 @@ mod tokio_net {
         const HELPER_TAKES_BUSY_REACTOR: bool = false;
         fn executor() -> Executor {
             Executor::builder().tokio_current_thread().build()
+        }
+        fn nesting() -> Executor {
+            Executor::builder()
+                .tokio_current_thread()
+                .fibers(false)
+                .build()
         }
         async fn bind() -> (Self::Listener, SocketAddr) {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

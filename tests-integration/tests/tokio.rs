@@ -310,7 +310,11 @@ fn two_levels_down<T: 'static>(future: impl std::future::Future<Output = T> + 's
 #[test]
 fn tokio_tasks_spawned_from_nestloop_tasks_run_to_completion() {
     let (top, nested, depth) = watchdog(|| {
-        let ex = driving_tokio();
+        // Nested loops (fibers off), so the tokio tasks run two loops down.
+        let ex = Executor::builder()
+            .tokio_current_thread()
+            .fibers(false)
+            .build();
         let top = ex.block_on(async {
             // Spawned by a nestloop task; the runtime runs it when the loop
             // waits.
@@ -538,37 +542,132 @@ fn another_executors_loop_drives_the_runtime_of_an_executor_without_a_loop() {
     });
 }
 
-/// With fibers (the default), a helper inside `with_runtime` nests rather
-/// than suspends: tokio's context must be left in the order it was entered,
-/// and two suspended tasks would leave theirs out of order (tokio panics:
-/// "`EnterGuard` values dropped out of order").
+/// Helpers called by two tasks, returning in the order their futures
+/// finish: the first-opened shorter one first (R12; nested loops return
+/// in stack order, the later-opened one first).
+/// Each helper reports its finish through `done`, with whether tokio's
+/// runtime context was in force when it returned and `nestloop::depth()`.
+async fn two_helpers(
+    sleep: impl Fn(u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Clone + 'static,
+    wrap: impl Fn(
+        std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+) -> Vec<(u64, bool, usize)> {
+    let done = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let tasks: Vec<_> = [10u64, 40]
+        .into_iter()
+        .map(|ms| {
+            let (done, sleep) = (done.clone(), sleep.clone());
+            nestloop::spawn(wrap(Box::pin(async move {
+                nestloop::block_on(sleep(ms));
+                let context = tokio::runtime::Handle::try_current().is_ok();
+                done.borrow_mut().push((ms, context, nestloop::depth()));
+            })))
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    done.take()
+}
+
+/// With fibers (the default), a helper inside `with_runtime` suspends its
+/// task's stack like any other: tokio's context is left while the stack
+/// is suspended and entered again when it is resumed, so tokio sees its
+/// guards dropped in order ("`EnterGuard` values dropped out of order"
+/// otherwise) and the helpers return as their futures finish.
 #[test]
-fn helpers_inside_with_runtime_leave_tokios_context_in_order() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+fn helpers_inside_with_runtime_return_as_they_finish_with_tokios_context() {
+    let rt = multi_thread(1);
     let handle = rt.handle().clone();
-    let results = watchdog(move || {
+    let done = watchdog(move || {
         let ex = Executor::builder().fibers(true).build();
         ex.block_on(async move {
-            let tasks: Vec<_> = [10u64, 30]
-                .into_iter()
-                .map(|ms| {
-                    let handle = handle.clone();
-                    nestloop::spawn(nestloop::tokio::with_runtime(handle, async move {
-                        nestloop::block_on(nestloop::time::sleep(Duration::from_millis(ms)));
-                        ms
-                    }))
-                })
-                .collect();
-            let mut results = Vec::new();
-            for t in tasks {
-                results.push(t.await.unwrap());
-            }
-            results
+            two_helpers(
+                |ms| Box::pin(tokio::time::sleep(Duration::from_millis(ms))),
+                move |f| Box::pin(nestloop::tokio::with_runtime(handle.clone(), f)),
+            )
+            .await
         })
     });
-    assert_eq!(results, [10, 30]);
+    assert_eq!(done.iter().map(|d| d.0).collect::<Vec<_>>(), [10, 40]);
+    assert!(done.iter().all(|d| d.1), "tokio's context lost: {done:?}");
+    assert!(done.iter().all(|d| d.2 == 1), "a loop nested: {done:?}");
     drop(rt);
+}
+
+/// The same in an executor that drives a current_thread runtime of its
+/// own: its tasks' helpers suspend their stacks too, keep tokio's context
+/// and timers, and nest no loop (`depth()` stays at the task's own).
+#[test]
+fn helpers_in_a_tokio_executors_tasks_return_as_they_finish() {
+    let done = watchdog(|| {
+        let ex = Executor::builder()
+            .tokio_current_thread()
+            .fibers(true)
+            .build();
+        ex.block_on(async {
+            two_helpers(
+                |ms| Box::pin(tokio::time::sleep(Duration::from_millis(ms))),
+                |f| f,
+            )
+            .await
+        })
+    });
+    assert_eq!(done.iter().map(|d| d.0).collect::<Vec<_>>(), [10, 40]);
+    assert!(done.iter().all(|d| d.1), "tokio's context lost: {done:?}");
+    assert!(done.iter().all(|d| d.2 == 1), "a loop nested: {done:?}");
+}
+
+/// Executors with a tokio runtime end tasks suspended in helpers on
+/// tokio's timer, with the runtime's context left on their stacks:
+/// `shutdown()` resolves the handle as cancelled and runs the task's
+/// destructors, and so does the thread's exit.
+#[test]
+fn shutdown_and_thread_exit_end_tasks_suspended_in_helpers_of_a_tokio_executor() {
+    let dropped = common::DropCounter::new();
+    let d = dropped.clone();
+    let cancelled = watchdog(move || {
+        let ex = Executor::builder()
+            .tokio_current_thread()
+            .fibers(true)
+            .build();
+        let blocked = |token: common::DropToken| {
+            nestloop::spawn(async move {
+                let _token = token;
+                nestloop::block_on(tokio::time::sleep(Duration::from_secs(10)));
+            })
+        };
+        let handle = ex.block_on(async {
+            let handle = blocked(d.token());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Some(handle)
+        });
+        ex.shutdown();
+        let cancelled = nestloop::block_on(handle.unwrap())
+            .unwrap_err()
+            .is_cancelled();
+        // The same at thread exit, with the executor kept by its task.
+        let d = d.clone();
+        std::thread::spawn(move || {
+            let ex = Executor::builder()
+                .tokio_current_thread()
+                .fibers(true)
+                .build();
+            let keep = ex.clone();
+            ex.block_on(async move {
+                nestloop::spawn(async move {
+                    let _keep = keep;
+                    let _token = d.token();
+                    nestloop::block_on(tokio::time::sleep(Duration::from_secs(10)));
+                });
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            });
+        })
+        .join()
+        .unwrap();
+        cancelled
+    });
+    assert!(cancelled);
+    assert_eq!(dropped.dropped(), 2);
 }
