@@ -69,6 +69,10 @@ pub(crate) const MIN_STACK_SIZE: usize = 256 * 1024;
 /// end.
 pub(crate) const POOL_CAP: usize = 16;
 
+/// Pooled stacks that keep the pages their fibers touched; the pages of
+/// the others in the pool are handed back to the OS.
+pub(crate) const POOL_WARM: usize = 4;
+
 /// What a resumer hands a fiber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Resume {

@@ -14,7 +14,9 @@
 //! the fiber's stack state, so no thread-local points into a suspended
 //! stack; a `Coroutine` is `!Send`, so a fiber is resumed only on its own
 //! thread. `suspend` is never called while the thread is panicking (its
-//! callers check), so a stack is never switched during an unwind.
+//! callers check), so a stack is never switched during an unwind. A
+//! pooled stack belongs to no fiber (its coroutine is done), so its pages
+//! may be dropped (`release_pages`).
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
@@ -177,16 +179,79 @@ impl StackPool {
         })
     }
 
-    /// Keeps `stack` for reuse, or unmaps it when the pool is full.
+    /// Keeps `stack` for reuse, or unmaps it when the pool is full. Past
+    /// the first `fiber::POOL_WARM` pooled stacks, the pages the fiber
+    /// touched are handed back to the OS first: a burst of waiting calls
+    /// leaves address space behind, not memory.
     fn give(&self, stack: DefaultStack) {
         let mut stacks = self.0.borrow_mut();
         if stacks.len() < super::POOL_CAP {
+            if stacks.len() >= super::POOL_WARM {
+                release_pages(&stack);
+            }
             stacks.push(stack);
         }
     }
 }
 
+/// Hands the pages of `stack` back to the OS (they read as zeros when
+/// touched again); nothing where that is not done (not Unix).
+fn release_pages(stack: &DefaultStack) {
+    #[cfg(unix)]
+    {
+        let limit = stack.limit().get();
+        // SAFETY: `[limit, base)` is the stack's own mapping (guard page
+        // included), private and anonymous, and no fiber runs on it: a
+        // stack is pooled only once its coroutine is done, so nothing
+        // refers to what it holds. `MADV_DONTNEED` only drops its pages.
+        let result = unsafe {
+            libc::madvise(
+                limit as *mut libc::c_void,
+                stack.base().get() - limit,
+                libc::MADV_DONTNEED,
+            )
+        };
+        debug_assert_eq!(result, 0, "nestloop: internal error: madvise failed");
+    }
+    #[cfg(not(unix))]
+    let _ = stack;
+}
+
 /// The usable bytes of `stack`.
 fn usable(stack: &DefaultStack) -> usize {
     stack.base().get() - stack.limit().get()
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// A stack given back while `POOL_WARM` others are pooled loses its
+    /// pages (they read as zeros again); the warm ones keep theirs.
+    #[test]
+    fn pooled_stacks_past_the_warm_ones_hand_their_pages_back() {
+        const SIZE: usize = crate::fiber::MIN_STACK_SIZE;
+        let pool = StackPool::default();
+        let stacks: Vec<DefaultStack> = (0..=crate::fiber::POOL_WARM)
+            .map(|_| pool.take(SIZE))
+            .collect();
+        // The byte just below each stack's base, as a fiber's first frame
+        // would touch it.
+        let top = |s: &DefaultStack| (s.base().get() - 1) as *mut u8;
+        for stack in &stacks {
+            // SAFETY: the stack's own mapping, readable and writable below
+            // its base, and no fiber runs on it.
+            unsafe { top(stack).write(0xAB) };
+        }
+        let tops: Vec<*mut u8> = stacks.iter().map(top).collect();
+        for stack in stacks {
+            pool.give(stack);
+        }
+        // SAFETY: as above: the pool keeps the mappings, and nothing runs
+        // on them.
+        let bytes: Vec<u8> = tops.iter().map(|&t| unsafe { t.read() }).collect();
+        let mut expected = vec![0xAB; crate::fiber::POOL_WARM];
+        expected.push(0);
+        assert_eq!(bytes, expected);
+    }
 }
