@@ -91,15 +91,22 @@ pub(crate) fn turn(rt: &Runtime) {
 }
 
 /// Waits until `work_arrived` (checked after each registration of the
-/// runtime's waker with `signal`) or until `deadline`, driving the runtime
+/// runtime's waker with `signal`), until `deadline` (a nestloop timer's,
+/// kept to std's precision), or until about `turn_by` (a coarse one: the
+/// turn of other runtimes, at tokio's precision), driving the runtime
 /// meanwhile. The runtime gets at least one turn.
 pub(crate) fn park(
     rt: &Runtime,
     signal: &ThreadSignal,
     deadline: Option<Instant>,
+    turn_by: Option<Instant>,
     mut work_arrived: impl FnMut() -> bool,
 ) {
-    let tokio_deadline = deadline.map(|d| d.checked_sub(TOKIO_TIMER_SLACK).unwrap_or(d));
+    let early = deadline.map(|d| d.checked_sub(TOKIO_TIMER_SLACK).unwrap_or(d));
+    let tokio_deadline = match (early, turn_by) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let mut sleep: Option<Pin<Box<tokio::time::Sleep>>> = None;
     let mut first = true;
     in_runtime(
@@ -133,9 +140,16 @@ pub(crate) fn park(
         }),
     );
     signal.reactor.running();
-    // The rest of the wait, at std's precision.
+    // The rest of the wait, at std's precision, unless the wait ended for
+    // the other runtimes' turn: the loop gives it and waits again. (A std
+    // park does not see tokio's I/O: it is only for the last 2 ms before
+    // a nestloop timer.)
+    let now = Instant::now();
+    if turn_by.is_some_and(|by| now >= by) {
+        return;
+    }
     if let Some(deadline) = deadline
-        && Instant::now() < deadline
+        && now < deadline
         && !work_arrived()
     {
         signal.park(Some(deadline));

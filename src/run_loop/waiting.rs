@@ -40,15 +40,14 @@ impl Driver<'_> {
             && let Some(rt) = rt.tokio_runtime.as_ref()
         {
             // The other executors' runtimes get a turn now and another
-            // within `OTHER_RUNTIMES_EVERY`: one wait can block in one
-            // runtime only.
-            let mut deadline = deadline;
+            // within about `OTHER_RUNTIMES_EVERY`: one wait can block in
+            // one runtime only.
+            let mut turn_by = None;
             if !others.is_empty() {
                 turn_each(others);
-                let soon = Instant::now() + reactor::tokio::OTHER_RUNTIMES_EVERY;
-                deadline = Some(deadline.map_or(soon, |d| d.min(soon)));
+                turn_by = Some(Instant::now() + reactor::tokio::OTHER_RUNTIMES_EVERY);
             }
-            reactor::tokio::park(rt, self.ts.signal(), deadline, || {
+            reactor::tokio::park(rt, self.ts.signal(), deadline, turn_by, || {
                 self.work_waiting() || self.timer_before(deadline)
             });
             return;

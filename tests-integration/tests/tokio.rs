@@ -486,6 +486,56 @@ fn nested_executors_with_runtimes_of_their_own_both_get_driven() {
     assert_eq!((slept, &reply), (1, b"hi"));
 }
 
+/// With two executors with runtimes on the thread, a loop waits in one
+/// runtime and gives the other a turn about every millisecond. I/O on the
+/// one it waits in (here, replies from a peer thread) must still end each
+/// wait at once: the turn is not a
+/// timer to wait out blind to tokio's I/O (which made each of these round
+/// trips take over 1 ms, 200 of them over 200 ms; they take about 0.2 ms,
+/// the peer's 0.1 ms delay included).
+/// A stall check with a generous bound, not a speed test (benches/http.rs
+/// measures).
+#[test]
+fn io_on_one_of_two_runtimes_is_not_held_to_the_others_turns() {
+    const ROUND_TRIPS: u32 = 200;
+    // The peer is another thread, so its replies arrive while the loop
+    // waits rather than during a turn.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut socket, _) = listener.accept().unwrap();
+        socket.set_nodelay(true).unwrap();
+        let mut buf = [0; 1];
+        while socket.read_exact(&mut buf).is_ok() {
+            // Late enough to arrive after the loop's turns.
+            std::thread::sleep(Duration::from_micros(100));
+            socket.write_all(&buf).unwrap();
+        }
+    });
+    let took = watchdog(move || {
+        let other = driving_tokio();
+        other.block_on(async {}); // now one of the thread's executors
+        let ex = driving_tokio();
+        ex.block_on(async move {
+            let mut client = TcpStream::connect(addr).await.unwrap();
+            client.set_nodelay(true).unwrap();
+            let start = std::time::Instant::now();
+            for _ in 0..ROUND_TRIPS {
+                let mut buf = [7; 1];
+                client.write_all(&buf).await.unwrap();
+                client.read_exact(&mut buf).await.unwrap();
+            }
+            start.elapsed()
+        })
+    });
+    peer.join().unwrap();
+    assert!(
+        took < Duration::from_millis(ROUND_TRIPS as u64 / 2),
+        "{ROUND_TRIPS} round trips took {took:?}"
+    );
+}
+
 /// The advice a tokio call in an executor without a runtime gets.
 fn assert_tokio_advice(msg: &str) {
     assert!(msg.starts_with("nestloop: a tokio call"), "{msg}");
