@@ -26,7 +26,13 @@ impl Inner {
         let (origin, future) = task::prepare(future, location, name);
         let task = task::new_local(future, SharedHold::local(self), origin);
         self.tasks.push(task.listed);
-        self.thread.push(task.queued);
+        let _was_empty = self.thread.push(task.queued);
+        // As for a wake (`push_local`): a loop waiting in a reactor, or
+        // GLib running the thread, learns of the first task queued.
+        #[cfg(any(feature = "async-io", feature = "tokio", feature = "glib"))]
+        if _was_empty {
+            self.shared.signal.local_work();
+        }
         if let Some(name) = name {
             self.names.name(task.id, name);
         }
@@ -56,7 +62,7 @@ impl Inner {
         let _was_empty = self.thread.push(task);
         // A loop that waits in a reactor found the queue empty: only the
         // first task queued can be news to it.
-        #[cfg(any(feature = "async-io", feature = "tokio"))]
+        #[cfg(any(feature = "async-io", feature = "tokio", feature = "glib"))]
         if _was_empty {
             self.shared.signal.local_work();
         }

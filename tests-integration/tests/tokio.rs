@@ -536,6 +536,25 @@ fn io_on_one_of_two_runtimes_is_not_held_to_the_others_turns() {
     );
 }
 
+/// A nestloop task spawned by a tokio task, which runs while the loop
+/// waits in the runtime, ends the wait as a wake would (it waited for the
+/// next event before, here forever).
+#[test]
+fn a_task_spawned_by_a_tokio_task_ends_the_loops_wait() {
+    let got = watchdog(|| {
+        let ex = driving_tokio();
+        ex.block_on(async move {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                drop(nestloop::spawn(async move { tx.send(7).unwrap() }));
+            });
+            rx.await.unwrap()
+        })
+    });
+    assert_eq!(got, 7);
+}
+
 /// The advice a tokio call in an executor without a runtime gets.
 fn assert_tokio_advice(msg: &str) {
     assert!(msg.starts_with("nestloop: a tokio call"), "{msg}");
