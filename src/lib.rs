@@ -359,6 +359,7 @@
 //! * **Sync traits and `Drop` impls** that need async work: implement them
 //!   with `block_on` (`examples/sync_bridge.rs`).
 //! * **tokio**: with the `tokio` feature, see the `tokio` module.
+//! * **GTK and GLib hosts**: with the `glib` feature, see [`Builder::glib`].
 //!
 //! # I/O on the loop's thread
 //!
@@ -468,7 +469,7 @@ mod executor;
 mod fiber;
 mod join_set;
 mod park;
-#[cfg(any(feature = "async-io", feature = "tokio"))]
+#[cfg(any(feature = "async-io", feature = "tokio", feature = "glib"))]
 mod reactor;
 mod run_loop;
 mod sched;

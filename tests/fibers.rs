@@ -256,7 +256,7 @@ fn wakes_from_other_threads_resume_suspended_helpers() {
             sum
         })
     });
-    assert_eq!(sum, (0..20).sum());
+    assert_eq!(sum, (0..20).sum::<u64>());
 }
 
 /// Notes its drop.

@@ -83,6 +83,38 @@ impl ThreadState {
         }
     }
 
+    /// The GLib main context this thread's loops wait in, if a live
+    /// executor of the thread has one (`Builder::glib`).
+    #[cfg(feature = "glib")]
+    pub(crate) fn glib_context(&self) -> Option<Rc<crate::reactor::glib::GlibContext>> {
+        self.glib.borrow().upgrade()
+    }
+
+    /// The thread's GLib context for a new executor built with `context`:
+    /// the one the thread's loops wait in already, or a new one. Panics if
+    /// the thread's loops wait in another context (they can wait in one).
+    #[cfg(feature = "glib")]
+    fn glib_context_for(
+        &self,
+        context: ::glib::MainContext,
+        drive: fn(),
+    ) -> Rc<crate::reactor::glib::GlibContext> {
+        if let Some(glib) = self.glib_context() {
+            assert!(
+                glib.is(&context),
+                "nestloop: Builder::glib: this thread's loops wait in another GLib main context                  already (an executor built with Builder::glib earlier, still alive): a loop can                  wait in one context, so every executor of a thread uses the same one"
+            );
+            return glib;
+        }
+        let glib = Rc::new(crate::reactor::glib::GlibContext::new(
+            context,
+            self.signal().clone(),
+            drive,
+        ));
+        *self.glib.borrow_mut() = Rc::downgrade(&glib);
+        glib
+    }
+
     /// Every live executor created on this thread.
     pub(crate) fn registered(&self) -> Vec<Rc<Inner>> {
         let registry = self.registry.borrow();
@@ -91,7 +123,18 @@ impl ThreadState {
 
     /// Creates an executor of this thread and records it.
     pub(crate) fn new_executor(&self, config: Config) -> Executor {
-        let inner = Inner::new(config, self.signal().clone(), self.queue.clone());
+        #[cfg(feature = "glib")]
+        let glib = config
+            .glib
+            .clone()
+            .map(|(context, drive)| self.glib_context_for(context, drive));
+        let inner = Inner::new(
+            config,
+            self.signal().clone(),
+            self.queue.clone(),
+            #[cfg(feature = "glib")]
+            glib,
+        );
         let mut registry = self.registry.borrow_mut();
         registry.retain(|r| r.strong_count() > 0);
         registry.push(Rc::downgrade(&inner));

@@ -123,6 +123,10 @@ pub(crate) struct ThreadState {
     /// The executors of `registry` that own a tokio runtime.
     #[cfg(feature = "tokio")]
     runtimes: RefCell<Vec<Weak<Inner>>>,
+    /// The GLib main context the loops wait in, kept alive by the
+    /// executors built with it (`Builder::glib`).
+    #[cfg(feature = "glib")]
+    glib: RefCell<Weak<crate::reactor::glib::GlibContext>>,
     /// This thread's timers.
     pub(crate) timers: RefCell<TimerHeap>,
     /// The executor of the free functions outside any loop.
@@ -217,6 +221,8 @@ impl ThreadState {
             registry: RefCell::new(Vec::new()),
             #[cfg(feature = "tokio")]
             runtimes: RefCell::new(Vec::new()),
+            #[cfg(feature = "glib")]
+            glib: RefCell::new(Weak::new()),
             timers: RefCell::new(TimerHeap::default()),
             default_executor: RefCell::new(None),
             batch_pause: BatchPause::default(),

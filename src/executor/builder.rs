@@ -350,6 +350,98 @@ impl Builder {
         self
     }
 
+    /// Makes the loops of the calling thread wait in the thread's GLib main
+    /// context, and a GLib main loop run nestloop's tasks and timers
+    /// (feature `glib`): a GTK signal handler can `nestloop::block_on` with
+    /// the window still drawing and responding. The context is the
+    /// thread-default one (`MainContext::ref_thread_default()`: the
+    /// global default on the main thread); see
+    /// [`glib_main_context`](Builder::glib_main_context) for the details.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let ex = nestloop::Executor::builder().glib().build();
+    /// // A GLib timeout fires while `block_on` waits.
+    /// let fired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    /// let f = fired.clone();
+    /// glib::timeout_add_once(Duration::from_millis(5), move || {
+    ///     f.store(true, std::sync::atomic::Ordering::SeqCst);
+    /// });
+    /// ex.block_on(nestloop::time::sleep(Duration::from_millis(20)));
+    /// assert!(fired.load(std::sync::atomic::Ordering::SeqCst));
+    /// ```
+    #[cfg(feature = "glib")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "glib")))]
+    pub fn glib(self) -> Builder {
+        self.glib_main_context(::glib::MainContext::ref_thread_default())
+    }
+
+    /// Makes the loops of the calling thread wait in GLib main context
+    /// `context`, and its main loop run nestloop's tasks and timers
+    /// (feature `glib`).
+    ///
+    /// * **nestloop waits in GLib.** A loop with nothing ready iterates
+    ///   the context instead of parking the thread, at every depth, so
+    ///   GLib's timeouts, idle handlers, I/O watches and (with GTK) window
+    ///   events are dispatched while any `block_on` waits; a busy loop
+    ///   lets GLib dispatch what is ready every 256 polls. The loop
+    ///   acquires the context for the wait (recursively where the thread
+    ///   owns it already, as inside a running `MainLoop`).
+    /// * **GLib runs nestloop.** While no nestloop loop runs (a
+    ///   `glib::MainLoop` or `gtk::Application` owns the thread), a wake of
+    ///   a task queues an idle source in the context, and the next nestloop
+    ///   timer is armed as a timeout source; when GLib dispatches either,
+    ///   it runs the thread's ready tasks and due timers. They have GLib's
+    ///   default priority (`Priority::DEFAULT`), as futures spawned with
+    ///   `MainContext::spawn_local` do: with input events, above redraws.
+    /// * **Nesting, both ways.** A GLib callback dispatched during a wait
+    ///   may itself call `block_on` (its loop iterates the context again;
+    ///   GLib does not dispatch a source inside its own callback), and a
+    ///   task may run a nested GLib main loop (nestloop's sources run the
+    ///   thread's work from inside it).
+    /// * Wakes from other threads reach a loop waiting in the context.
+    ///   GLib's timeouts count whole milliseconds: nestloop timers fire up
+    ///   to 1 ms late while a loop waits in GLib. async-io's reactor, with
+    ///   feature `async-io`, is then driven by its helper thread; tokio
+    ///   runtimes of executors built with
+    ///   [`tokio_current_thread`](Builder::tokio_current_thread) get a
+    ///   turn every millisecond of a wait.
+    ///
+    /// # Panics
+    ///
+    /// `build` panics if another thread owns `context` (runs a main loop on
+    /// it, or acquired it), and if an executor of this thread built with
+    /// another context is alive (the loops of a thread wait in one
+    /// context). A wait panics if another thread owns the context by then:
+    /// build the executor on the thread that runs the context's main loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let context = glib::MainContext::new();
+    /// let ex = nestloop::Executor::builder()
+    ///     .glib_main_context(context.clone())
+    ///     .build();
+    /// let task = ex.spawn(async { 6 * 7 });
+    /// // A GLib main loop on that context runs the task.
+    /// let main_loop = glib::MainLoop::new(Some(&context), false);
+    /// let quit = main_loop.clone();
+    /// ex.spawn(async move {
+    ///     assert_eq!(task.await.unwrap(), 42);
+    ///     quit.quit();
+    /// });
+    /// main_loop.run();
+    /// ```
+    #[cfg(feature = "glib")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "glib")))]
+    pub fn glib_main_context(mut self, context: ::glib::MainContext) -> Builder {
+        self.config.glib = Some((context, crate::run_loop::drive_from_glib));
+        self
+    }
+
     /// Creates the executor on the current thread.
     ///
     /// # Examples

@@ -9,13 +9,13 @@
 
 mod batch;
 mod block_on_wake;
-#[cfg(any(feature = "async-io", feature = "tokio"))]
+#[cfg(any(feature = "async-io", feature = "tokio", feature = "glib"))]
 mod reactor_waker;
 mod timers;
 
 pub(crate) use batch::BatchPause;
 pub(crate) use block_on_wake::BlockOnWake;
-#[cfg(any(feature = "async-io", feature = "tokio"))]
+#[cfg(any(feature = "async-io", feature = "tokio", feature = "glib"))]
 pub(crate) use reactor_waker::ReactorWaker;
 pub(crate) use timers::{TimerHeap, TimerShared};
 
@@ -64,7 +64,7 @@ pub(crate) struct ThreadSignal {
     /// a loop to resume (R12); each comes with `block_ons_woken` raised.
     fibers_woken: InjectQueue<usize>,
     /// Reaches a loop of this thread that waits in a reactor.
-    #[cfg(any(feature = "async-io", feature = "tokio"))]
+    #[cfg(any(feature = "async-io", feature = "tokio", feature = "glib"))]
     pub(crate) reactor: ReactorWaker,
 }
 
@@ -80,7 +80,7 @@ impl ThreadSignal {
             interrupted: AtomicBool::new(false),
             aborted: AtomicBool::new(false),
             fibers_woken: InjectQueue::new(),
-            #[cfg(any(feature = "async-io", feature = "tokio"))]
+            #[cfg(any(feature = "async-io", feature = "tokio", feature = "glib"))]
             reactor: ReactorWaker::default(),
         })
     }
@@ -127,7 +127,7 @@ impl ThreadSignal {
     #[inline]
     fn wake_thread(&self) {
         self.thread.unpark();
-        #[cfg(any(feature = "async-io", feature = "tokio"))]
+        #[cfg(any(feature = "async-io", feature = "tokio", feature = "glib"))]
         self.reactor.wake_remote();
     }
 
@@ -135,7 +135,7 @@ impl ThreadSignal {
     /// waits in a reactor (whose events are delivered on this thread).
     #[inline]
     pub(crate) fn local_work(&self) {
-        #[cfg(any(feature = "async-io", feature = "tokio"))]
+        #[cfg(any(feature = "async-io", feature = "tokio", feature = "glib"))]
         self.reactor.wake_local();
     }
 

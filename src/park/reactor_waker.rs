@@ -39,8 +39,15 @@ impl ReactorWaker {
 
     /// The loop runs again (or never waited): wakes on its thread need not
     /// reach the reactor.
+    #[cfg(any(feature = "async-io", feature = "tokio"))]
     pub(crate) fn running(&self) {
         self.waiting.store(false, Ordering::Relaxed);
+    }
+
+    /// Forgets the registered waker (its reactor is gone).
+    pub(crate) fn clear(&self) {
+        self.waiting.store(false, Ordering::Relaxed);
+        drop(self.waker.take());
     }
 
     /// A wake from another thread.

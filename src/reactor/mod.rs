@@ -26,6 +26,8 @@
 
 #[cfg(feature = "async-io")]
 pub(crate) mod async_io;
+#[cfg(feature = "glib")]
+pub(crate) mod glib;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;
 

@@ -43,12 +43,16 @@ use crate::task_local;
 mod block_on_future;
 mod deadlock;
 mod fibers;
+#[cfg(feature = "glib")]
+mod glib;
 mod interrupt;
 mod limits;
 mod tasks;
 mod waiting;
 
 use block_on_future::{BlockOnFuture, BlockOnPoll, explaining, poll_woken_block_on, resume_panic};
+#[cfg(feature = "glib")]
+pub(crate) use glib::drive_from_glib;
 use interrupt::check_interrupt;
 use limits::check_enter;
 use tasks::{WakeOrder, run_tasks};
@@ -344,6 +348,8 @@ fn drive(
     // What the loop runs besides tasks and `block_on` futures (a reactor's
     // tasks, wakers) sees no task-locals.
     let _locals = task_local::enter_new_poll();
+    #[cfg(feature = "glib")]
+    let _arm = glib::ArmNextTimer(ts);
     #[cfg(feature = "tracing")]
     let _traced = (index != 0).then(|| NestedLoopEvents::enter(index + 1, location));
     let mut driver = Driver {
@@ -357,7 +363,7 @@ fn drive(
         own_yielded: false,
         polls: 0,
         fiber_body,
-        #[cfg(any(feature = "async-io", feature = "tokio"))]
+        #[cfg(any(feature = "async-io", feature = "tokio", feature = "glib"))]
         next_turn: crate::reactor::TURN_EVERY_POLLS,
     };
     // With feature async-io a `block_on` loop moves into
@@ -372,7 +378,7 @@ fn drive(
             Step::Done => return Ok(driver.polls),
             Step::Busy =>
             {
-                #[cfg(any(feature = "async-io", feature = "tokio"))]
+                #[cfg(any(feature = "async-io", feature = "tokio", feature = "glib"))]
                 if driver.turn_due() {
                     #[cfg(feature = "async-io")]
                     if let Some(root) = own
@@ -382,6 +388,10 @@ fn drive(
                     }
                     #[cfg(feature = "tokio")]
                     driver.turn_tokio();
+                    #[cfg(feature = "glib")]
+                    if let Some(glib) = driver.ts.glib_context() {
+                        glib.turn();
+                    }
                 }
             }
             Step::Idle => match own {
@@ -421,7 +431,7 @@ struct Driver<'a> {
     /// The loop is a loop fiber's body (see `drive`).
     fiber_body: bool,
     /// At this many polls a busy loop gives its reactor a turn.
-    #[cfg(any(feature = "async-io", feature = "tokio"))]
+    #[cfg(any(feature = "async-io", feature = "tokio", feature = "glib"))]
     next_turn: usize,
 }
 

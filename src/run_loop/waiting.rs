@@ -8,8 +8,8 @@ use std::time::Instant;
 use super::Driver;
 use super::deadlock::check_deadlock;
 use crate::context::BlockOnState;
-#[cfg(any(feature = "async-io", feature = "tokio"))]
-use crate::reactor::{self, TURN_EVERY_POLLS};
+#[cfg(any(feature = "async-io", feature = "tokio", feature = "glib"))]
+use crate::reactor::TURN_EVERY_POLLS;
 use crate::sched::ThisThread;
 #[cfg(feature = "async-io")]
 use {super::Step, crate::sched::Interrupted, std::task::Poll};
@@ -30,6 +30,27 @@ impl Driver<'_> {
             timeout = ?deadline.map(|d| d.saturating_duration_since(std::time::Instant::now())),
             "loop waits: nothing is ready",
         );
+        // The thread's GLib main context, if an executor has one: every
+        // wait iterates it, and tokio runtimes get their turns.
+        #[cfg(feature = "glib")]
+        if !self.ts.is_exiting()
+            && let Some(glib) = self.ts.glib_context()
+        {
+            #[allow(unused_mut)]
+            let mut turn_by = None;
+            #[cfg(feature = "tokio")]
+            {
+                let runtimes = self.runtimes();
+                if !runtimes.is_empty() {
+                    turn_each(&runtimes);
+                    turn_by = Some(Instant::now() + crate::reactor::tokio::OTHER_RUNTIMES_EVERY);
+                }
+            }
+            glib.park(deadline, turn_by, || {
+                self.work_waiting() || self.timer_before(deadline)
+            });
+            return;
+        }
         // At thread exit tokio's own thread-locals may be gone: the loop
         // parks the plain way then.
         #[cfg(feature = "tokio")]
@@ -45,9 +66,9 @@ impl Driver<'_> {
             let mut turn_by = None;
             if !others.is_empty() {
                 turn_each(others);
-                turn_by = Some(Instant::now() + reactor::tokio::OTHER_RUNTIMES_EVERY);
+                turn_by = Some(Instant::now() + crate::reactor::tokio::OTHER_RUNTIMES_EVERY);
             }
-            reactor::tokio::park(rt, self.ts.signal(), deadline, turn_by, || {
+            crate::reactor::tokio::park(rt, self.ts.signal(), deadline, turn_by, || {
                 self.work_waiting() || self.timer_before(deadline)
             });
             return;
@@ -97,7 +118,7 @@ impl Driver<'_> {
 
     /// Whether a timer now pending is due before `deadline` (`None`:
     /// never): one registered during the wait, by a task the reactor ran.
-    #[cfg(feature = "tokio")]
+    #[cfg(any(feature = "tokio", feature = "glib"))]
     fn timer_before(&self, deadline: Option<Instant>) -> bool {
         let next = self.ts.timers.borrow_mut().next_deadline();
         next.is_some_and(|next| deadline.is_none_or(|deadline| next < deadline))
@@ -105,16 +126,21 @@ impl Driver<'_> {
 
     /// Whether this loop waits in `async_io::block_on`: not at thread exit,
     /// where async-io's own thread-locals may be gone, and not when it will
-    /// wait in a tokio runtime instead (async-io's helper thread then drives
-    /// async-io's reactor, as it does without the feature, and nothing
-    /// starts that thread for a loop that only uses tokio).
+    /// wait in a tokio runtime or a GLib main context instead (async-io's
+    /// helper thread then drives async-io's reactor, as it does without the
+    /// feature, and nothing starts that thread for a loop that only uses
+    /// tokio).
     #[cfg(feature = "async-io")]
     pub(super) fn waits_in_async_io(&self) -> bool {
-        if self.ts.is_exiting() || !reactor::async_io::usable() {
+        if self.ts.is_exiting() || !crate::reactor::async_io::usable() {
             return false;
         }
         #[cfg(feature = "tokio")]
         if self.ts.has_runtime_executors() {
+            return false;
+        }
+        #[cfg(feature = "glib")]
+        if self.ts.glib_context().is_some() {
             return false;
         }
         true
@@ -122,7 +148,7 @@ impl Driver<'_> {
 
     /// After a busy step: whether the reactor is due a turn (and if so,
     /// the next one is `TURN_EVERY_POLLS` polls away).
-    #[cfg(any(feature = "async-io", feature = "tokio"))]
+    #[cfg(any(feature = "async-io", feature = "tokio", feature = "glib"))]
     #[inline]
     pub(super) fn turn_due(&mut self) -> bool {
         if self.polls < self.next_turn {
@@ -187,7 +213,7 @@ fn turn_each(executors: &[std::rc::Rc<crate::sched::Inner>]) {
     executors
         .iter()
         .filter_map(|e| e.tokio_runtime.as_ref())
-        .for_each(reactor::tokio::turn);
+        .for_each(crate::reactor::tokio::turn);
 }
 
 /// The rest of `drive` for a `block_on` loop with feature `async-io`: the
@@ -202,7 +228,7 @@ pub(super) fn drive_in_async_io(
     mut turn_first: bool,
 ) -> Result<usize, Interrupted> {
     let ts = driver.ts;
-    reactor::async_io::block_on(ts.signal(), |wait| {
+    crate::reactor::async_io::block_on(ts.signal(), |wait| {
         if std::mem::take(&mut turn_first) {
             wait.yield_to_reactor();
             return Poll::Pending;

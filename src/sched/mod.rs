@@ -128,6 +128,10 @@ pub(crate) struct Inner {
     /// of its thread while they wait (`Builder::tokio_current_thread`).
     #[cfg(feature = "tokio")]
     pub(crate) tokio_runtime: Option<::tokio::runtime::Runtime>,
+    /// The GLib main context its thread's loops wait in (`Builder::glib`),
+    /// shared by the thread's executors that have one.
+    #[cfg(feature = "glib")]
+    pub(crate) glib: Option<Rc<crate::reactor::glib::GlibContext>>,
 }
 
 /// The part of an executor that other threads reach.
@@ -173,6 +177,10 @@ pub(crate) struct Config {
     /// Build a current_thread runtime for `Inner::tokio_runtime`.
     #[cfg(feature = "tokio")]
     pub(crate) tokio_current_thread: bool,
+    /// The GLib main context the thread's loops wait in
+    /// (`Builder::glib`), and what runs nestloop's work from GLib.
+    #[cfg(feature = "glib")]
+    pub(crate) glib: Option<(::glib::MainContext, fn())>,
 }
 
 impl Default for Config {
@@ -186,6 +194,8 @@ impl Default for Config {
             tokio: None,
             #[cfg(feature = "tokio")]
             tokio_current_thread: false,
+            #[cfg(feature = "glib")]
+            glib: None,
         }
     }
 }
@@ -211,6 +221,7 @@ impl Inner {
         config: Config,
         signal: Arc<ThreadSignal>,
         thread: Rc<ThreadQueue>,
+        #[cfg(feature = "glib")] glib: Option<Rc<crate::reactor::glib::GlibContext>>,
     ) -> Rc<Inner> {
         let shared = Arc::new(Shared {
             inject: InjectQueue::new(),
@@ -258,6 +269,8 @@ impl Inner {
             tokio,
             #[cfg(feature = "tokio")]
             tokio_runtime,
+            #[cfg(feature = "glib")]
+            glib,
         });
         inner.link_local();
         inner
