@@ -132,6 +132,8 @@ impl ThreadState {
             .is_empty()
             .then(|| Rc::clone(&self.outermost_state));
         self.switch_stack(&mut stack);
+        #[cfg(feature = "glib")]
+        crate::thread_context::note_glib_base();
         self.fibers.below.borrow_mut().push(stack);
         let outcome = catch_unwind(AssertUnwindSafe(|| fiber.resume(input)));
         let popped = self.fibers.below.borrow_mut().pop();

@@ -401,7 +401,17 @@ impl Builder {
     ///   may itself call `block_on` (its loop iterates the context again;
     ///   GLib does not dispatch a source inside its own callback), and a
     ///   task may run a nested GLib main loop (nestloop's sources run the
-    ///   thread's work from inside it).
+    ///   thread's work from inside it). GLib keeps its dispatches in a
+    ///   per-thread stack that must unwind in order, so a `block_on` in a
+    ///   GLib callback nests a loop even with fibers: such calls return in
+    ///   GLib's nesting order, as in its own nested main loops (tasks
+    ///   still suspend in their own calls).
+    /// * **Not inside GLib's futures.** glib's executor
+    ///   (`MainContext::spawn_local`, `glib::spawn_future_local`) refuses to
+    ///   poll one of its futures inside another (`EnterError`, which aborts
+    ///   in a GLib callback): do not call `block_on` inside such a future
+    ///   while other GLib futures may be ready; spawn the work as a
+    ///   nestloop task, or call `block_on` from a plain signal handler.
     /// * Wakes from other threads reach a loop waiting in the context.
     ///   GLib's timeouts count whole milliseconds: nestloop timers fire up
     ///   to 1 ms late while a loop waits in GLib. async-io's reactor, with

@@ -30,11 +30,25 @@ use crate::task_local;
 
 /// Whether a `block_on` of `executor` whose first poll was pending
 /// suspends the fiber it runs on (R12) rather than nest a loop: it runs on
-/// a fiber, the executor has fibers, and the thread is not panicking (a
-/// stack is never switched during an unwind).
+/// a fiber, the executor has fibers, the thread is not panicking (a
+/// stack is never switched during an unwind), and no GLib dispatch is in
+/// progress on the fiber (feature `glib`: GLib's dispatches must end in
+/// order, `thread_context::in_glib_dispatch`).
 #[inline]
 pub(super) fn may_wait_in_fiber(executor: &Executor) -> bool {
-    executor.inner.fiber_stack_size != 0 && fiber::on_fiber() && !std::thread::panicking()
+    executor.inner.fiber_stack_size != 0
+        && fiber::on_fiber()
+        && !std::thread::panicking()
+        && !glib_dispatch_here()
+}
+
+/// See `thread_context::in_glib_dispatch`; false without feature `glib`.
+#[inline]
+fn glib_dispatch_here() -> bool {
+    #[cfg(feature = "glib")]
+    return crate::thread_context::in_glib_dispatch();
+    #[cfg(not(feature = "glib"))]
+    false
 }
 
 /// Whether the loop of a `block_on` of `executor` runs on fibers: the

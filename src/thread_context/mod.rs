@@ -44,6 +44,8 @@ pub(crate) use runtime::{RuntimeScope, enter_runtime, enter_runtimes, leave_runt
 pub(crate) use stack::{SavedStackContext, StackContext};
 #[cfg(feature = "tracing")]
 pub(crate) use stack::{enter_spans, exit_spans, note_span};
+#[cfg(feature = "glib")]
+pub(crate) use stack::{in_glib_dispatch, note_glib_base};
 
 /// Lists this build in the process's list of builds (once), with
 /// `waiting_here`, which counts the tasks and timers of this build waiting

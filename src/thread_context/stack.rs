@@ -32,6 +32,10 @@ pub(crate) struct StackContext {
     /// `fiber`: the running fiber's way back to whoever resumed it (null
     /// on the thread's own stack).
     pub(crate) fiber: Cell<*const ()>,
+    /// Feature `glib`: `glib::main_depth()` when this stack was last
+    /// entered (see `in_glib_dispatch`).
+    #[cfg(feature = "glib")]
+    glib_base: Cell<i32>,
     /// Feature `tokio`: the runtime contexts entered on this stack,
     /// outermost first (see `runtime.rs`).
     #[cfg(feature = "tokio")]
@@ -55,6 +59,8 @@ pub(crate) struct SavedStackContext {
     polled_target: *const (),
     mark: u64,
     fiber: *const (),
+    #[cfg(feature = "glib")]
+    glib_base: i32,
     #[cfg(feature = "tokio")]
     runtimes: Vec<super::runtime::RuntimeEntry>,
     #[cfg(feature = "tracing")]
@@ -75,6 +81,8 @@ impl SavedStackContext {
             polled_target: std::ptr::null(),
             mark,
             fiber: std::ptr::null(),
+            #[cfg(feature = "glib")]
+            glib_base: 0,
             #[cfg(feature = "tokio")]
             runtimes: Vec::new(),
             #[cfg(feature = "tracing")]
@@ -103,6 +111,8 @@ impl StackContext {
             polled_target: Cell::new(std::ptr::null()),
             mark: Cell::new(0),
             fiber: Cell::new(std::ptr::null()),
+            #[cfg(feature = "glib")]
+            glib_base: Cell::new(0),
             #[cfg(feature = "tokio")]
             runtimes: std::cell::RefCell::new(Vec::new()),
             #[cfg(feature = "tracing")]
@@ -121,6 +131,10 @@ impl StackContext {
         saved.polled_target = self.polled_target.replace(saved.polled_target);
         saved.mark = self.mark.replace(saved.mark);
         saved.fiber = self.fiber.replace(saved.fiber);
+        #[cfg(feature = "glib")]
+        {
+            saved.glib_base = self.glib_base.replace(saved.glib_base);
+        }
         #[cfg(feature = "tokio")]
         std::mem::swap(&mut *self.runtimes.borrow_mut(), &mut saved.runtimes);
         #[cfg(feature = "tracing")]
@@ -177,4 +191,24 @@ pub(crate) fn exit_spans() -> Vec<tracing::Id> {
 #[cfg(feature = "tracing")]
 pub(crate) fn enter_spans(spans: &[tracing::Id]) {
     tracing::dispatcher::get_default(|d| spans.iter().rev().for_each(|id| d.enter(id)));
+}
+
+/// Feature `glib`: notes GLib's dispatch depth now as the base of the
+/// stack just entered (a fiber being resumed): dispatches that begin on it
+/// from here on are its own (see `in_glib_dispatch`).
+#[cfg(feature = "glib")]
+pub(crate) fn note_glib_base() {
+    let depth = glib::main_depth();
+    super::with(|cx| cx.stack.glib_base.set(depth));
+}
+
+/// Feature `glib`: whether a GLib dispatch is in progress on the running
+/// stack (one that began after the stack was entered). GLib keeps its
+/// dispatches in a per-thread stack that must unwind in order, so such a
+/// stack is not suspended: a `block_on` there nests, as GLib's own nested
+/// main loops do.
+#[cfg(feature = "glib")]
+pub(crate) fn in_glib_dispatch() -> bool {
+    let base = super::with(|cx| cx.stack.glib_base.get());
+    glib::main_depth() > base
 }

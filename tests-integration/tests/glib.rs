@@ -182,6 +182,43 @@ fn tasks_and_timers_run_under_a_running_glib_main_loop() {
     assert!(took >= Duration::from_millis(30), "took {took:?}");
 }
 
+/// A GLib callback dispatched while another one waits in `block_on` (from
+/// the waiting loop's iteration) nests in it, with fibers too: GLib keeps
+/// its dispatches in a per-thread stack that must unwind in order, so a
+/// stack with a GLib dispatch in progress is not suspended, and the calls
+/// return in GLib's nesting order (as in its own nested main loops), the
+/// inner one first, even though the outer one's future is done first.
+#[test]
+fn a_glib_callback_dispatched_during_a_wait_nests_in_it() {
+    let order = with_context(|context| {
+        let _ex = Executor::builder().glib().build();
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let main_loop = MainLoop::new(Some(&context), false);
+        let o = order.clone();
+        idle_once(&context, move || {
+            nestloop::block_on(nestloop::time::sleep(Duration::from_millis(20)));
+            o.lock().unwrap().push("outer, 20 ms");
+        });
+        let (o, quit) = (order.clone(), main_loop.clone());
+        let mut inner = Some(move || {
+            nestloop::block_on(nestloop::time::sleep(Duration::from_millis(40)));
+            o.lock().unwrap().push("inner, 40 ms");
+        });
+        every(&context, 5, move || {
+            if let Some(inner) = inner.take() {
+                inner();
+                return ControlFlow::Continue;
+            }
+            // The next tick, once the outer callback has returned too.
+            quit.quit();
+            ControlFlow::Break
+        });
+        main_loop.run();
+        order.lock().unwrap().clone()
+    });
+    assert_eq!(order, ["inner, 40 ms", "outer, 20 ms"]);
+}
+
 /// A task that runs a GLib main loop of its own (as `Dialog::run` did):
 /// nestloop's other tasks and timers keep running inside it.
 #[test]
