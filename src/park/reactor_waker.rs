@@ -45,6 +45,7 @@ impl ReactorWaker {
     }
 
     /// Forgets the registered waker (its reactor is gone).
+    #[cfg(feature = "glib")]
     pub(crate) fn clear(&self) {
         self.waiting.store(false, Ordering::Relaxed);
         drop(self.waker.take());
