@@ -2,7 +2,8 @@
 # Runs the notebook cells of docs/HOSTS.md ("Jupyter notebooks (evcxr)") in evcxr (the REPL of the Rust Jupyter
 # kernel, `cargo install evcxr_repl`), against this checkout, and checks
 # what they print: a task spawned in one cell runs while a later cell
-# blocks, and a later cell awaits a task of an earlier one. Not part of
+# blocks, a later cell awaits a task of an earlier one, an async cell waits
+# through nestloop::block_on, and a cell's deadline ends its wait. Not part of
 # CI (evcxr takes about 15 minutes to build); run it by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,10 +23,15 @@ nestloop::block_on(nestloop::time::sleep(Duration::from_millis(200)));
 println!("ticks after 200 ms: {}", ticks.load(Ordering::SeqCst));
 let job = nestloop::spawn(async { nestloop::time::sleep(Duration::from_millis(20)).await; 6 * 7 });
 println!("job: {:?}", nestloop::block_on(job));
+let later = nestloop::spawn(async { nestloop::time::sleep(Duration::from_millis(20)).await; 6 * 7 });
+async {}.await; let got = nestloop::block_on(async { nestloop::time::sleep(Duration::from_millis(20)).await; later.await.unwrap() }); println!("async cell: {}", got);
+let bounded = nestloop::block_on(nestloop::time::timeout(Duration::from_millis(50), nestloop::time::sleep(Duration::from_secs(3600)))); println!("bounded wait: {:?}, ticker alive: {}", bounded.is_err(), !ticker.is_finished());
 CELLS
 out=$(timeout 600 evcxr < "$work/cells" 2>&1 | grep -v '^ *Compiling' || true)
 echo "$out"
 ticks=$(echo "$out" | sed -n 's/^ticks after 200 ms: \([0-9]*\)$/\1/p')
 [ -n "$ticks" ] && [ "$ticks" -ge 10 ] || { echo "FAIL: the ticker of an earlier cell did not run ($ticks ticks)"; exit 1; }
 echo "$out" | grep -q '^job: Ok(42)$' || { echo "FAIL: a later cell could not await a task of an earlier one"; exit 1; }
+echo "$out" | grep -q '^async cell: 42$' || { echo "FAIL: an async cell could not wait through nestloop::block_on"; exit 1; }
+echo "$out" | grep -q '^bounded wait: true, ticker alive: true$' || { echo "FAIL: a cell's deadline did not end its wait"; exit 1; }
 echo "ok: $ticks ticks during the 200 ms cell; the job of one cell awaited in the next"
