@@ -359,7 +359,7 @@
 //! * **Sync traits and `Drop` impls** that need async work: implement them
 //!   with `block_on` (`examples/sync_bridge.rs`).
 //! * **tokio**: with the `tokio` feature, see the `tokio` module.
-//! * **GTK and GLib hosts**: with the `glib` feature, see [`Builder::glib`].
+//! * **GTK and GLib hosts**: with the `glib` feature, see `Builder::glib`.
 //!
 //! # I/O on the loop's thread
 //!
