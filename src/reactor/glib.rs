@@ -163,8 +163,13 @@ impl GlibContext {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        while !work_arrived() && until.is_none_or(|until| Instant::now() < until) {
+        loop {
+            // Registered before the check, so a wake from another thread
+            // after it queues the idle source that ends the iteration.
             self.listen();
+            if work_arrived() || until.is_some_and(|until| Instant::now() >= until) {
+                return;
+            }
             self.arm(until);
             self.context.iteration(true);
         }

@@ -266,6 +266,23 @@ fn a_wake_from_another_thread_reaches_a_loop_waiting_in_glib() {
         // A loop waiting in GLib, woken by the other thread.
         let rx = send_later(20);
         let in_block_on = ex.block_on(async move { rx.recv().await.unwrap() });
+        // Many wakes in a row, each of which may come just as the loop
+        // goes to wait: none is lost.
+        let (tx, rx) = async_channel::bounded(1);
+        let sender = std::thread::spawn(move || {
+            for i in 0..2_000u32 {
+                tx.send_blocking(i).unwrap();
+            }
+        });
+        let received = ex.block_on(async move {
+            let mut n = 0;
+            while rx.recv().await.is_ok() {
+                n += 1;
+            }
+            n
+        });
+        sender.join().unwrap();
+        assert_eq!(received, 2_000);
         // A task under a GLib main loop, woken by the other thread.
         let main_loop = MainLoop::new(Some(&context), false);
         let rx = send_later(20);
