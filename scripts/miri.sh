@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the tests that exercise nestloop's unsafe code (src/task/, src/sched/hold.rs and local.rs,
-# src/sched/polled.rs, src/context/: task cells, holds, the poll record, the root table) under Miri, with Stacked Borrows and with Tree Borrows.
+# src/sched/polled.rs, src/context/: task cells, holds, the poll record, the root table; with
+# feature tokio, src/thread_context/runtime.rs) under Miri, with Stacked Borrows and with Tree Borrows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,4 +16,6 @@ TESTS=(--lib --test nesting --test reentrancy --test panics --test cancellation
 for model in "" "-Zmiri-tree-borrows"; do
     echo "== Miri ${model:-(Stacked Borrows)}"
     MIRIFLAGS="$model" cargo +nightly miri test -q -p nestloop "${TESTS[@]}"
+    # Feature tokio's unsafe module: runtime contexts that follow a stack.
+    MIRIFLAGS="$model" cargo +nightly miri test -q -p nestloop --features tokio --lib thread_context::runtime
 done

@@ -159,10 +159,7 @@ impl GlibContext {
             owned_elsewhere();
         };
         let _parked = self.parked();
-        let until = match (deadline, turn_by) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let until = super::earliest(deadline, turn_by);
         loop {
             // Registered before the check, so a wake from another thread
             // after it queues the idle source that ends the iteration.

@@ -31,6 +31,18 @@ pub(crate) mod glib;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;
 
+/// The earlier of two optional deadlines (`None`: none).
+#[cfg(any(feature = "tokio", feature = "glib"))]
+pub(crate) fn earliest(
+    a: Option<std::time::Instant>,
+    b: Option<std::time::Instant>,
+) -> Option<std::time::Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Polls after which a busy loop lets its reactor look for events without
 /// waiting. A turn costs about half a microsecond (a system call), so at
 /// this interval it adds a few percent to the cheapest polls.

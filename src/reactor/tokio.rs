@@ -103,10 +103,7 @@ pub(crate) fn park(
     mut work_arrived: impl FnMut() -> bool,
 ) {
     let early = deadline.map(|d| d.checked_sub(TOKIO_TIMER_SLACK).unwrap_or(d));
-    let tokio_deadline = match (early, turn_by) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+    let tokio_deadline = super::earliest(early, turn_by);
     let mut sleep: Option<Pin<Box<tokio::time::Sleep>>> = None;
     let mut first = true;
     in_runtime(

@@ -155,15 +155,9 @@ pub(super) fn wait_in_fiber<F: Future>(
         ts.fiber_waits_for(state.clone());
         // The spans and runtime contexts entered on this stack are left
         // while it is suspended.
-        #[cfg(feature = "tracing")]
-        let spans = crate::thread_context::exit_spans();
-        #[cfg(feature = "tokio")]
-        crate::thread_context::leave_runtimes();
+        let left = crate::thread_context::leave_scopes();
         let resumed = fiber::suspend(Suspend::Blocked);
-        #[cfg(feature = "tokio")]
-        crate::thread_context::enter_runtimes();
-        #[cfg(feature = "tracing")]
-        crate::thread_context::enter_spans(&spans);
+        left.enter_again();
         match resumed {
             Resume::Run => {}
             Resume::Cancel => resume_unwind(Box::new(Unwound)),

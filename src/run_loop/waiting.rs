@@ -36,16 +36,10 @@ impl Driver<'_> {
         if !self.ts.is_exiting()
             && let Some(glib) = self.ts.glib_context()
         {
-            #[allow(unused_mut)]
-            let mut turn_by = None;
             #[cfg(feature = "tokio")]
-            {
-                let runtimes = self.runtimes();
-                if !runtimes.is_empty() {
-                    turn_each(&runtimes);
-                    turn_by = Some(Instant::now() + crate::reactor::tokio::OTHER_RUNTIMES_EVERY);
-                }
-            }
+            let turn_by = turn_others(&self.runtimes());
+            #[cfg(not(feature = "tokio"))]
+            let turn_by = None;
             glib.park(deadline, turn_by, || {
                 self.work_waiting() || self.timer_before(deadline)
             });
@@ -60,14 +54,8 @@ impl Driver<'_> {
             && let Some((rt, others)) = runtimes.split_first()
             && let Some(rt) = rt.tokio_runtime.as_ref()
         {
-            // The other executors' runtimes get a turn now and another
-            // within about `OTHER_RUNTIMES_EVERY`: one wait can block in
-            // one runtime only.
-            let mut turn_by = None;
-            if !others.is_empty() {
-                turn_each(others);
-                turn_by = Some(Instant::now() + crate::reactor::tokio::OTHER_RUNTIMES_EVERY);
-            }
+            // One wait can block in one runtime only.
+            let turn_by = turn_others(others);
             crate::reactor::tokio::park(rt, self.ts.signal(), deadline, turn_by, || {
                 self.work_waiting() || self.timer_before(deadline)
             });
@@ -214,6 +202,18 @@ fn turn_each(executors: &[std::rc::Rc<crate::sched::Inner>]) {
         .iter()
         .filter_map(|e| e.tokio_runtime.as_ref())
         .for_each(crate::reactor::tokio::turn);
+}
+
+/// Gives the runtimes of `executors` (those a wait does not block in) a
+/// turn now, and returns when they are due the next one: about
+/// `OTHER_RUNTIMES_EVERY` from now (`None`: there are none).
+#[cfg(feature = "tokio")]
+fn turn_others(executors: &[std::rc::Rc<crate::sched::Inner>]) -> Option<Instant> {
+    if executors.is_empty() {
+        return None;
+    }
+    turn_each(executors);
+    Some(Instant::now() + crate::reactor::tokio::OTHER_RUNTIMES_EVERY)
 }
 
 /// The rest of `drive` for a `block_on` loop with feature `async-io`: the

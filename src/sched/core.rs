@@ -26,13 +26,9 @@ impl Inner {
         let (origin, future) = task::prepare(future, location, name);
         let task = task::new_local(future, SharedHold::local(self), origin);
         self.tasks.push(task.listed);
-        let _was_empty = self.thread.push(task.queued);
-        // As for a wake (`push_local`): a loop waiting in a reactor, or
-        // GLib running the thread, learns of the first task queued.
-        #[cfg(any(feature = "async-io", feature = "tokio", feature = "glib"))]
-        if _was_empty {
-            self.shared.signal.local_work();
-        }
+        // Queued as a wake queues it: a loop waiting in a reactor, or GLib
+        // running the thread, learns of the first task queued.
+        self.push_local(task.queued);
         if let Some(name) = name {
             self.names.name(task.id, name);
         }
@@ -51,7 +47,7 @@ impl Inner {
         return self
             .tokio
             .as_ref()
-            .map(crate::thread_context::enter_runtime);
+            .map(|h| crate::thread_context::enter_runtime_here(self.here, h));
         #[cfg(not(feature = "tokio"))]
         std::marker::PhantomData
     }

@@ -180,7 +180,7 @@ impl Drop for PolledGuard<'_> {
 /// poll's stack when a `block_on` inside suspends it (R12, see
 /// `thread_context::enter_runtime`).
 #[cfg(feature = "tokio")]
-pub(crate) type PollContext<'a> = Option<crate::thread_context::RuntimeScope>;
+pub(crate) type PollContext<'a> = Option<crate::thread_context::RuntimeScope<'a>>;
 #[cfg(not(feature = "tokio"))]
 pub(crate) type PollContext<'a> = PhantomData<&'a ()>;
 

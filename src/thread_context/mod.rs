@@ -40,10 +40,10 @@ mod stack;
 pub(crate) use builds::other_builds_waiting_here;
 pub(crate) use hub::next_executor_id;
 #[cfg(feature = "tokio")]
-pub(crate) use runtime::{RuntimeScope, enter_runtime, enter_runtimes, leave_runtimes};
-pub(crate) use stack::{SavedStackContext, StackContext};
+pub(crate) use runtime::{RuntimeScope, enter_runtime, enter_runtime_here};
 #[cfg(feature = "tracing")]
-pub(crate) use stack::{enter_spans, exit_spans, note_span};
+pub(crate) use stack::note_span;
+pub(crate) use stack::{SavedStackContext, StackContext, leave_scopes};
 #[cfg(feature = "glib")]
 pub(crate) use stack::{in_glib_dispatch, note_glib_base};
 

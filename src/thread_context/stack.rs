@@ -175,7 +175,7 @@ impl Drop for NotedSpan {
 /// before a fiber suspends; returns them, innermost first, for
 /// `enter_spans` when it is resumed.
 #[cfg(feature = "tracing")]
-pub(crate) fn exit_spans() -> Vec<tracing::Id> {
+fn exit_spans() -> Vec<tracing::Id> {
     let mut spans: Vec<tracing::Id> =
         with(|cx| cx.stack.spans.borrow().iter().rev().cloned().collect());
     if let Some(current) = tracing::Span::current().id()
@@ -189,8 +189,41 @@ pub(crate) fn exit_spans() -> Vec<tracing::Id> {
 
 /// Enters again the spans `exit_spans` exited, outermost first.
 #[cfg(feature = "tracing")]
-pub(crate) fn enter_spans(spans: &[tracing::Id]) {
+fn enter_spans(spans: &[tracing::Id]) {
     tracing::dispatcher::get_default(|d| spans.iter().rev().for_each(|id| d.enter(id)));
+}
+
+/// Leaves the scopes entered on the running stack that follow it rather
+/// than the thread (task spans, feature `tracing`; tokio runtime contexts,
+/// feature `tokio`), before its fiber suspends; `LeftScopes::enter_again`
+/// enters them again when it is resumed.
+pub(crate) fn leave_scopes() -> LeftScopes {
+    #[cfg(feature = "tracing")]
+    let spans = exit_spans();
+    #[cfg(feature = "tokio")]
+    super::runtime::leave_runtimes();
+    LeftScopes {
+        #[cfg(feature = "tracing")]
+        spans,
+    }
+}
+
+/// What `leave_scopes` left.
+#[must_use = "the scopes are entered again with `enter_again`"]
+pub(crate) struct LeftScopes {
+    /// The spans exited, innermost first.
+    #[cfg(feature = "tracing")]
+    spans: Vec<tracing::Id>,
+}
+
+impl LeftScopes {
+    /// Enters the scopes again, outermost first.
+    pub(crate) fn enter_again(self) {
+        #[cfg(feature = "tokio")]
+        super::runtime::enter_runtimes();
+        #[cfg(feature = "tracing")]
+        enter_spans(&self.spans);
+    }
 }
 
 /// Feature `glib`: notes GLib's dispatch depth now as the base of the
