@@ -370,3 +370,31 @@ fn a_second_context_on_one_thread_is_a_clear_error() {
     });
     assert!(message.starts_with("nestloop:"), "{message}");
 }
+
+/// R1 with both reactors: while loops wait in GLib, an executor with a
+/// tokio runtime of its own still has it driven (it gets a turn every
+/// millisecond of a wait), so its task's tokio timer fires, and GLib's
+/// sources fire meanwhile.
+#[cfg(feature = "tokio")]
+#[test]
+fn a_tokio_executors_runtime_is_driven_while_loops_wait_in_glib() {
+    let (slept, ticks) = with_context(|context| {
+        let glib_ex = Executor::builder().glib().build();
+        let tokio_ex = Executor::builder().tokio_current_thread().build();
+        let ticks = Count::default();
+        every(&context, 5, {
+            let ticks = ticks.clone();
+            move || {
+                ticks.bump();
+                ControlFlow::Continue
+            }
+        });
+        let task = tokio_ex.spawn(async {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            "slept on tokio's timer"
+        });
+        (glib_ex.block_on(task).unwrap(), ticks.get())
+    });
+    assert_eq!(slept, "slept on tokio's timer");
+    assert!(ticks >= 3, "{ticks} GLib ticks");
+}
