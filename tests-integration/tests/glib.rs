@@ -398,3 +398,24 @@ fn a_tokio_executors_runtime_is_driven_while_loops_wait_in_glib() {
     assert_eq!(slept, "slept on tokio's timer");
     assert!(ticks >= 3, "{ticks} GLib ticks");
 }
+
+/// A loop that never runs out of ready tasks still lets GLib dispatch:
+/// it gives GLib a turn every 256 polls, so a GLib timeout fires and
+/// what it sends ends the `block_on` (it would never end otherwise).
+#[test]
+fn a_busy_loop_still_gives_glib_its_turns() {
+    let got = with_context(|context| {
+        let ex = Executor::builder().glib().build();
+        let busy = ex.spawn(common::busy());
+        let (tx, rx) = async_channel::bounded(1);
+        let mut tx = Some(tx);
+        every(&context, 5, move || {
+            tx.take().unwrap().send_blocking(7).unwrap();
+            ControlFlow::Break
+        });
+        let got = ex.block_on(async move { rx.recv().await.unwrap() });
+        busy.abort();
+        got
+    });
+    assert_eq!(got, 7);
+}
